@@ -1,0 +1,83 @@
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/digest.h"
+#include "common/ids.h"
+#include "common/status_macros.h"
+#include "common/status_matchers.h"
+#include "gtest/gtest.h"
+
+namespace sematic {
+namespace {
+
+using ::sematic::testing::IsOk;
+using ::sematic::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(DigestTest, KnownVectors) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(DigestTest, StreamingEqualsOneShot) {
+  std::string data(100000, 'x');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31);
+  Sha256 h;
+  h.Update(std::string_view(data).substr(0, 777));
+  h.Update(std::string_view(data).substr(777));
+  EXPECT_EQ(h.HexDigest(), Sha256Hex(data));
+}
+
+TEST(DigestTest, HexHelpers) {
+  EXPECT_EQ(ToHex(std::string("\x00\xff\x10", 3)), "00ff10");
+  EXPECT_TRUE(IsSha256Hex(Sha256Hex("a")));
+  EXPECT_FALSE(IsSha256Hex("abc"));
+  EXPECT_FALSE(IsSha256Hex(std::string(64, 'G')));
+}
+
+TEST(IdsTest, UniqueAcrossThreads) {
+  IdGenerator ids("r");
+  absl::Mutex mu;
+  std::set<std::string> seen;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        std::string id = ids.Next();
+        absl::MutexLock lock(&mu);
+        seen.insert(std::move(id));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(seen.size(), 4000u);
+  EXPECT_EQ(seen.begin()->substr(0, 2), "r-");
+}
+
+absl::StatusOr<int> Half(int x) {
+  if (x % 2 != 0) return absl::InvalidArgumentError("odd");
+  return x / 2;
+}
+
+absl::Status Check(bool ok) { return ok ? absl::OkStatus() : absl::NotFoundError("missing"); }
+
+absl::StatusOr<int> Quarter(int x) {
+  RETURN_IF_ERROR(Check(x >= 0));
+  ASSIGN_OR_RETURN(int h, Half(x));
+  ASSIGN_OR_RETURN(h, Half(h));
+  return h;
+}
+
+TEST(StatusMacrosTest, PropagateAndAssign) {
+  EXPECT_EQ(Quarter(8).value(), 2);
+  EXPECT_THAT(Quarter(6), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("odd")));
+  EXPECT_THAT(Quarter(-4), StatusIs(absl::StatusCode::kNotFound, "missing"));
+  EXPECT_THAT(Quarter(-4), Not(IsOk()));
+}
+
+}  // namespace
+}  // namespace sematic
