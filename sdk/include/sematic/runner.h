@@ -1,0 +1,87 @@
+// Runners resolve futures: they run the graph of calls behind a Future and return its value.
+//
+//   sematic::SilentRunner runner;                         // in-process, hardware_concurrency threads
+//   absl::StatusOr<EvalResult> best = runner.Resolve(sematic::Call(Sweep, grid));
+//   for (const sematic::v1::Run& run : runner.Runs()) { ... }   // the recorded run tree
+//
+// The silent runner needs no server: independent steps run in parallel on a thread pool, nested
+// steps are expanded as they return their graphs, failed attempts are retried per the step's
+// RetryPolicy, and timeouts are enforced (the late attempt is told through Context::Cancelled()
+// and its result is discarded). Every run is recorded with its inputs and output as artifact ids;
+// every value is kept as an artifact, addressable by id.
+//
+// Failure: with fail_fast (the default) the first step that fails for good fails the resolution
+// with an error naming the step, its run id and the cause, and runs still going are cancelled.
+// Without it, independent branches run to completion first.
+//
+// A runner resolves one graph at a time (concurrent Resolve calls wait their turn); its accessors
+// are thread-safe. Destruction waits for steps still running to return.
+#ifndef SEMATIC_RUNNER_H_
+#define SEMATIC_RUNNER_H_
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/status_macros.h"
+#include "sematic/codec.h"
+#include "sematic/future.h"
+#include "sematic/v1/graph.pb.h"
+#include "sematic/v1/run.pb.h"
+#include "sematic/v1/value.pb.h"
+
+namespace sematic {
+
+struct RunnerOptions {
+  int parallelism = 0;  // threads running steps; <= 0: std::thread::hardware_concurrency()
+  bool fail_fast = true;
+};
+
+class SilentRunner {
+ public:
+  explicit SilentRunner(RunnerOptions options = {});
+  ~SilentRunner();
+  SilentRunner(const SilentRunner&) = delete;
+  SilentRunner& operator=(const SilentRunner&) = delete;
+
+  // Runs everything `future` depends on and returns its value, or the first failure.
+  template <typename T>
+  absl::StatusOr<T> Resolve(const Future<T>& future) {
+    ASSIGN_OR_RETURN(v1::TypedValue result, RunGraph(BuildGraph(future), /*trusted=*/true));
+    return Decode<T>(result.value(), "result");
+  }
+
+  // Runs a graph built elsewhere (JSON, another process): validated first (see graph.h).
+  absl::StatusOr<v1::TypedValue> ResolveGraph(v1::Graph graph) {
+    return RunGraph(std::move(graph), /*trusted=*/false);
+  }
+
+  // Fails the current resolution with CANCELLED and cancels its running steps. Thread-safe.
+  void Cancel();
+
+  // Every run recorded so far, in creation order.
+  std::vector<v1::Run> Runs() const;
+  // One run; NOT_FOUND for an unknown id.
+  absl::StatusOr<v1::Run> GetRun(std::string_view run_id) const;
+  // A stored value by artifact id; NOT_FOUND when this runner has not seen it.
+  absl::StatusOr<v1::TypedValue> GetArtifact(std::string_view digest) const;
+  // The id of the job the last Resolve ran ("j-...").
+  std::string last_job_id() const;
+
+ private:
+  class Impl;
+  absl::StatusOr<v1::TypedValue> RunGraph(v1::Graph graph, bool trusted);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+template <typename T>
+absl::StatusOr<T> Future<T>::Resolve() const {
+  SilentRunner runner;
+  return runner.Resolve(*this);
+}
+
+}  // namespace sematic
+
+#endif  // SEMATIC_RUNNER_H_
