@@ -6,6 +6,19 @@
 
 namespace sematic {
 
+namespace {
+
+// Fetching the algorithm once saves OpenSSL 3's provider lookup on every hash.
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+
+}  // namespace
+
 struct Sha256::State {
   EVP_MD_CTX* ctx = nullptr;
   ~State() { EVP_MD_CTX_free(ctx); }
@@ -14,7 +27,7 @@ struct Sha256::State {
 Sha256::Sha256() : state_(std::make_unique<State>()) {
   state_->ctx = EVP_MD_CTX_new();
   SEMATIC_CHECK(state_->ctx != nullptr, "out of memory creating a SHA-256 context");
-  SEMATIC_CHECK(EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr) == 1, "SHA-256 init");
+  SEMATIC_CHECK(EVP_DigestInit_ex(state_->ctx, Sha256Md(), nullptr) == 1, "SHA-256 init");
 }
 
 Sha256::~Sha256() = default;
@@ -39,9 +52,19 @@ std::string Sha256::HexDigest() {
 }
 
 std::string Sha256Hex(std::string_view data) {
-  Sha256 h;
-  h.Update(data);
-  return h.HexDigest();
+  // One context per thread, reused: hashing small values is on the runner's per-step path.
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> owned(EVP_MD_CTX_new());
+  EVP_MD_CTX* ctx = owned.get();
+  std::array<uint8_t, 32> out{};
+  unsigned int len = 0;
+  SEMATIC_CHECK(ctx != nullptr && EVP_DigestInit_ex(ctx, Sha256Md(), nullptr) == 1 &&
+                    EVP_DigestUpdate(ctx, data.data(), data.size()) == 1 &&
+                    EVP_DigestFinal_ex(ctx, out.data(), &len) == 1 && len == out.size(),
+                "SHA-256");
+  return ToHex(std::string_view(reinterpret_cast<const char*>(out.data()), out.size()));
 }
 
 std::string ToHex(std::string_view bytes) {

@@ -29,7 +29,7 @@ bool IsTerminal(v1::RunState s) {
 
 // One run: a node of some graph, executing under some parent.
 struct Exec {
-  v1::Run rec;
+  v1::Run* rec;  // on the runner's arena
   const v1::CallNode* node = nullptr;
   std::shared_ptr<const v1::Graph> graph;  // owns `node`
   const FuncInfo* func = nullptr;  // nullptr for built-ins
@@ -45,7 +45,7 @@ struct Exec {
   int running_attempt = 0;  // the attempt whose result is awaited; 0 when none is
 
   const v1::TypeDesc& type() const { return node->output_type(); }
-  bool terminal() const { return IsTerminal(rec.state()); }
+  bool terminal() const { return IsTerminal(rec->state()); }
 };
 
 struct StoredArtifact {
@@ -92,10 +92,10 @@ class SilentRunner::Impl : public ContextSink {
     mu_.Await(absl::Condition(&done));
     Exec* root = root_;
     root_ = nullptr;
-    if (root->rec.state() != v1::SUCCEEDED) {
+    if (root->rec->state() != v1::SUCCEEDED) {
       if (!failure_.ok()) return failure_;
-      return absl::InternalError(absl::StrCat("run ", root->rec.id(), " ended ",
-                                              v1::RunState_Name(root->rec.state())));
+      return absl::InternalError(absl::StrCat("run ", root->rec->id(), " ended ",
+                                              v1::RunState_Name(root->rec->state())));
     }
     v1::TypedValue out;
     *out.mutable_type() = root->type();
@@ -114,7 +114,7 @@ class SilentRunner::Impl : public ContextSink {
     absl::MutexLock lock(&mu_);
     std::vector<v1::Run> out;
     out.reserve(execs_.size());
-    for (const auto& e : execs_) out.push_back(e->rec);
+    for (const Exec& e : execs_) out.push_back(*e.rec);
     return out;
   }
 
@@ -122,7 +122,7 @@ class SilentRunner::Impl : public ContextSink {
     absl::MutexLock lock(&mu_);
     auto it = by_id_.find(AsAbsl(id));
     if (it == by_id_.end()) return absl::NotFoundError(absl::StrCat("no run ", AsAbsl(id)));
-    return it->second->rec;
+    return *it->second->rec;
   }
 
   absl::StatusOr<v1::TypedValue> GetArtifact(std::string_view digest) const {
@@ -145,9 +145,9 @@ class SilentRunner::Impl : public ContextSink {
   // ContextSink: logs and metrics of running steps.
   void OnLog(const Context& context, std::string_view line) override {
     absl::MutexLock lock(&mu_);
-    auto it = by_id_.find(context.run_id());
+    auto it = by_id_.find(absl::string_view(context.run_id()));
     if (it == by_id_.end()) return;
-    v1::LogEntry* entry = it->second->rec.add_logs();
+    v1::LogEntry* entry = it->second->rec->add_logs();
     entry->set_unix_micros(NowMicros());
     entry->set_text(std::string(line));
   }
@@ -155,9 +155,9 @@ class SilentRunner::Impl : public ContextSink {
   void OnMetric(const Context& context, std::string_view name, double value,
                 int64_t step) override {
     absl::MutexLock lock(&mu_);
-    auto it = by_id_.find(context.run_id());
+    auto it = by_id_.find(absl::string_view(context.run_id()));
     if (it == by_id_.end()) return;
-    v1::MetricPoint* point = it->second->rec.add_metrics();
+    v1::MetricPoint* point = it->second->rec->add_metrics();
     point->set_name(std::string(name));
     point->set_value(value);
     point->set_step(step);
@@ -174,8 +174,8 @@ class SilentRunner::Impl : public ContextSink {
     local.reserve(graph->nodes_size());
     std::vector<Exec*> ready;
     for (const v1::CallNode& node : graph->nodes()) {
-      auto owned = std::make_unique<Exec>();
-      Exec* e = owned.get();
+      Exec* e = &execs_.emplace_back();
+      e->rec = google::protobuf::Arena::CreateMessage<v1::Run>(&arena_);
       e->node = &node;
       e->graph = graph;
       e->parent = parent;
@@ -183,16 +183,16 @@ class SilentRunner::Impl : public ContextSink {
         // Validated (untrusted graphs) or built from registered steps (trusted ones).
         e->func = *FindFunc(node.function());
       }
-      e->rec.set_id(run_ids_.Next());
-      if (parent != nullptr) e->rec.set_parent_id(parent->rec.id());
-      e->rec.set_job_id(job_id_);
-      e->rec.set_function(node.function());
-      e->rec.set_version(node.version());
-      e->rec.set_node_id(node.id());
-      e->rec.set_label(node.created_at());
-      e->rec.set_builtin(e->func == nullptr);
-      e->rec.set_state(v1::CREATED);
-      e->rec.set_created_unix_micros(now);
+      e->rec->set_id(run_ids_.Next());
+      if (parent != nullptr) e->rec->set_parent_id(parent->rec->id());
+      e->rec->set_job_id(job_id_);
+      e->rec->set_function(node.function());
+      e->rec->set_version(node.version());
+      e->rec->set_node_id(node.id());
+      e->rec->set_label(node.created_at());
+      e->rec->set_builtin(e->func == nullptr);
+      e->rec->set_state(v1::CREATED);
+      e->rec->set_created_unix_micros(now);
       e->inputs.reserve(node.args_size());
       for (const v1::Arg& arg : node.args()) {
         Exec* producer = nullptr;
@@ -204,10 +204,9 @@ class SilentRunner::Impl : public ContextSink {
         e->inputs.push_back(producer);
       }
       local.emplace(node.id(), e);
-      by_id_.emplace(e->rec.id(), e);
+      by_id_.emplace(e->rec->id(), e);
       if (parent != nullptr) parent->children.push_back(e);
       if (e->pending == 0) ready.push_back(e);
-      execs_.push_back(std::move(owned));
       ++unfinished_;
     }
     Exec* output = local.at(graph->output_node());
@@ -222,7 +221,7 @@ class SilentRunner::Impl : public ContextSink {
       RunBuiltin(e);
       return;
     }
-    e->rec.set_state(v1::QUEUED);
+    e->rec->set_state(v1::QUEUED);
     pool_.Schedule([this, e] { Execute(e); });
   }
 
@@ -240,11 +239,11 @@ class SilentRunner::Impl : public ContextSink {
     {
       absl::MutexLock lock(&mu_);
       if (e->terminal() || stopped_) return;
-      attempt = e->rec.attempt() + 1;
-      e->rec.set_attempt(attempt);
+      attempt = e->rec->attempt() + 1;
+      e->rec->set_attempt(attempt);
       e->running_attempt = attempt;
-      e->rec.set_state(v1::RUNNING);
-      e->rec.set_started_unix_micros(NowMicros());
+      e->rec->set_state(v1::RUNNING);
+      e->rec->set_started_unix_micros(NowMicros());
       e->cancelled = cancelled = std::make_shared<std::atomic<bool>>(false);
       args.reserve(e->inputs.size());
       for (size_t i = 0; i < e->inputs.size(); ++i) args.push_back(ArgValue(e, i));
@@ -252,10 +251,10 @@ class SilentRunner::Impl : public ContextSink {
         timers_.RunAt(absl::Now() + e->func->options.timeout,
                       [this, e, attempt] { OnTimeout(e, attempt); });
       }
-      info.run_id = e->rec.id();
-      info.parent_id = e->rec.parent_id();
-      info.job_id = e->rec.job_id();
-      info.function = e->rec.function();
+      info.run_id = e->rec->id();
+      info.parent_id = e->rec->parent_id();
+      info.job_id = e->rec->job_id();
+      info.function = e->rec->function();
       info.attempt = attempt;
     }
     // Artifact ids of the inputs, computed off the lock (the values are immutable).
@@ -288,8 +287,8 @@ class SilentRunner::Impl : public ContextSink {
     if (!result.status.ok()) {
       AttemptFailed(e, result.status, result.retryable, v1::FAILED);
     } else if (result.graph.has_value()) {
-      e->rec.set_nested(true);
-      e->rec.set_state(v1::WAITING);
+      e->rec->set_nested(true);
+      e->rec->set_state(v1::WAITING);
       Start(std::make_shared<const v1::Graph>(*std::move(result.graph)), e);
     } else {
       Succeed(e, std::make_shared<const v1::Value>(*std::move(result.value)), std::move(digest));
@@ -299,31 +298,32 @@ class SilentRunner::Impl : public ContextSink {
   void RecordInputs(Exec* e, const std::vector<std::string>& literal_digests)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (size_t i = 0; i < e->inputs.size(); ++i) {
-      v1::RunInput* input = e->rec.add_inputs();
+      v1::RunInput* input = e->rec->add_inputs();
       input->set_name(e->node->args(i).name());
       if (e->inputs[i] != nullptr) {
-        input->set_digest(e->inputs[i]->rec.output_digest());
+        input->set_digest(e->inputs[i]->rec->output_digest());
       } else {
         input->set_digest(literal_digests[i]);
-        StoreArtifact(literal_digests[i], std::shared_ptr<const v1::Value>(
+        StoreArtifact(input->digest(), std::shared_ptr<const v1::Value>(
                                               e->graph, &e->node->args(i).literal()),
                       e->func->param_types[i]);
       }
     }
   }
 
-  void StoreArtifact(const std::string& digest, std::shared_ptr<const v1::Value> value,
+  // `digest` must be a string on the arena (a run record's), which outlives the map.
+  void StoreArtifact(absl::string_view digest, std::shared_ptr<const v1::Value> value,
                      const v1::TypeDesc* type) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     artifacts_.try_emplace(digest, StoredArtifact{std::move(value), type});
   }
 
   void RunBuiltin(Exec* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const v1::CallNode& node = *e->node;
-    e->rec.set_attempt(1);
-    e->rec.set_started_unix_micros(NowMicros());
+    e->rec->set_attempt(1);
+    e->rec->set_started_unix_micros(NowMicros());
     std::shared_ptr<const v1::Value> value;
     if (node.function() == internal::kLiteralFunction) {
-      value = std::make_shared<const v1::Value>(node.args(0).literal());
+      value = std::shared_ptr<const v1::Value>(e->graph, &node.args(0).literal());
     } else if (node.function() == internal::kGatherFunction) {
       auto list = std::make_shared<v1::Value>();
       auto* items = list->mutable_list_value()->mutable_items();
@@ -345,9 +345,9 @@ class SilentRunner::Impl : public ContextSink {
     }
     for (int i = 0; i < node.args_size(); ++i) {
       if (e->inputs[i] == nullptr) continue;
-      v1::RunInput* input = e->rec.add_inputs();
+      v1::RunInput* input = e->rec->add_inputs();
       input->set_name(node.args(i).name());
-      input->set_digest(e->inputs[i]->rec.output_digest());
+      input->set_digest(e->inputs[i]->rec->output_digest());
     }
     std::string digest = ArtifactId(e->type(), *value);
     Succeed(e, std::move(value), std::move(digest));
@@ -355,22 +355,22 @@ class SilentRunner::Impl : public ContextSink {
 
   void Succeed(Exec* e, std::shared_ptr<const v1::Value> value, std::string digest)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    StoreArtifact(digest, value, &e->type());
+    e->rec->set_output_digest(std::move(digest));
+    StoreArtifact(e->rec->output_digest(), value, &e->type());
     e->value = std::move(value);
-    e->rec.set_output_digest(std::move(digest));
     Finish(e, v1::SUCCEEDED);
     for (Exec* d : e->dependents) {
       if (--d->pending == 0 && !stopped_) Ready(d);
     }
     Exec* parent = e->parent;
     if (parent != nullptr && parent->output_child == e && !parent->terminal()) {
-      Succeed(parent, e->value, e->rec.output_digest());
+      Succeed(parent, e->value, e->rec->output_digest());
     }
   }
 
   void Finish(Exec* e, v1::RunState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    e->rec.set_state(state);
-    e->rec.set_ended_unix_micros(NowMicros());
+    e->rec->set_state(state);
+    e->rec->set_ended_unix_micros(NowMicros());
     --unfinished_;
   }
 
@@ -393,12 +393,12 @@ class SilentRunner::Impl : public ContextSink {
     if (retryable && !stopped_ && e->retries < policy.max_retries) {
       ++e->retries;
       const absl::Duration delay = RetryDelay(policy, e->retries, rng_);
-      v1::LogEntry* entry = e->rec.add_logs();
+      v1::LogEntry* entry = e->rec->add_logs();
       entry->set_unix_micros(NowMicros());
-      entry->set_text(absl::StrCat("attempt ", e->rec.attempt(), " failed: ", status.ToString(),
+      entry->set_text(absl::StrCat("attempt ", e->rec->attempt(), " failed: ", status.ToString(),
                                    "; retry ", e->retries, " of ", policy.max_retries, " in ",
                                    absl::FormatDuration(delay)));
-      e->rec.set_state(v1::QUEUED);
+      e->rec->set_state(v1::QUEUED);
       timers_.RunAt(absl::Now() + delay, [this, e] {
         absl::MutexLock lock(&mu_);
         if (!e->terminal() && !stopped_) pool_.Schedule([this, e] { Execute(e); });
@@ -415,12 +415,12 @@ class SilentRunner::Impl : public ContextSink {
     if (e->terminal()) return;
     const bool root_cause = failure_.ok();
     std::string attempts =
-        e->rec.attempt() > 1 ? absl::StrCat(" after ", e->rec.attempt(), " attempts") : "";
+        e->rec->attempt() > 1 ? absl::StrCat(" after ", e->rec->attempt(), " attempts") : "";
     absl::Status described(
-        status.code(), absl::StrCat("step ", e->rec.function(), " (run ", e->rec.id(), ") ",
+        status.code(), absl::StrCat("step ", e->rec->function(), " (run ", e->rec->id(), ") ",
                                     state == v1::TIMED_OUT ? "timed out" : "failed", attempts,
                                     ": ", status.message()));
-    e->rec.set_error(std::string(described.message()));
+    e->rec->set_error(std::string(described.message()));
     if (e->cancelled != nullptr) e->cancelled->store(true);
     Finish(e, state);
     if (root_cause) failure_ = described;
@@ -429,10 +429,10 @@ class SilentRunner::Impl : public ContextSink {
       return;
     }
     const absl::Status upstream = absl::CancelledError(
-        absl::StrCat("upstream run ", e->rec.id(), " (", e->rec.function(), ") did not succeed"));
+        absl::StrCat("upstream run ", e->rec->id(), " (", e->rec->function(), ") did not succeed"));
     for (Exec* d : e->dependents) Cancel(d, upstream);
     if (e->parent != nullptr && e->parent->output_child == e) {
-      Fail(e->parent, absl::Status(status.code(), absl::StrCat("child run ", e->rec.id(),
+      Fail(e->parent, absl::Status(status.code(), absl::StrCat("child run ", e->rec->id(),
                                                                " failed: ", status.message())),
            v1::FAILED);
     }
@@ -441,7 +441,7 @@ class SilentRunner::Impl : public ContextSink {
   // Cancels `e` (not a root cause) and everything that needs it.
   void Cancel(Exec* e, const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (e->terminal()) return;
-    e->rec.set_error(std::string(why.message()));
+    e->rec->set_error(std::string(why.message()));
     if (e->cancelled != nullptr) e->cancelled->store(true);
     Finish(e, v1::CANCELED);
     for (Exec* d : e->dependents) Cancel(d, why);
@@ -454,11 +454,11 @@ class SilentRunner::Impl : public ContextSink {
   void Stop(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (failure_.ok()) failure_ = why;
     stopped_ = true;
-    for (const auto& e : execs_) {
-      if (e->terminal()) continue;
-      e->rec.set_error(absl::StrCat("cancelled: ", why.message()));
-      if (e->cancelled != nullptr) e->cancelled->store(true);
-      Finish(e.get(), v1::CANCELED);
+    for (Exec& e : execs_) {
+      if (e.terminal()) continue;
+      e.rec->set_error(absl::StrCat("cancelled: ", why.message()));
+      if (e.cancelled != nullptr) e.cancelled->store(true);
+      Finish(&e, v1::CANCELED);
     }
   }
 
@@ -468,9 +468,13 @@ class SilentRunner::Impl : public ContextSink {
   IdGenerator run_ids_{"r"};
   IdGenerator job_ids_{"j"};
   std::string job_id_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<Exec>> execs_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, Exec*> by_id_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, StoredArtifact> artifacts_ ABSL_GUARDED_BY(mu_);
+  // Run records live on an arena and runs in a deque: 100k-run graphs are built and freed in
+  // large blocks instead of millions of small allocations.
+  google::protobuf::Arena arena_;
+  std::deque<Exec> execs_ ABSL_GUARDED_BY(mu_);
+  // Keyed by strings of the run records on the arena.
+  absl::flat_hash_map<absl::string_view, Exec*> by_id_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<absl::string_view, StoredArtifact> artifacts_ ABSL_GUARDED_BY(mu_);
   Exec* root_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   int64_t unfinished_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,0 +1,79 @@
+// A graph shaped while it runs: the fan-out width comes from a step's output, a branch depends on
+// a computed value, and a nested step recurses.
+//
+//   build/examples/dynamic_graph [n]
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "sematic/sematic.h"
+
+namespace {
+
+using sematic::Call;
+using sematic::Future;
+
+// How many shards to process: known only at run time.
+int CountShards(int n) { return n % 7 + 3; }
+SEMATIC_FUNC(CountShards, "n");
+
+double ProcessShard(int shard) { return shard * 1.5; }
+SEMATIC_FUNC(ProcessShard, "shard");
+
+double Mean(const std::vector<double>& xs) {
+  double total = 0;
+  for (double x : xs) total += x;
+  return xs.empty() ? 0 : total / static_cast<double>(xs.size());
+}
+SEMATIC_FUNC(Mean, "xs");
+
+// Fan-out decided by an upstream value: this nested step runs once `shards` is known.
+Future<double> ProcessAll(int shards) {
+  std::vector<Future<double>> parts;
+  for (int s = 0; s < shards; ++s) parts.push_back(Call(ProcessShard, s));
+  return Call(Mean, parts);
+}
+SEMATIC_FUNC(ProcessAll, "shards");
+
+double Double(double x) { return 2 * x; }
+SEMATIC_FUNC(Double, "x");
+
+double Negate(double x) { return -x; }
+SEMATIC_FUNC(Negate, "x");
+
+// A branch on a computed value.
+Future<double> Adjust(double mean) {
+  if (mean > 3) return Call(Negate, mean);
+  return Call(Double, mean);
+}
+SEMATIC_FUNC(Adjust, "mean");
+
+// Recursion: Fibonacci as a tree of nested steps.
+int Plus(int a, int b) { return a + b; }
+SEMATIC_FUNC(Plus, "a", "b");
+
+Future<int> Fib(int n) {
+  if (n < 2) return n;
+  return Call(Plus, Call(Fib, n - 1), Call(Fib, n - 2));
+}
+SEMATIC_FUNC(Fib, "n");
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int n = argc > 1 ? std::atoi(argv[1]) : 12;
+  sematic::SilentRunner runner;
+  absl::StatusOr<double> adjusted =
+      runner.Resolve(Call(Adjust, Call(ProcessAll, Call(CountShards, n))));
+  absl::StatusOr<int> fib = runner.Resolve(Call(Fib, n));
+  if (!adjusted.ok() || !fib.ok()) {
+    std::fprintf(stderr, "pipeline failed: %s %s\n", adjusted.status().ToString().c_str(),
+                 fib.status().ToString().c_str());
+    return 1;
+  }
+  int nested = 0;
+  for (const auto& run : runner.Runs()) nested += run.nested();
+  std::printf("shards: %d, adjusted mean: %g, fib(%d) = %d, runs: %zu (%d nested)\n",
+              CountShards(n), *adjusted, n, *fib, runner.Runs().size(), nested);
+  return 0;
+}
