@@ -130,9 +130,10 @@ StepResult FinishPlain(StepScope& scope, v1::Value value) {
   if (!scope.created().empty()) {
     std::vector<const Node*> unused;
     for (const auto& node : scope.created()) unused.push_back(node.get());
-    return {UnusedError(scope, unused,
-                        "A step that calls other steps must return a Future of its result."),
-            false};
+    return StepResult::Failed(
+        UnusedError(scope, unused,
+                    "A step that calls other steps must return a Future of its result."),
+        false);
   }
   StepResult result;
   result.value = std::move(value);
@@ -146,9 +147,9 @@ StepResult FinishFuture(StepScope& scope, const std::shared_ptr<const Node>& out
     if (!ordered.index.contains(node.get())) unused.push_back(node.get());
   }
   if (!unused.empty()) {
-    return {UnusedError(scope, unused,
-                        "Return them, pass them to a call you return, or remove them."),
-            false};
+    return StepResult::Failed(
+        UnusedError(scope, unused, "Return them, pass them to a call you return, or remove them."),
+        false);
   }
   StepResult result;
   result.graph = ToProto(ordered);

@@ -310,7 +310,9 @@ TEST(RunnerTest, FailFastCancelsRunningSiblings) {
     bool sibling_cancelled = false;
     for (const auto& run : runner.Runs()) {
       if (run.function() == "SlowSibling") sibling_cancelled = run.state() == sematic::v1::CANCELED;
-      if (run.function() == "Add") EXPECT_EQ(run.state(), sematic::v1::CANCELED);
+      if (run.function() == "Add") {
+        EXPECT_EQ(run.state(), sematic::v1::CANCELED);
+      }
     }
     EXPECT_TRUE(sibling_cancelled);
   }  // the runner waits for SlowSibling to return
@@ -363,7 +365,9 @@ TEST(RunnerTest, ContinueModeFinishesIndependentBranches) {
   int squares_done = 0;
   for (const auto& run : runner.Runs()) {
     if (run.function() == "Square") squares_done += run.state() == sematic::v1::SUCCEEDED;
-    if (run.function() == "Sum") EXPECT_EQ(run.state(), sematic::v1::CANCELED);
+    if (run.function() == "Sum") {
+      EXPECT_EQ(run.state(), sematic::v1::CANCELED);
+    }
   }
   EXPECT_EQ(squares_done, 2);
 }

@@ -109,6 +109,13 @@ struct StepResult {
   bool retryable = true;  // false for deterministic errors (inputs that do not decode, misuse)
   std::optional<v1::Value> value;
   std::optional<v1::Graph> graph;
+
+  static StepResult Failed(absl::Status status, bool retryable) {
+    StepResult r;
+    r.status = std::move(status);
+    r.retryable = retryable;
+    return r;
+  }
 };
 
 // A registered step: name, signature and options, and a type-erased invoker.
@@ -224,13 +231,14 @@ template <typename R, typename... P, size_t... I>
 StepResult InvokeStep(R (*fn)(P...), const FuncInfo& info, absl::Span<const v1::Value* const> args,
                       std::index_sequence<I...> seq) {
   if (args.size() != sizeof...(P)) {
-    return {absl::InvalidArgumentError(absl::StrCat("step ", info.name, " takes ", sizeof...(P),
-                                                    " arguments, got ", args.size())),
-            false};
+    return StepResult::Failed(absl::InvalidArgumentError(absl::StrCat(
+                                  "step ", info.name, " takes ", sizeof...(P), " arguments, got ",
+                                  args.size())),
+                              false);
   }
   std::tuple<Stored<P>...> decoded;
   if (absl::Status s = DecodeArgs<P...>(decoded, args, info.param_names, seq); !s.ok()) {
-    return {std::move(s), false};
+    return StepResult::Failed(std::move(s), false);
   }
   StepScope scope(info.name);
   try {
@@ -239,13 +247,13 @@ StepResult InvokeStep(R (*fn)(P...), const FuncInfo& info, absl::Span<const v1::
       return FinishFuture(scope, future.node());
     } else if constexpr (IsStatusOr<R>::value) {
       R result = fn(std::forward<P>(std::get<I>(decoded))...);
-      if (!result.ok()) return {result.status(), true};
+      if (!result.ok()) return StepResult::Failed(result.status(), true);
       return FinishPlain(scope, Encode(*result));
     } else {
       return FinishPlain(scope, Encode(fn(std::forward<P>(std::get<I>(decoded))...)));
     }
   } catch (...) {
-    return {absl::UnknownError(CurrentExceptionMessage()), true};
+    return StepResult::Failed(absl::UnknownError(CurrentExceptionMessage()), true);
   }
 }
 
