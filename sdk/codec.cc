@@ -324,6 +324,9 @@ class HashingOutputStream : public google::protobuf::io::ZeroCopyOutputStream {
 
 // Writes the serialization of TypedValue{type, value} (fields 1 and 2, both length-delimited)
 // without copying either message into a TypedValue.
+// Values up to this size are hashed from one contiguous buffer; larger ones are streamed.
+constexpr size_t kSmallValueBytes = 16 * 1024;
+
 void WriteTypedValue(const v1::TypeDesc& type, const v1::Value& value,
                      google::protobuf::io::CodedOutputStream* out) {
   using google::protobuf::internal::WireFormatLite;
@@ -391,6 +394,23 @@ std::string CanonicalBytes(const v1::TypeDesc& type, const v1::Value& value) {
 }
 
 std::string ArtifactId(const v1::TypeDesc& type, const v1::Value& value) {
+  using google::protobuf::io::CodedOutputStream;
+  const size_t type_size = type.ByteSizeLong();
+  const size_t value_size = value.ByteSizeLong();
+  const size_t total = 2 + CodedOutputStream::VarintSize64(type_size) + type_size +
+                       CodedOutputStream::VarintSize64(value_size) + value_size;
+  if (total <= kSmallValueBytes) {
+    // Small values (most step outputs) are serialized into a reused per-thread buffer and
+    // hashed in one call: no 64 KiB stream buffer, no allocation.
+    thread_local std::string buffer;
+    buffer.resize(total);
+    {
+      google::protobuf::io::ArrayOutputStream array(buffer.data(), static_cast<int>(total));
+      CodedOutputStream coded(&array);
+      WriteTypedValue(type, value, &coded);
+    }
+    return Sha256Hex(buffer);
+  }
   Sha256 hash;
   {
     HashingOutputStream stream(&hash);

@@ -56,8 +56,7 @@ Ordered TopologicalOrder(const Node* output) {
   return out;
 }
 
-v1::Graph ToProto(const Ordered& ordered) {
-  v1::Graph graph;
+void ToProto(const Ordered& ordered, v1::Graph& graph) {
   graph.mutable_nodes()->Reserve(static_cast<int>(ordered.order.size()));
   for (size_t i = 0; i < ordered.order.size(); ++i) {
     const Node& node = *ordered.order[i];
@@ -88,7 +87,13 @@ v1::Graph ToProto(const Ordered& ordered) {
     call->set_created_at(node.label);
   }
   graph.set_output_node(absl::StrCat("n", ordered.order.size() - 1));
-  return graph;
+}
+
+std::shared_ptr<const v1::Graph> ToSharedProto(const Ordered& ordered) {
+  auto* arena = new google::protobuf::Arena(LargeArenaOptions());
+  v1::Graph* graph = google::protobuf::Arena::CreateMessage<v1::Graph>(arena);
+  ToProto(ordered, *graph);
+  return std::shared_ptr<const v1::Graph>(graph, [arena](const v1::Graph*) { delete arena; });
 }
 
 absl::Status UnusedError(const StepScope& scope, const std::vector<const Node*>& unused,
@@ -152,15 +157,32 @@ StepResult FinishFuture(StepScope& scope, const std::shared_ptr<const Node>& out
         false);
   }
   StepResult result;
-  result.graph = ToProto(ordered);
+  result.graph = ToSharedProto(ordered);
   return result;
 }
 
 }  // namespace internal
 
 v1::Graph BuildGraph(const std::shared_ptr<const internal::Node>& output) {
-  return internal::ToProto(internal::TopologicalOrder(output.get()));
+  v1::Graph graph;
+  internal::ToProto(internal::TopologicalOrder(output.get()), graph);
+  return graph;
 }
+
+namespace internal {
+
+std::shared_ptr<const v1::Graph> BuildSharedGraph(const std::shared_ptr<const Node>& output) {
+  return ToSharedProto(TopologicalOrder(output.get()));
+}
+
+google::protobuf::ArenaOptions LargeArenaOptions() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 16 * 1024;
+  options.max_block_size = 1024 * 1024;
+  return options;
+}
+
+}  // namespace internal
 
 bool SameType(const v1::TypeDesc& a, const v1::TypeDesc& b) {
   if (&a == &b) return true;

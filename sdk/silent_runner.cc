@@ -77,15 +77,15 @@ class SilentRunner::Impl : public ContextSink {
     stopped_ = true;  // queued work and timers now do nothing; see the members' order below
   }
 
-  absl::StatusOr<v1::TypedValue> Run(v1::Graph graph, bool trusted) {
-    if (!trusted) RETURN_IF_ERROR(ValidateGraph(graph));
+  absl::StatusOr<v1::TypedValue> Run(std::shared_ptr<const v1::Graph> graph, bool trusted) {
+    if (!trusted) RETURN_IF_ERROR(ValidateGraph(*graph));
     absl::MutexLock resolve_lock(&resolve_mu_);
     absl::MutexLock lock(&mu_);
     job_id_ = job_ids_.Next();
     failure_ = absl::OkStatus();
     unfinished_ = 0;
     stopped_ = false;
-    root_ = Start(std::make_shared<const v1::Graph>(std::move(graph)), nullptr);
+    root_ = Start(std::move(graph), nullptr);
     auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return root_->terminal() && (options_.fail_fast || unfinished_ == 0);
     };
@@ -286,10 +286,10 @@ class SilentRunner::Impl : public ContextSink {
     e->running_attempt = 0;
     if (!result.status.ok()) {
       AttemptFailed(e, result.status, result.retryable, v1::FAILED);
-    } else if (result.graph.has_value()) {
+    } else if (result.graph != nullptr) {
       e->rec->set_nested(true);
       e->rec->set_state(v1::WAITING);
-      Start(std::make_shared<const v1::Graph>(*std::move(result.graph)), e);
+      Start(std::move(result.graph), e);
     } else {
       Succeed(e, std::make_shared<const v1::Value>(*std::move(result.value)), std::move(digest));
     }
@@ -470,7 +470,7 @@ class SilentRunner::Impl : public ContextSink {
   std::string job_id_ ABSL_GUARDED_BY(mu_);
   // Run records live on an arena and runs in a deque: 100k-run graphs are built and freed in
   // large blocks instead of millions of small allocations.
-  google::protobuf::Arena arena_;
+  google::protobuf::Arena arena_{internal::LargeArenaOptions()};
   std::deque<Exec> execs_ ABSL_GUARDED_BY(mu_);
   // Keyed by strings of the run records on the arena.
   absl::flat_hash_map<absl::string_view, Exec*> by_id_ ABSL_GUARDED_BY(mu_);
@@ -489,7 +489,8 @@ class SilentRunner::Impl : public ContextSink {
 SilentRunner::SilentRunner(RunnerOptions options) : impl_(std::make_unique<Impl>(options)) {}
 SilentRunner::~SilentRunner() = default;
 
-absl::StatusOr<v1::TypedValue> SilentRunner::RunGraph(v1::Graph graph, bool trusted) {
+absl::StatusOr<v1::TypedValue> SilentRunner::RunGraph(std::shared_ptr<const v1::Graph> graph,
+                                                      bool trusted) {
   return impl_->Run(std::move(graph), trusted);
 }
 void SilentRunner::Cancel() { impl_->Cancel(); }

@@ -108,7 +108,7 @@ struct StepResult {
   absl::Status status;    // not OK: the attempt failed
   bool retryable = true;  // false for deterministic errors (inputs that do not decode, misuse)
   std::optional<v1::Value> value;
-  std::optional<v1::Graph> graph;
+  std::shared_ptr<const v1::Graph> graph;  // immutable; may live on its own arena
 
   static StepResult Failed(absl::Status status, bool retryable) {
     StepResult r;

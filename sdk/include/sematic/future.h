@@ -225,6 +225,12 @@ Future<typename internal::StepValue<R>::type> Call(R (*fn)(P...), A&&... args) {
 // `output_node` set to its own node. Shared nodes appear once.
 v1::Graph BuildGraph(const std::shared_ptr<const internal::Node>& output);
 
+namespace internal {
+// BuildGraph's result, built on a protobuf arena that the returned pointer owns: graphs of 100k
+// calls are allocated and freed in large blocks.
+std::shared_ptr<const v1::Graph> BuildSharedGraph(const std::shared_ptr<const Node>& output);
+}  // namespace internal
+
 template <typename T>
 v1::Graph BuildGraph(const Future<T>& future) {
   return BuildGraph(future.node());

@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "absl/status/status.h"
+#include "google/protobuf/arena.h"
 #include "sematic/v1/graph.pb.h"
 
 namespace sematic {
@@ -27,6 +28,11 @@ absl::Status ValidateGraph(const v1::Graph& graph, const GraphLimits& limits = {
 
 // True when two type descriptors describe the same type.
 bool SameType(const v1::TypeDesc& a, const v1::TypeDesc& b);
+
+namespace internal {
+// Arena blocks growing to 1 MiB, for arenas holding many messages (graphs, run records).
+google::protobuf::ArenaOptions LargeArenaOptions();
+}  // namespace internal
 
 }  // namespace sematic
 

@@ -48,13 +48,14 @@ class SilentRunner {
   // Runs everything `future` depends on and returns its value, or the first failure.
   template <typename T>
   absl::StatusOr<T> Resolve(const Future<T>& future) {
-    ASSIGN_OR_RETURN(v1::TypedValue result, RunGraph(BuildGraph(future), /*trusted=*/true));
+    ASSIGN_OR_RETURN(v1::TypedValue result,
+                     RunGraph(internal::BuildSharedGraph(future.node()), /*trusted=*/true));
     return Decode<T>(result.value(), "result");
   }
 
   // Runs a graph built elsewhere (JSON, another process): validated first (see graph.h).
   absl::StatusOr<v1::TypedValue> ResolveGraph(v1::Graph graph) {
-    return RunGraph(std::move(graph), /*trusted=*/false);
+    return RunGraph(std::make_shared<const v1::Graph>(std::move(graph)), /*trusted=*/false);
   }
 
   // Fails the current resolution with CANCELLED and cancels its running steps. Thread-safe.
@@ -71,7 +72,7 @@ class SilentRunner {
 
  private:
   class Impl;
-  absl::StatusOr<v1::TypedValue> RunGraph(v1::Graph graph, bool trusted);
+  absl::StatusOr<v1::TypedValue> RunGraph(std::shared_ptr<const v1::Graph> graph, bool trusted);
 
   std::unique_ptr<Impl> impl_;
 };

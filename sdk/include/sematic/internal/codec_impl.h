@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 #include "sematic/v1/value.pb.h"
 
 static_assert(std::endian::native == std::endian::little,
@@ -146,8 +147,8 @@ std::string_view ValueKindName(const v1::Value& value);
 // Deterministic serialization of a Value (the map-entry sort key).
 std::string DeterministicBytes(const v1::Value& value);
 
-// Our abseil's absl::string_view is not std::string_view; StrCat needs this conversion.
-inline absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+// Our abseil's absl::string_view is not std::string_view (see common/strings.h).
+using ::sematic::AsAbsl;
 
 // Replaces every NaN by the canonical quiet NaN 0x7ff8000000000000.
 inline double CanonicalDouble(double d) {
