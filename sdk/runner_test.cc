@@ -36,8 +36,8 @@ SEMATIC_FUNC(Square, "x");
 int Add(int a, int b) { return a + b; }
 SEMATIC_FUNC(Add, "a", "b");
 
-int Sum(const std::vector<int>& xs) {
-  int total = 0;
+int64_t Sum(const std::vector<int>& xs) {
+  int64_t total = 0;
   for (int x : xs) total += x;
   return total;
 }
@@ -66,7 +66,7 @@ Future<int> Countdown(int n) {
 SEMATIC_FUNC(Countdown, "n");
 
 // Fan-out decided by a value known only when the step runs.
-Future<int> FanOut(int n) {
+Future<int64_t> FanOut(int n) {
   std::vector<Future<int>> parts;
   parts.reserve(n);
   for (int i = 0; i < n; ++i) parts.push_back(Call(Square, i));
@@ -140,11 +140,11 @@ TEST(RunnerTest, NestedRecursionDeeperThanFive) {
 
 TEST(RunnerTest, DynamicFanOutOfTenThousand) {
   sematic::SilentRunner runner;
-  absl::StatusOr<int> v = runner.Resolve(Call(FanOut, 10000));
+  absl::StatusOr<int64_t> v = runner.Resolve(Call(FanOut, 10000));
   ASSERT_THAT(v, IsOk());
-  long expected = 0;
-  for (long i = 0; i < 10000; ++i) expected += i * i;
-  EXPECT_EQ(*v, static_cast<int>(expected));
+  int64_t expected = 0;
+  for (int64_t i = 0; i < 10000; ++i) expected += i * i;
+  EXPECT_EQ(*v, expected);
   int squares = 0;
   for (const auto& run : runner.Runs()) squares += run.function() == "Square";
   EXPECT_EQ(squares, 10000);
