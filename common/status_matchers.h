@@ -36,6 +36,9 @@ MATCHER_P2(StatusIs, code, message_matcher,
          ::testing::ExplainMatchResult(message_matcher, std::string(s.message()), result_listener);
 }
 
+// A status of `code`, whatever its message.
+inline auto StatusIs(absl::StatusCode code) { return StatusIs(code, ::testing::_); }
+
 }  // namespace sematic::testing
 
 #define SEMATIC_MATCHERS_CONCAT_INNER_(a, b) a##b
