@@ -81,3 +81,57 @@ TEST(StatusMacrosTest, PropagateAndAssign) {
 
 }  // namespace
 }  // namespace sematic
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/event_loop.h"
+
+namespace sematic {
+namespace {
+
+TEST(EventLoopTest, RunsInOrderOnOneThreadAndEndsTurns) {
+  std::vector<int> order;
+  int turns = 0;
+  {
+    EventLoop loop([&] { ++turns; });
+    std::thread::id loop_thread;
+    loop.RunSync([&] { loop_thread = std::this_thread::get_id(); });
+    for (int i = 0; i < 100; ++i) {
+      loop.Post([&, i] {
+        EXPECT_EQ(std::this_thread::get_id(), loop_thread);
+        order.push_back(i);
+      });
+    }
+    loop.RunSync([] {});
+  }
+  ASSERT_EQ(order.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(order[i], i);
+  EXPECT_GE(turns, 2);
+  EXPECT_LE(turns, 102);
+}
+
+TEST(EventLoopTest, TimersFireInDeadlineOrder) {
+  EventLoop loop;
+  std::vector<int> fired;
+  absl::Notification done;
+  const absl::Time now = absl::Now();
+  loop.RunAt(now + absl::Milliseconds(30), [&] {
+    fired.push_back(2);
+    done.Notify();
+  });
+  loop.RunAt(now + absl::Milliseconds(10), [&] { fired.push_back(1); });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  loop.RunSync([&] { EXPECT_EQ(fired, (std::vector<int>{1, 2})); });
+}
+
+TEST(EventLoopTest, DestructionRunsWhatWasPosted) {
+  int ran = 0;
+  {
+    EventLoop loop;
+    for (int i = 0; i < 1000; ++i) loop.Post([&] { ++ran; });
+  }
+  EXPECT_EQ(ran, 1000);
+}
+
+}  // namespace
+}  // namespace sematic

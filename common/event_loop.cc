@@ -1,0 +1,70 @@
+#include "common/event_loop.h"
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/check.h"
+
+namespace sematic {
+
+EventLoop::EventLoop(std::function<void()> on_turn_end)
+    : on_turn_end_(std::move(on_turn_end)), thread_([this] { Loop(); }) {}
+
+EventLoop::~EventLoop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void EventLoop::Post(std::function<void()> closure) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(closure));
+}
+
+void EventLoop::RunAt(absl::Time when, std::function<void()> closure) {
+  absl::MutexLock lock(&mu_);
+  timers_.emplace(when, std::move(closure));
+}
+
+void EventLoop::RunSync(std::function<void()> closure) {
+  SEMATIC_CHECK(!InLoop(), "EventLoop::RunSync on the loop thread would deadlock");
+  absl::Notification done;
+  Post([&] {
+    closure();
+    done.Notify();
+  });
+  done.WaitForNotification();
+}
+
+void EventLoop::Loop() {
+  std::vector<std::function<void()>> turn;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      while (true) {
+        // Due timers join this turn, after the closures already posted.
+        const absl::Time now = absl::Now();
+        while (!timers_.empty() && timers_.begin()->first <= now) {
+          queue_.push_back(std::move(timers_.begin()->second));
+          timers_.erase(timers_.begin());
+        }
+        if (!queue_.empty() || stopping_) break;
+        const absl::Time next = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first;
+        const size_t timer_count = timers_.size();
+        auto wake = [this, timer_count, next]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_ || !queue_.empty() || timers_.size() != timer_count ||
+                 (!timers_.empty() && timers_.begin()->first < next);
+        };
+        mu_.AwaitWithDeadline(absl::Condition(&wake), next);
+      }
+      if (queue_.empty() && stopping_) return;
+      turn.swap(queue_);
+    }
+    for (auto& closure : turn) closure();
+    turn.clear();
+    if (on_turn_end_) on_turn_end_();
+  }
+}
+
+}  // namespace sematic
