@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "sematic/future.h"
 
@@ -208,7 +209,23 @@ absl::Status NodeError(int node_index, const v1::CallNode& node, absl::string_vi
 
 }  // namespace
 
+absl::StatusOr<SignatureRef> LookupRegisteredFunction(std::string_view name,
+                                                      std::string_view version) {
+  ASSIGN_OR_RETURN(const FuncInfo* info, FindFunc(name, version));
+  SignatureRef ref;
+  ref.name = info->name;
+  ref.param_names = &info->param_names;
+  ref.param_types = info->param_types;
+  ref.result_type = info->result_type;
+  return ref;
+}
+
 absl::Status ValidateGraph(const v1::Graph& graph, const GraphLimits& limits) {
+  return ValidateGraph(graph, LookupRegisteredFunction, limits);
+}
+
+absl::Status ValidateGraph(const v1::Graph& graph, const FunctionLookup& lookup,
+                           const GraphLimits& limits) {
   if (graph.nodes_size() == 0) return absl::InvalidArgumentError("graph.nodes: is empty");
   if (static_cast<size_t>(graph.nodes_size()) > limits.max_nodes) {
     return absl::InvalidArgumentError(absl::StrCat("graph.nodes: has ", graph.nodes_size(),
@@ -246,26 +263,27 @@ absl::Status ValidateGraph(const v1::Graph& graph, const GraphLimits& limits) {
         return NodeError(i, node, "expects args \"input\" and a literal uint \"index\"");
       }
     } else {
-      absl::StatusOr<const FuncInfo*> func = FindFunc(node.function(), node.version());
+      absl::StatusOr<SignatureRef> func = lookup(node.function(), node.version());
       if (!func.ok()) {
         return absl::Status(func.status().code(),
                             absl::StrCat("graph.nodes[", i, "] (", node.id(),
                                          ").function: ", func.status().message()));
       }
-      const FuncInfo& info = **func;
-      if (static_cast<size_t>(node.args_size()) != info.param_names.size()) {
-        return NodeError(i, node, absl::StrCat(info.name, " takes ", info.param_names.size(),
+      const SignatureRef& info = *func;
+      const std::vector<std::string>& param_names = *info.param_names;
+      if (static_cast<size_t>(node.args_size()) != param_names.size()) {
+        return NodeError(i, node, absl::StrCat(AsAbsl(info.name), " takes ", param_names.size(),
                                                " arguments, got ", node.args_size()));
       }
       if (!SameType(out, *info.result_type)) {
         return NodeError(i, node, absl::StrCat("output_type is ", TypeName(out), " but ",
-                                               info.name, " returns ",
+                                               AsAbsl(info.name), " returns ",
                                                TypeName(*info.result_type)));
       }
       for (int a = 0; a < node.args_size(); ++a) {
-        if (node.args(a).name() != info.param_names[a]) {
+        if (node.args(a).name() != param_names[a]) {
           return ArgError(i, node, a, node.args(a),
-                          absl::StrCat("expected parameter \"", info.param_names[a], "\""));
+                          absl::StrCat("expected parameter \"", param_names[a], "\""));
         }
         expected[a] = info.param_types[a];
       }
