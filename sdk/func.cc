@@ -94,6 +94,30 @@ absl::StatusOr<const FuncInfo*> FindFunc(std::string_view name, std::string_view
 
 std::vector<const FuncInfo*> ListFuncs() { return Registry::Get().All(); }
 
+v1::FunctionSignature SignatureOf(const FuncInfo& info) {
+  v1::FunctionSignature s;
+  s.set_name(info.name);
+  s.set_version(info.options.version);
+  for (size_t i = 0; i < info.param_names.size(); ++i) {
+    v1::Field* param = s.add_params();
+    param->set_name(info.param_names[i]);
+    *param->mutable_type() = *info.param_types[i];
+  }
+  *s.mutable_result() = *info.result_type;
+  s.set_nested(info.nested);
+  s.set_cpus(info.options.cpus);
+  s.set_memory_bytes(info.options.memory_bytes);
+  s.set_gpus(info.options.gpus);
+  for (const auto& [name, count] : info.options.resources) (*s.mutable_resources())[name] = count;
+  for (const auto& [key, value] : info.options.labels) (*s.mutable_labels())[key] = value;
+  s.set_max_retries(info.options.retry.max_retries);
+  if (info.options.timeout != absl::InfiniteDuration()) {
+    s.set_timeout_millis(absl::ToInt64Milliseconds(info.options.timeout));
+  }
+  s.set_cache(info.options.cache);
+  return s;
+}
+
 namespace internal {
 
 FuncOptions* Register(std::unique_ptr<FuncInfo> info) {

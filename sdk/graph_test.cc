@@ -46,6 +46,16 @@ TEST(FuncTest, RegistrationRecordsSignatureAndOptions) {
   EXPECT_EQ(info->options.version, "2");
   EXPECT_THAT(sematic::FindFunc("Scale", "1"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("version")));
   EXPECT_THAT(sematic::FindFunc("Nope"), StatusIs(absl::StatusCode::kNotFound, HasSubstr("Nope")));
+  const sematic::v1::FunctionSignature sig = sematic::SignatureOf(*info);
+  EXPECT_EQ(sig.name(), "Scale");
+  EXPECT_EQ(sig.version(), "2");
+  ASSERT_EQ(sig.params_size(), 2);
+  EXPECT_EQ(sig.params(1).name(), "factor");
+  EXPECT_EQ(sig.params(1).type().kind(), sematic::v1::TypeDesc::INT);
+  EXPECT_EQ(sig.gpus(), 1);
+  EXPECT_EQ(sig.resources().at("tpu"), 2);
+  EXPECT_EQ(sig.labels().at("pool"), "gpu");
+  EXPECT_EQ(sig.timeout_millis(), 30 * 60 * 1000);
   ASSERT_OK_AND_ASSIGN(const sematic::FuncInfo* unnamed, sematic::FindFunc("NoNames"));
   EXPECT_EQ(unnamed->param_names, (std::vector<std::string>{"arg0", "arg1"}));
 }

@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "sematic/codec.h"
+#include "sematic/v1/function.pb.h"
 #include "sematic/v1/graph.pb.h"
 
 namespace sematic {
@@ -137,6 +138,9 @@ absl::StatusOr<const FuncInfo*> FindFunc(std::string_view name, std::string_view
 
 // All registered steps, sorted by name.
 std::vector<const FuncInfo*> ListFuncs();
+
+// The wire form of a step's signature and options, as a worker announces it.
+v1::FunctionSignature SignatureOf(const FuncInfo& info);
 
 namespace internal {
 
