@@ -1,0 +1,29 @@
+// Validation of client requests, separate from the scheduler's state so it is testable alone.
+#ifndef SEMATIC_SCHEDULER_CORE_REQUESTS_H_
+#define SEMATIC_SCHEDULER_CORE_REQUESTS_H_
+
+#include <functional>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "scheduler/core/scheduler.h"
+#include "sematic/v1/graph.pb.h"
+#include "sematic/v1/job.pb.h"
+#include "sematic/v1/worker_service.pb.h"
+
+namespace sematic::scheduler {
+
+// The root call of a job: `request`'s function and args checked against `signature` (every
+// parameter given exactly once, by name; values of the parameter's type; artifacts known to
+// `artifact_exists`). INVALID_ARGUMENT naming the field ("args[1] (epochs): expected int32, got
+// string"), NOT_FOUND for an unknown artifact.
+absl::StatusOr<v1::CallNode> RootCall(
+    const v1::SubmitJobRequest& request, const v1::FunctionSignature& signature,
+    const Limits& limits, const std::function<bool(std::string_view digest)>& artifact_exists);
+
+// Checks the fields of a SubmitJobRequest that do not need a signature (lengths, counts).
+absl::Status CheckSubmitShape(const v1::SubmitJobRequest& request, const Limits& limits);
+
+}  // namespace sematic::scheduler
+
+#endif  // SEMATIC_SCHEDULER_CORE_REQUESTS_H_

@@ -1,0 +1,100 @@
+#include "scheduler/core/requests.h"
+
+#include "common/digest.h"
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sematic/codec.h"
+
+namespace sematic::scheduler {
+namespace {
+
+using ::sematic::testing::StatusIs;
+using ::testing::HasSubstr;
+
+v1::FunctionSignature TrainSignature() {
+  v1::FunctionSignature s;
+  s.set_name("Train");
+  s.set_version("1");
+  v1::Field* lr = s.add_params();
+  lr->set_name("lr");
+  *lr->mutable_type() = TypeOf<double>();
+  v1::Field* epochs = s.add_params();
+  epochs->set_name("epochs");
+  *epochs->mutable_type() = TypeOf<int32_t>();
+  *s.mutable_result() = TypeOf<double>();
+  return s;
+}
+
+v1::SubmitJobRequest Request() {
+  v1::SubmitJobRequest r;
+  r.set_function("Train");
+  v1::NamedArg* epochs = r.add_args();  // out of order on purpose
+  epochs->set_name("epochs");
+  *epochs->mutable_value() = Encode(int32_t{3});
+  v1::NamedArg* lr = r.add_args();
+  lr->set_name("lr");
+  *lr->mutable_value() = Encode(0.1);
+  return r;
+}
+
+bool NoArtifacts(std::string_view) { return false; }
+
+TEST(RootCallTest, OrdersArgsAsTheSignature) {
+  ASSERT_OK_AND_ASSIGN(v1::CallNode node, RootCall(Request(), TrainSignature(), {}, NoArtifacts));
+  EXPECT_EQ(node.function(), "Train");
+  EXPECT_EQ(node.version(), "1");
+  ASSERT_EQ(node.args_size(), 2);
+  EXPECT_EQ(node.args(0).name(), "lr");
+  EXPECT_EQ(node.args(1).name(), "epochs");
+  EXPECT_EQ(node.output_type().kind(), v1::TypeDesc::FLOAT);
+}
+
+TEST(RootCallTest, NamesTheBadArgument) {
+  v1::SubmitJobRequest r = Request();
+  r.mutable_args(0)->mutable_value()->set_string_value("three");
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("args[0] (epochs): expected int32, got string")));
+
+  r = Request();
+  r.mutable_args()->RemoveLast();
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing \"lr\" (double)")));
+
+  r = Request();
+  r.add_args()->set_name("momentum");
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("momentum")));
+
+  r = Request();
+  *r.add_args() = r.args(0);
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("given twice")));
+
+  r = Request();
+  r.set_function(std::string(5000, 'x'));
+  EXPECT_THAT(CheckSubmitShape(r, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("function: longer than")));
+  r.set_function("");
+  EXPECT_THAT(CheckSubmitShape(r, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("function: required")));
+}
+
+TEST(RootCallTest, ArtifactArgumentsMustExist) {
+  v1::SubmitJobRequest r = Request();
+  const std::string digest = Sha256Hex("stored value");
+  r.mutable_args(1)->set_artifact_digest(digest);
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr(digest)));
+  ASSERT_OK_AND_ASSIGN(v1::CallNode node,
+                       RootCall(r, TrainSignature(), {},
+                                [&](std::string_view d) { return d == digest; }));
+  EXPECT_EQ(node.args(0).artifact().digest(), digest);
+  r.mutable_args(1)->set_artifact_digest("../etc");
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact_digest")));
+}
+
+}  // namespace
+}  // namespace sematic::scheduler

@@ -1,0 +1,103 @@
+// The scheduler: owns every job's dynamic graph, persists it, and dispatches runs to workers.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> s, Scheduler::Create({.data_dir = "/var/sematic"}));
+//   s->SubmitJob(request, [](absl::StatusOr<v1::SubmitJobResponse> r) { ... });
+//   WorkerId w = s->ConnectWorker(std::make_unique<MyConnection>(...));
+//   s->OnWorkerMessage(w, message);
+//
+// This class knows nothing of gRPC: the service adapters translate messages and call it, and
+// tests drive it directly with fake worker connections.
+//
+// Threading: all state lives on one event loop. Every public method may be called from any
+// thread; it posts to the loop and returns. Callbacks and WorkerConnection::Send run on the loop
+// thread, after the turn's writes are committed to the store (a reply never announces something
+// that a crash could lose). Callbacks must not block.
+#ifndef SEMATIC_SCHEDULER_CORE_SCHEDULER_H_
+#define SEMATIC_SCHEDULER_CORE_SCHEDULER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "sematic/v1/admin_service.pb.h"
+#include "sematic/v1/job.pb.h"
+#include "sematic/v1/run_service.pb.h"
+#include "sematic/v1/worker_service.pb.h"
+
+namespace sematic::scheduler {
+
+// Size and count limits, enforced with INVALID_ARGUMENT naming the field.
+struct Limits {
+  size_t max_graph_nodes = 1'000'000;   // nodes in one sub-graph registration
+  size_t max_runs_per_job = 10'000'000;
+  size_t max_inline_value_bytes = 64 << 20;
+  size_t max_name_bytes = 1024;         // function names, arg names, ids, tags
+  size_t max_args_per_submit = 1024;
+};
+
+struct SchedulerOptions {
+  std::string data_dir;
+  bool sync = false;  // fsync every committed batch (group-committed per loop turn)
+  absl::Duration heartbeat_timeout = absl::Seconds(15);
+  absl::Duration recovery_grace = absl::Seconds(10);
+  std::string placement = "pack";  // or "spread"
+  Limits limits;
+};
+
+// The scheduler's end of one worker's stream. Implemented by the gRPC adapter and by tests.
+class WorkerConnection {
+ public:
+  virtual ~WorkerConnection() = default;
+  // Queues `message` for the worker; must not block. Called on the loop thread.
+  virtual void Send(v1::SchedulerMessage message) = 0;
+  // Ends the stream with `status` (e.g. after a protocol error or a missed heartbeat).
+  virtual void Close(absl::Status status) = 0;
+};
+
+using WorkerSessionId = uint64_t;
+
+template <typename T>
+using Callback = std::function<void(absl::StatusOr<T>)>;
+
+class Scheduler {
+ public:
+  // Opens (or creates) the store under `options.data_dir` and recovers: rebuilds the live runs
+  // and starts the grace period in which reconnecting workers report what they still run.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(SchedulerOptions options);
+  virtual ~Scheduler() = default;
+
+  // Clients. Errors: see protos/sematic/v1/job.proto.
+  virtual void SubmitJob(v1::SubmitJobRequest request, Callback<v1::SubmitJobResponse> done) = 0;
+  virtual void GetJob(v1::GetJobRequest request, Callback<v1::Job> done) = 0;
+  virtual void ListJobs(v1::ListJobsRequest request, Callback<v1::ListJobsResponse> done) = 0;
+  virtual void CancelJob(v1::CancelJobRequest request, Callback<v1::CancelJobResponse> done) = 0;
+  virtual void GetRun(v1::GetRunRequest request, Callback<v1::Run> done) = 0;
+  virtual void ListRuns(v1::ListRunsRequest request, Callback<v1::ListRunsResponse> done) = 0;
+  // The job's events after `after_sequence`, then each new one until the job ends; `event`
+  // returning false ends the watch. `done` runs once, at the end.
+  virtual void WatchJob(v1::WatchJobRequest request,
+                        std::function<bool(const v1::JobEvent&)> event,
+                        std::function<void(absl::Status)> done) = 0;
+
+  // Operators.
+  virtual void ListWorkers(Callback<v1::ListWorkersResponse> done) = 0;
+  virtual void ListFunctions(Callback<v1::ListFunctionsResponse> done) = 0;
+  virtual void GetInfo(Callback<v1::SchedulerInfo> done) = 0;
+
+  // Workers. A session starts with ConnectWorker; its first message must be a Hello.
+  virtual WorkerSessionId ConnectWorker(std::unique_ptr<WorkerConnection> connection) = 0;
+  virtual void OnWorkerMessage(WorkerSessionId session, v1::WorkerMessage message) = 0;
+  // The stream broke or ended: the worker's runs are re-queued unless it reconnects in time.
+  virtual void OnWorkerGone(WorkerSessionId session, absl::Status why) = 0;
+
+  // Stops accepting work, tells workers to drain, commits and flushes the store.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace sematic::scheduler
+
+#endif  // SEMATIC_SCHEDULER_CORE_SCHEDULER_H_
