@@ -51,12 +51,13 @@ absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
 class BlobStore::FileWriter : public BlobStore::Writer {
  public:
   FileWriter(std::string digest, uint64_t size, std::string temp_path, std::string final_path,
-             int fd)
+             int fd, bool sync)
       : digest_(std::move(digest)),
         size_(size),
         temp_path_(std::move(temp_path)),
         final_path_(std::move(final_path)),
-        fd_(fd) {}
+        fd_(fd),
+        sync_(sync) {}
 
   ~FileWriter() override {
     if (fd_ >= 0) ::close(fd_);
@@ -90,7 +91,7 @@ class BlobStore::FileWriter : public BlobStore::Writer {
       return absl::InvalidArgumentError(absl::StrCat(
           "digest: the uploaded bytes hash to ", actual, ", not ", digest_));
     }
-    if (::fsync(fd) != 0) {
+    if (sync_ && ::fsync(fd) != 0) {
       ::close(fd);
       return ErrnoError("syncing", temp_path_);
     }
@@ -99,6 +100,7 @@ class BlobStore::FileWriter : public BlobStore::Writer {
       return ErrnoError("renaming into", final_path_);
     }
     committed_ = true;
+    if (!sync_) return written_;
     // Make the rename itself durable.
     const std::string parent = fs::path(final_path_).parent_path().string();
     if (int dir = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY); dir >= 0) {
@@ -116,6 +118,7 @@ class BlobStore::FileWriter : public BlobStore::Writer {
   const std::string temp_path_;
   const std::string final_path_;
   int fd_;
+  const bool sync_;
   uint64_t written_ = 0;
   bool committed_ = false;
   Sha256 hash_;
@@ -160,7 +163,7 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::NewWriter(std::str
   const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("creating", temp_path);
   return std::unique_ptr<Writer>(new FileWriter(std::string(digest), size, std::move(temp_path),
-                                                final_path, fd));
+                                                final_path, fd, options_.sync));
 }
 
 absl::StatusOr<std::string> BlobStore::Put(std::string_view data) {

@@ -34,6 +34,9 @@ namespace sematic::scheduler {
 struct BlobStoreOptions {
   std::string dir;
   uint64_t max_blob_bytes = uint64_t{64} << 30;  // 64 GiB
+  // fsync each blob (and its directory) before it becomes visible. Without it a committed blob
+  // survives a process crash but not a power loss (like the store's WAL without --sync).
+  bool sync = true;
 };
 
 class BlobStore {
