@@ -48,32 +48,12 @@ absl::Status ValidateHello(const v1::Hello& hello, size_t max_name_bytes) {
   return absl::OkStatus();
 }
 
-v1::Resources AddResources(const v1::Resources& a, const v1::Resources& b, int sign) {
-  v1::Resources out = a;
-  out.set_cpus(a.cpus() + sign * b.cpus());
-  out.set_memory_bytes(a.memory_bytes() + sign * b.memory_bytes());
-  out.set_gpus(a.gpus() + sign * b.gpus());
-  for (const auto& [name, count] : b.custom()) {
-    (*out.mutable_custom())[name] += sign * count;
-  }
-  return out;
-}
-
-v1::Resources DemandOf(const v1::FunctionSignature& signature) {
-  v1::Resources r;
-  r.set_cpus(signature.cpus());
-  r.set_memory_bytes(signature.memory_bytes());
-  r.set_gpus(signature.gpus());
-  for (const auto& [name, count] : signature.resources()) (*r.mutable_custom())[name] = count;
-  return r;
-}
-
 v1::WorkerInfo InfoOf(const WorkerSession& session) {
   v1::WorkerInfo info;
   info.set_worker_id(session.hello.worker_id());
   info.set_peer(session.peer);
   *info.mutable_resources() = session.hello.resources();
-  *info.mutable_in_use() = session.in_use;
+  *info.mutable_in_use() = session.view.in_use;
   *info.mutable_labels() = session.hello.labels();
   info.set_running(static_cast<int32_t>(session.runs.size()));
   info.set_max_concurrent_runs(session.hello.max_concurrent_runs());

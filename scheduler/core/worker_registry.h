@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "scheduler/core/scheduler.h"
+#include "scheduler/policy/placement/placement_policy.h"
 #include "sematic/v1/admin_service.pb.h"
 #include "sematic/v1/worker_service.pb.h"
 
@@ -25,13 +26,11 @@ struct WorkerSession {
   bool greeted = false;  // Hello received
   v1::Hello hello;
   std::string peer;
-  v1::Resources in_use;
+  WorkerView view;             // capacity, use and offers, as placement sees them
   std::set<std::string> runs;  // run ids assigned to it
   absl::Time connected;
   absl::Time last_heard;
   bool draining = false;
-  // "name@version" -> signature, from the Hello.
-  absl::flat_hash_map<std::string, const v1::FunctionSignature*> functions;
 };
 
 // "name@version".
@@ -40,12 +39,6 @@ std::string FunctionKey(std::string_view name, std::string_view version);
 // Checks a Hello: worker id, function names and versions, resources; INVALID_ARGUMENT naming
 // the field.
 absl::Status ValidateHello(const v1::Hello& hello, size_t max_name_bytes);
-
-// A copy of `a` plus (sign=+1) or minus (sign=-1) `b`.
-v1::Resources AddResources(const v1::Resources& a, const v1::Resources& b, int sign);
-
-// The resources a function's signature asks for.
-v1::Resources DemandOf(const v1::FunctionSignature& signature);
 
 v1::WorkerInfo InfoOf(const WorkerSession& session);
 

@@ -1,0 +1,1448 @@
+// The scheduler's state machine over jobs, runs and workers. Everything here runs on one event
+// loop; each turn's durable changes go into one store batch, committed at the turn's end, and
+// only then are replies and worker messages released (see Outbox).
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/event_loop.h"
+#include "common/ids.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "scheduler/artifacts/blob_store.h"
+#include "scheduler/core/requests.h"
+#include "scheduler/core/scheduler.h"
+#include "scheduler/core/worker_registry.h"
+#include "scheduler/policy/placement/placement_policy.h"
+#include "scheduler/policy/retry_policy.h"
+#include "scheduler/policy/run_state_machine.h"
+#include "scheduler/store/store.h"
+#include "sematic/codec.h"
+#include "sematic/graph.h"
+
+namespace sematic::scheduler {
+namespace {
+
+int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+
+// A run that has not finished. Finished runs live only in the store.
+struct LiveRun {
+  RunKey key;
+  internal::StoredRun stored;
+  // (consumer, argument index) pairs waiting for this run's output. One edge per argument, so
+  // that an arrival is O(1) even for a gather of a million inputs.
+  std::vector<std::pair<RunKey, int>> dependents;
+  std::vector<RunKey> children;         // a nested run's graph
+  std::vector<std::string> input_digests;  // per argument, once produced (rebuilt on recovery)
+  int pending_inputs = 0;
+  WorkerSessionId session = 0;  // while ASSIGNED/RUNNING
+  RunDemand demand;             // reserved on `session`
+  bool queued = false;          // in the dispatch queue
+};
+
+struct LiveJob {
+  internal::StoredJob stored;
+  int64_t unfinished = 0;  // live runs
+  int in_flight = 0;       // ASSIGNED/RUNNING, for max_parallelism
+  v1::RunState root_state = v1::RUN_STATE_UNSPECIFIED;  // once the root run ended
+  struct Watch {
+    std::function<bool(const v1::JobEvent&)> event;
+    std::function<void(absl::Status)> done;
+  };
+  std::vector<Watch> watches;
+};
+
+struct RunKeyHash {
+  size_t operator()(const RunKey& k) const { return absl::HashOf(k.job, k.index); }
+};
+struct RunKeyEq {
+  bool operator()(const RunKey& a, const RunKey& b) const {
+    return a.job == b.job && a.index == b.index;
+  }
+};
+
+}  // namespace
+
+class SchedulerImpl : public Scheduler {
+ public:
+  SchedulerImpl(SchedulerOptions options, std::unique_ptr<Store> store,
+                std::unique_ptr<BlobStore> blobs, std::unique_ptr<PlacementPolicy> policy)
+      : options_(std::move(options)),
+        store_(std::move(store)),
+        blobs_(std::move(blobs)),
+        policy_(std::move(policy)),
+        scheduler_id_(RandomHex64()),
+        started_(absl::Now()),
+        rng_(std::random_device{}()) {}
+
+  ~SchedulerImpl() override { Shutdown(); }
+
+  // Rebuilds the live state from the store and starts the loop.
+  absl::Status Start() {
+    RETURN_IF_ERROR(Recover());
+    loop_ = std::make_unique<EventLoop>([this] { EndTurn(); });
+    loop_->Post([this] {
+      for (const RunKey& key : ready_after_recovery_) {
+        auto it = runs_.find(key);
+        if (it != runs_.end() && it->second.stored.run().state() == v1::CREATED) {
+          InputsReady(it->second);
+        }
+      }
+      ready_after_recovery_.clear();
+      recovering_until_ = absl::Now() + options_.recovery_grace;
+      loop_->RunAt(recovering_until_, [this] { EndRecovery(); });
+      ScheduleHeartbeatCheck();
+    });
+    return absl::OkStatus();
+  }
+
+  // ---- Clients ------------------------------------------------------------------------------
+
+  void SubmitJob(v1::SubmitJobRequest request, Callback<v1::SubmitJobResponse> done) override {
+    loop_->Post([this, request = std::move(request), done = std::move(done)]() mutable {
+      Reply(std::move(done), DoSubmit(request));
+    });
+  }
+
+  // Reads run after the turn's commit, so they see every change posted before them.
+  void GetJob(v1::GetJobRequest request, Callback<v1::Job> done) override {
+    PostRead([this, request = std::move(request), done = std::move(done)]() mutable {
+      Reply(std::move(done), LookupJob(request.job_id()));
+    });
+  }
+
+  void ListJobs(v1::ListJobsRequest request, Callback<v1::ListJobsResponse> done) override {
+    PostRead([this, request = std::move(request), done = std::move(done)]() mutable {
+      Reply(std::move(done), DoListJobs(request));
+    });
+  }
+
+  void CancelJob(v1::CancelJobRequest request, Callback<v1::CancelJobResponse> done) override {
+    loop_->Post([this, request = std::move(request), done = std::move(done)]() mutable {
+      absl::Status cancelled = DoCancelJob(request.job_id());
+      if (!cancelled.ok()) {
+        Reply(std::move(done), absl::StatusOr<v1::CancelJobResponse>(cancelled));
+        return;
+      }
+      reads_.push_back([this, id = request.job_id(), done = std::move(done)]() mutable {
+        absl::StatusOr<v1::Job> job = LookupJob(id);
+        if (!job.ok()) {
+          Reply(std::move(done), absl::StatusOr<v1::CancelJobResponse>(job.status()));
+          return;
+        }
+        v1::CancelJobResponse response;
+        *response.mutable_job() = *std::move(job);
+        Reply(std::move(done), absl::StatusOr<v1::CancelJobResponse>(std::move(response)));
+      });
+    });
+  }
+
+  void GetRun(v1::GetRunRequest request, Callback<v1::Run> done) override {
+    PostRead([this, request = std::move(request), done = std::move(done)]() mutable {
+      Reply(std::move(done), LookupRun(request.run_id()));
+    });
+  }
+
+  void ListRuns(v1::ListRunsRequest request, Callback<v1::ListRunsResponse> done) override {
+    PostRead([this, request = std::move(request), done = std::move(done)]() mutable {
+      Reply(std::move(done), DoListRuns(request));
+    });
+  }
+
+  void WatchJob(v1::WatchJobRequest request, std::function<bool(const v1::JobEvent&)> event,
+                std::function<void(absl::Status)> done) override {
+    PostRead([this, request = std::move(request), event = std::move(event),
+              done = std::move(done)]() mutable {
+      DoWatch(request, std::move(event), std::move(done));
+    });
+  }
+
+  void ListWorkers(Callback<v1::ListWorkersResponse> done) override {
+    loop_->Post([this, done = std::move(done)]() mutable {
+      v1::ListWorkersResponse out;
+      for (const auto& [id, s] : sessions_) {
+        if (s.greeted) *out.add_workers() = InfoOf(s);
+      }
+      Reply(std::move(done), absl::StatusOr<v1::ListWorkersResponse>(std::move(out)));
+    });
+  }
+
+  void ListFunctions(Callback<v1::ListFunctionsResponse> done) override {
+    loop_->Post([this, done = std::move(done)]() mutable {
+      v1::ListFunctionsResponse out;
+      std::set<std::string> seen;
+      for (const auto& [id, s] : sessions_) {
+        if (!s.greeted) continue;
+        for (const auto& f : s.hello.functions()) {
+          if (seen.insert(FunctionKey(f.name(), f.version())).second) *out.add_functions() = f;
+        }
+      }
+      Reply(std::move(done), absl::StatusOr<v1::ListFunctionsResponse>(std::move(out)));
+    });
+  }
+
+  void GetInfo(Callback<v1::SchedulerInfo> done) override {
+    loop_->Post([this, done = std::move(done)]() mutable {
+      v1::SchedulerInfo info;
+      info.set_scheduler_id(scheduler_id_);
+      info.set_version("0.1.0");
+      info.set_data_dir(options_.data_dir);
+      info.set_sync_writes(options_.sync);
+      info.set_started_unix_micros(Micros(started_));
+      info.set_jobs(static_cast<int64_t>(jobs_.size()));
+      info.set_runs(static_cast<int64_t>(runs_.size()));
+      info.set_queued_runs(static_cast<int64_t>(queue_.size()));
+      info.set_recovering(absl::Now() < recovering_until_);
+      Reply(std::move(done), absl::StatusOr<v1::SchedulerInfo>(std::move(info)));
+    });
+  }
+
+  // ---- Workers ------------------------------------------------------------------------------
+
+  WorkerSessionId ConnectWorker(std::unique_ptr<WorkerConnection> connection) override {
+    const WorkerSessionId id = next_session_.fetch_add(1) + 1;
+    // std::function needs copyable closures: hand the connection over as a raw pointer.
+    WorkerConnection* raw = connection.release();
+    loop_->Post([this, id, raw] {
+      WorkerSession& s = sessions_[id];
+      s.id = id;
+      s.connection.reset(raw);
+      s.connected = s.last_heard = absl::Now();
+    });
+    return id;
+  }
+
+  void OnWorkerMessage(WorkerSessionId id, v1::WorkerMessage message) override {
+    loop_->Post([this, id, message = std::move(message)]() mutable {
+      auto it = sessions_.find(id);
+      if (it == sessions_.end()) return;
+      WorkerSession& s = it->second;
+      s.last_heard = absl::Now();
+      absl::Status status = HandleWorkerMessage(s, message);
+      if (!status.ok()) DropWorker(id, status);
+    });
+  }
+
+  void OnWorkerGone(WorkerSessionId id, absl::Status why) override {
+    loop_->Post([this, id, why = std::move(why)] { DropWorker(id, why); });
+  }
+
+  void Shutdown() override {
+    if (loop_ == nullptr) return;
+    loop_->RunSync([this] {
+      shutting_down_ = true;
+      v1::SchedulerMessage drain;
+      drain.mutable_drain()->set_reason("the scheduler is shutting down");
+      for (auto& [id, s] : sessions_) Send(s, drain);
+    });
+    loop_.reset();  // runs what was posted, commits the last turn
+    (void)store_->Flush();
+  }
+
+ private:
+  // ---- Turn bookkeeping ---------------------------------------------------------------------
+
+  // Runs `read` on the loop after the current turn's commit.
+  void PostRead(std::function<void()> read) {
+    loop_->Post([this, read = std::move(read)]() mutable { reads_.push_back(std::move(read)); });
+  }
+
+  template <typename T>
+  void Reply(Callback<T> done, absl::StatusOr<T> result) {
+    outbox_.push_back([done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+  }
+
+  void Send(WorkerSession& s, v1::SchedulerMessage message) {
+    const WorkerSessionId id = s.id;
+    outbox_.push_back([this, id, message = std::move(message)]() mutable {
+      auto it = sessions_.find(id);
+      if (it != sessions_.end() && it->second.connection) {
+        it->second.connection->Send(std::move(message));
+      }
+    });
+  }
+
+  // Turn end: place what can be placed, commit everything as one batch, then release replies.
+  void EndTurn() {
+    Dispatch();
+    if (batch_.size() > 0) {
+      absl::Status status = store_->Commit(std::move(batch_));
+      batch_ = Store::Batch();
+      if (!status.ok()) {
+        // The store refused: what this turn promised is not durable. Fail loudly rather than
+        // acknowledge it; the process restarts from the last committed state.
+        std::fprintf(stderr, "sematic-scheduler: store commit failed: %s\n",
+                     status.ToString().c_str());
+        std::abort();
+      }
+    }
+    std::vector<std::function<void()>> reads;
+    reads.swap(reads_);
+    for (auto& read : reads) read();
+    std::vector<std::function<void()>> outbox;
+    outbox.swap(outbox_);
+    for (auto& send : outbox) send();
+  }
+
+  // ---- Jobs ---------------------------------------------------------------------------------
+
+  const v1::FunctionSignature* FindSignature(std::string_view name, std::string_view version,
+                                             absl::Status* why) {
+    const v1::FunctionSignature* found = nullptr;
+    std::set<std::string> versions;
+    for (const auto& [id, s] : sessions_) {
+      if (!s.greeted) continue;
+      for (const auto& f : s.hello.functions()) {
+        if (f.name() != name) continue;
+        versions.insert(f.version());
+        if (version.empty() || f.version() == version) found = &f;
+      }
+    }
+    if (found == nullptr) {
+      *why = absl::NotFoundError(absl::StrCat(
+          "no live worker offers ", AsAbsl(name), version.empty() ? "" : "@", AsAbsl(version)));
+    } else if (version.empty() && versions.size() > 1) {
+      *why = absl::InvalidArgumentError(absl::StrCat("version: ", AsAbsl(name),
+                                                     " is offered at several versions; name one"));
+      found = nullptr;
+    }
+    return found;
+  }
+
+  absl::StatusOr<v1::SubmitJobResponse> DoSubmit(const v1::SubmitJobRequest& request) {
+    if (shutting_down_) return absl::UnavailableError("the scheduler is shutting down");
+    RETURN_IF_ERROR(CheckSubmitShape(request, options_.limits));
+    if (!request.idempotency_key().empty()) {
+      absl::StatusOr<uint64_t> existing = store_->GetIdempotency(request.idempotency_key());
+      auto pending = pending_idempotency_.find(request.idempotency_key());
+      if (existing.ok() || pending != pending_idempotency_.end()) {
+        const uint64_t job = existing.ok() ? *existing : pending->second;
+        ASSIGN_OR_RETURN(v1::Job found, LookupJob(FormatJobId(job)));
+        v1::SubmitJobResponse out;
+        *out.mutable_job() = std::move(found);
+        out.set_deduplicated(true);
+        return out;
+      }
+    }
+    absl::Status why;
+    const v1::FunctionSignature* signature =
+        FindSignature(request.function(), request.version(), &why);
+    if (signature == nullptr) return why;
+    ASSIGN_OR_RETURN(v1::CallNode root,
+                     RootCall(request, *signature, options_.limits,
+                              [this](std::string_view d) { return blobs_->Contains(d); }));
+
+    const uint64_t job_id = ++last_job_id_;
+    LiveJob& job = jobs_[job_id];
+    v1::Job& j = *job.stored.mutable_job();
+    j.set_id(FormatJobId(job_id));
+    j.set_function(signature->name());
+    j.set_version(signature->version());
+    j.set_state(v1::JOB_PENDING);
+    *j.mutable_options() = request.options();
+    j.set_created_unix_micros(Micros(absl::Now()));
+    j.set_idempotency_key(request.idempotency_key());
+    if (!request.idempotency_key().empty()) {
+      batch_.PutIdempotency(request.idempotency_key(), job_id);
+      pending_idempotency_[request.idempotency_key()] = job_id;
+    }
+    auto graph = std::make_shared<v1::Graph>();
+    *graph->add_nodes() = std::move(root);
+    graph->set_output_node("root");
+    ASSIGN_OR_RETURN(std::vector<RunKey> created, AddGraph(job_id, *graph, nullptr));
+    j.set_root_run_id(FormatRunId(created.front()));
+    j.set_state(v1::JOB_RUNNING);
+    PersistJob(job_id);
+    Emit(job_id, j);
+    v1::SubmitJobResponse out;
+    *out.mutable_job() = j;
+    return out;
+  }
+
+  absl::StatusOr<v1::Job> LookupJob(std::string_view id) {
+    ASSIGN_OR_RETURN(uint64_t job_id, ParseJobId(id));
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) return it->second.stored.job();
+    ASSIGN_OR_RETURN(internal::StoredJob stored, store_->GetJob(job_id));
+    return stored.job();
+  }
+
+  absl::StatusOr<v1::ListJobsResponse> DoListJobs(const v1::ListJobsRequest& request) {
+    if (request.page_size() < 0 || request.page_size() > 1000) {
+      return absl::InvalidArgumentError("page_size: expected 0 to 1000");
+    }
+    const int limit = request.page_size() == 0 ? 50 : request.page_size();
+    uint64_t before = UINT64_MAX;
+    if (!request.page_token().empty()) {
+      ASSIGN_OR_RETURN(before, ParseJobId(request.page_token()));
+    }
+    v1::ListJobsResponse out;
+    std::set<int> states(request.states().begin(), request.states().end());
+    uint64_t last = 0;
+    RETURN_IF_ERROR(store_->ScanJobs(before, [&](const internal::StoredJob& stored) {
+      const v1::Job& j = stored.job();
+      absl::StatusOr<uint64_t> parsed = ParseJobId(j.id());
+      if (!parsed.ok()) return true;
+      const uint64_t id = *parsed;
+      last = id;
+      const v1::Job& current = jobs_.contains(id) ? jobs_[id].stored.job() : j;
+      if (!states.empty() && !states.contains(current.state())) return true;
+      if (!request.function().empty() && current.function() != request.function()) return true;
+      if (!request.tag().empty() &&
+          std::find(current.options().tags().begin(), current.options().tags().end(),
+                    request.tag()) == current.options().tags().end()) {
+        return true;
+      }
+      if (request.created_after_unix_micros() != 0 &&
+          current.created_unix_micros() <= request.created_after_unix_micros()) {
+        return true;
+      }
+      if (request.created_before_unix_micros() != 0 &&
+          current.created_unix_micros() >= request.created_before_unix_micros()) {
+        return true;
+      }
+      *out.add_jobs() = current;
+      return out.jobs_size() < limit;
+    }));
+    if (out.jobs_size() == limit && last > 1) out.set_next_page_token(FormatJobId(last));
+    return out;
+  }
+
+  absl::Status DoCancelJob(std::string_view id) {
+    ASSIGN_OR_RETURN(uint64_t job_id, ParseJobId(id));
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) {
+      ASSIGN_OR_RETURN(internal::StoredJob stored, store_->GetJob(job_id));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", AsAbsl(id), " already ended ", v1::JobState_Name(stored.job().state())));
+    }
+    std::vector<RunKey> live;
+    for (const auto& [key, run] : runs_) {
+      if (key.job == job_id) live.push_back(key);
+    }
+    for (const RunKey& key : live) {
+      CancelRun(key, "the job was cancelled");
+    }
+    return absl::OkStatus();
+  }
+
+  // ---- Runs ---------------------------------------------------------------------------------
+
+  absl::StatusOr<v1::Run> LookupRun(std::string_view id) {
+    ASSIGN_OR_RETURN(RunKey key, ParseRunId(id));
+    auto it = runs_.find(key);
+    if (it != runs_.end()) return it->second.stored.run();
+    ASSIGN_OR_RETURN(internal::StoredRun stored, store_->GetRun(key));
+    return stored.run();
+  }
+
+  absl::StatusOr<v1::ListRunsResponse> DoListRuns(const v1::ListRunsRequest& request) {
+    if (request.job_id().empty()) return absl::InvalidArgumentError("job_id: required");
+    ASSIGN_OR_RETURN(uint64_t job_id, ParseJobId(request.job_id()));
+    if (!jobs_.contains(job_id)) RETURN_IF_ERROR(store_->GetJob(job_id).status());
+    if (request.page_size() < 0 || request.page_size() > 1000) {
+      return absl::InvalidArgumentError("page_size: expected 0 to 1000");
+    }
+    const int limit = request.page_size() == 0 ? 100 : request.page_size();
+    uint64_t after = 0;
+    if (!request.page_token().empty()) {
+      ASSIGN_OR_RETURN(RunKey key, ParseRunId(request.page_token()));
+      after = key.index + 1;
+    }
+    std::set<int> states(request.states().begin(), request.states().end());
+    v1::ListRunsResponse out;
+    uint64_t last = 0;
+    RETURN_IF_ERROR(store_->ScanRuns(job_id, after, [&](const internal::StoredRun& stored) {
+      last = ParseRunId(stored.run().id())->index;
+      auto live = runs_.find(RunKey{job_id, last});
+      const v1::Run& run = live != runs_.end() ? live->second.stored.run() : stored.run();
+      if (!states.empty() && !states.contains(run.state())) return true;
+      if (!request.parent_id().empty() && run.parent_id() != request.parent_id()) return true;
+      *out.add_runs() = run;
+      return out.runs_size() < limit;
+    }));
+    if (out.runs_size() == limit) out.set_next_page_token(FormatRunId(RunKey{job_id, last}));
+    return out;
+  }
+
+  void DoWatch(const v1::WatchJobRequest& request, std::function<bool(const v1::JobEvent&)> event,
+               std::function<void(absl::Status)> done) {
+    absl::StatusOr<uint64_t> job_id = ParseJobId(request.job_id());
+    if (!job_id.ok()) {
+      outbox_.push_back([done, s = job_id.status()] { done(s); });
+      return;
+    }
+    auto live = jobs_.find(*job_id);
+    if (live == jobs_.end() && !store_->GetJob(*job_id).ok()) {
+      outbox_.push_back([done, id = request.job_id()] {
+        done(absl::NotFoundError(absl::StrCat("no job ", id)));
+      });
+      return;
+    }
+    // Past events from the store (committed ones), then live ones as they happen.
+    std::vector<v1::JobEvent> past;
+    absl::Status scan = store_->ScanEvents(*job_id, request.after_sequence(),
+                                           [&](const v1::JobEvent& e) {
+                                             past.push_back(e);
+                                             return true;
+                                           });
+    const bool ended = live == jobs_.end();
+    if (!ended) live->second.watches.push_back({event, done});
+    outbox_.push_back([past = std::move(past), event, done, ended, scan]() {
+      for (const auto& e : past) {
+        if (!event(e)) break;
+      }
+      if (ended || !scan.ok()) done(scan);
+    });
+  }
+
+  // Adds the runs of `graph` to job `job_id` under `parent` (nullptr: the job's root graph).
+  // Returns the run keys in graph order. The graph must already be validated.
+  absl::StatusOr<std::vector<RunKey>> AddGraph(uint64_t job_id, const v1::Graph& graph,
+                                               LiveRun* parent) {
+    LiveJob& job = jobs_.at(job_id);
+    const uint64_t first = job.stored.next_run_index();
+    if (first + graph.nodes_size() > options_.limits.max_runs_per_job) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the job would have more than ", options_.limits.max_runs_per_job, " runs"));
+    }
+    job.stored.set_next_run_index(first + graph.nodes_size());
+    absl::flat_hash_map<std::string_view, RunKey> by_node;
+    std::vector<RunKey> created;
+    created.reserve(graph.nodes_size());
+    const int64_t now = Micros(absl::Now());
+    for (int i = 0; i < graph.nodes_size(); ++i) {
+      const v1::CallNode& node = graph.nodes(i);
+      const RunKey key{job_id, first + static_cast<uint64_t>(i)};
+      LiveRun& run = runs_[key];
+      run.key = key;
+      v1::Run& r = *run.stored.mutable_run();
+      r.set_id(FormatRunId(key));
+      if (parent != nullptr) r.set_parent_id(parent->stored.run().id());
+      r.set_job_id(job.stored.job().id());
+      r.set_function(node.function());
+      r.set_version(node.version());
+      r.set_node_id(node.id());
+      r.set_label(node.created_at());
+      r.set_builtin(node.function().starts_with("sematic."));
+      r.set_state(v1::CREATED);
+      r.set_created_unix_micros(now);
+      *run.stored.mutable_node() = node;
+      run.input_digests.resize(node.args_size());
+      for (int a = 0; a < node.args_size(); ++a) {
+        const v1::Arg& arg = node.args(a);
+        if (arg.source_case() == v1::Arg::kNode) {
+          const RunKey producer = by_node.at(arg.node());
+          run.stored.add_input_run_ids(FormatRunId(producer));
+          runs_.at(producer).dependents.emplace_back(key, a);
+          batch_.PutDep(producer, key);
+          ++run.pending_inputs;
+        } else {
+          run.stored.add_input_run_ids("");
+          if (arg.source_case() == v1::Arg::kArtifact) run.input_digests[a] = arg.artifact().digest();
+        }
+      }
+      by_node.emplace(node.id(), key);
+      created.push_back(key);
+      if (parent != nullptr) parent->children.push_back(key);
+      ++job.unfinished;
+    }
+    if (parent != nullptr) {
+      const RunKey output = by_node.at(graph.output_node());
+      parent->stored.set_output_child_run_id(FormatRunId(output));
+      output_parent_[output] = parent->key;
+      PersistRun(*parent);
+    }
+    for (const RunKey& key : created) {
+      LiveRun& run = runs_.at(key);
+      PersistRun(run);
+      if (run.pending_inputs == 0) InputsReady(run);
+    }
+    return created;
+  }
+
+  void PersistRun(const LiveRun& run) { batch_.PutRun(run.stored); }
+  void PersistJob(uint64_t job_id) { batch_.PutJob(jobs_.at(job_id).stored); }
+
+  // Records and publishes a job event.
+  template <typename T>
+  void Emit(uint64_t job_id, const T& what) {
+    LiveJob& job = jobs_.at(job_id);
+    v1::JobEvent event;
+    event.set_sequence(job.stored.next_event_sequence() + 1);
+    job.stored.set_next_event_sequence(event.sequence());
+    event.set_job_id(job.stored.job().id());
+    if constexpr (std::is_same_v<T, v1::Run>) {
+      v1::Run* run = event.mutable_run();
+      *run = what;
+      run->clear_logs();
+      run->clear_metrics();
+    } else {
+      *event.mutable_job() = what;
+    }
+    batch_.PutEvent(job_id, event);
+    PersistJob(job_id);
+    for (auto& watch : job.watches) {
+      outbox_.push_back([event, fn = watch.event] { fn(event); });
+    }
+  }
+
+  absl::Status SetState(LiveRun& run, RunEvent event) {
+    ASSIGN_OR_RETURN(v1::RunState next, Transition(run.stored.run().state(), event));
+    run.stored.mutable_run()->set_state(next);
+    PersistRun(run);
+    Emit(run.key.job, run.stored.run());
+    return absl::OkStatus();
+  }
+
+  // A transition the logic believes legal was refused: a bug. Surface it loudly.
+  void MustSetState(LiveRun& run, RunEvent event) {
+    absl::Status s = SetState(run, event);
+    if (!s.ok()) {
+      std::fprintf(stderr, "sematic-scheduler: BUG: run %s: %s\n",
+                   run.stored.run().id().c_str(), s.ToString().c_str());
+      std::abort();
+    }
+  }
+
+  void InputsReady(LiveRun& run) {
+    if (run.stored.run().builtin()) {
+      EvaluateBuiltin(run);
+      return;
+    }
+    MustSetState(run, RunEvent::kInputsReady);
+    Enqueue(run);
+  }
+
+  void Enqueue(LiveRun& run) {
+    if (run.queued) return;
+    run.queued = true;
+    queue_.push_back(run.key);
+  }
+
+  // The value of input `i` of `run`, inline (the scheduler keeps small values in blobs).
+  absl::StatusOr<v1::Value> InputValue(const LiveRun& run, int i) {
+    const v1::Arg& arg = run.stored.node().args(i);
+    if (arg.source_case() == v1::Arg::kLiteral) return arg.literal();
+    const std::string& digest = run.input_digests[i];
+    auto cached = values_.find(digest);
+    if (cached != values_.end()) return *cached->second;
+    ASSIGN_OR_RETURN(std::string bytes, blobs_->ReadAll(digest));
+    v1::TypedValue tv;
+    if (!tv.ParseFromString(bytes)) {
+      return absl::DataLossError(absl::StrCat("artifact ", digest, " does not parse"));
+    }
+    return std::move(*tv.mutable_value());
+  }
+
+  // Built-in nodes (gather, field, element, literal) are evaluated here, not on workers.
+  void EvaluateBuiltin(LiveRun& run) {
+    const v1::CallNode& node = run.stored.node();
+    absl::StatusOr<v1::Value> value;
+    if (node.function() == "sematic.literal") {
+      value = node.args(0).literal();
+    } else if (node.function() == "sematic.gather") {
+      v1::Value list;
+      list.mutable_list_value();
+      value = list;
+      for (int i = 0; i < node.args_size(); ++i) {
+        absl::StatusOr<v1::Value> item = InputValue(run, i);
+        if (!item.ok()) {
+          value = item.status();
+          break;
+        }
+        *value->mutable_list_value()->add_items() = *std::move(item);
+      }
+    } else {
+      absl::StatusOr<v1::Value> input = InputValue(run, 0);
+      const uint64_t index = node.args(1).literal().uint_value();
+      if (!input.ok()) {
+        value = input.status();
+      } else if (input->kind_case() != v1::Value::kListValue ||
+                 index >= static_cast<uint64_t>(input->list_value().items_size())) {
+        value = absl::InvalidArgumentError(absl::StrCat(node.function(), ": no item ", index));
+      } else {
+        value = input->list_value().items(static_cast<int>(index));
+      }
+    }
+    if (!value.ok()) {
+      FailRun(run.key, value.status(), RunEvent::kFailedFinal);
+      return;
+    }
+    absl::StatusOr<std::string> digest = StoreValue(node.output_type(), *value);
+    if (!digest.ok()) {
+      FailRun(run.key, digest.status(), RunEvent::kFailedFinal);
+      return;
+    }
+    run.stored.mutable_run()->set_attempt(1);
+    MustSetState(run, RunEvent::kCompletedWithoutDispatch);
+    Succeed(run.key, *digest);
+  }
+
+  // Stores a value as an artifact; returns its digest.
+  absl::StatusOr<std::string> StoreValue(const v1::TypeDesc& type, const v1::Value& value) {
+    if (value.ByteSizeLong() > options_.limits.max_inline_value_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("value: larger than ",
+                                                     options_.limits.max_inline_value_bytes,
+                                                     " bytes; upload it as an artifact"));
+    }
+    RETURN_IF_ERROR(ValidateValue(type, value, "value"));
+    const std::string bytes = CanonicalBytes(type, value);
+    ASSIGN_OR_RETURN(std::string digest, blobs_->Put(bytes));
+    // Small values stay in memory too: they feed downstream assignments without a file read.
+    if (bytes.size() <= kCachedValueBytes && cached_bytes_ + bytes.size() <= kValueCacheBytes &&
+        !values_.contains(digest)) {
+      cached_bytes_ += bytes.size();
+      values_.emplace(digest, std::make_shared<const v1::Value>(value));
+    }
+    v1::ArtifactMeta meta;
+    meta.set_digest(digest);
+    *meta.mutable_type() = type;
+    meta.set_size_bytes(bytes.size());
+    meta.set_created_unix_micros(Micros(absl::Now()));
+    batch_.PutArtifact(meta);
+    return digest;
+  }
+
+  // `key` produced `digest`: record it, wake its consumers, finish the nested run it was the
+  // output of, and the job if it was the root.
+  void Succeed(RunKey key, const std::string& digest) {
+    LiveRun& run = runs_.at(key);
+    v1::Run& r = *run.stored.mutable_run();
+    r.set_output_digest(digest);
+    r.set_ended_unix_micros(Micros(absl::Now()));
+    if (r.state() != v1::SUCCEEDED) MustSetState(run, RunEvent::kSucceeded);
+    const std::vector<std::pair<RunKey, int>> dependents = std::move(run.dependents);
+    const std::string id = r.id();
+    Retire(key);
+    // Consumers' pending counts and input digests are not re-persisted per arrival (a gather of
+    // 100k inputs would rewrite its record 100k times); recovery recomputes them from the
+    // producers' records.
+    for (const auto& [d, arg] : dependents) {
+      auto it = runs_.find(d);
+      if (it == runs_.end()) continue;
+      LiveRun& dep = it->second;
+      dep.input_digests[arg] = digest;
+      if (--dep.pending_inputs == 0) InputsReady(dep);
+    }
+    AfterRunEnded(key, id, digest, absl::OkStatus());
+  }
+
+  // Common tail of a run ending (success or failure): the parent it was the output of, and the
+  // job.
+  void AfterRunEnded(RunKey key, const std::string& id, const std::string& digest,
+                     const absl::Status& failure) {
+    auto parent = ParentOf(key, id);
+    if (parent.has_value()) {
+      if (failure.ok()) {
+        Succeed(*parent, digest);
+      } else {
+        FailRun(*parent, failure, RunEvent::kFailedFinal);
+      }
+    }
+    MaybeFinishJob(key.job);
+  }
+
+  // The nested run whose output `key` is, if it is still live.
+  std::optional<RunKey> ParentOf(RunKey key, const std::string&) {
+    auto it = output_parent_.find(key);
+    if (it == output_parent_.end()) return std::nullopt;
+    const RunKey parent = it->second;
+    output_parent_.erase(it);
+    if (!runs_.contains(parent)) return std::nullopt;
+    return parent;
+  }
+
+  void Retire(RunKey key) {
+    auto it = runs_.find(key);
+    if (it == runs_.end()) return;
+    const v1::Run& r = it->second.stored.run();
+    PersistRun(it->second);
+    LiveJob& job = jobs_.at(key.job);
+    --job.unfinished;
+    v1::Job& j = *job.stored.mutable_job();
+    if (j.root_run_id() == r.id()) {
+      job.root_state = r.state();
+      j.set_output_digest(r.output_digest());
+      j.set_error(r.error());
+    }
+    runs_.erase(it);
+  }
+
+  void MaybeFinishJob(uint64_t job_id) {
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return;
+    LiveJob& job = it->second;
+    v1::Job& j = *job.stored.mutable_job();
+    if (job.unfinished > 0) return;
+    v1::RunState root_state = job.root_state;
+    if (root_state == v1::RUN_STATE_UNSPECIFIED) {  // ended before a restart
+      absl::StatusOr<RunKey> root = ParseRunId(j.root_run_id());
+      absl::StatusOr<internal::StoredRun> stored =
+          root.ok() ? store_->GetRun(*root) : absl::StatusOr<internal::StoredRun>(root.status());
+      root_state = stored.ok() ? stored->run().state() : v1::FAILED;
+    }
+    j.set_state(JobStateFor(root_state, 0));
+    j.set_ended_unix_micros(Micros(absl::Now()));
+    Emit(job_id, j);
+    for (auto& watch : job.watches) outbox_.push_back([done = watch.done] { done(absl::OkStatus()); });
+    jobs_.erase(it);
+  }
+
+  // ---- Failure, retries, cancellation -------------------------------------------------------
+
+  void FailRun(RunKey key, const absl::Status& why, RunEvent event) {
+    auto it = runs_.find(key);
+    if (it == runs_.end()) return;
+    LiveRun& run = it->second;
+    v1::Run& r = *run.stored.mutable_run();
+    r.set_error(absl::StrCat("step ", r.function(), " (run ", r.id(), ") failed",
+                             r.attempt() > 1 ? absl::StrCat(" after ", r.attempt(), " attempts")
+                                             : "",
+                             ": ", why.message()));
+    r.set_ended_unix_micros(Micros(absl::Now()));
+    MustSetState(run, event);
+    ReleaseWorker(run);
+    const std::vector<std::pair<RunKey, int>> dependents = run.dependents;
+    const std::vector<RunKey> children = run.children;
+    const std::string id = r.id();
+    const absl::Status failure(why.code(), r.error());
+    Retire(key);
+    const LiveJob& job = jobs_.at(key.job);
+    const bool fail_fast = job.stored.job().options().failure_policy() == v1::FAIL_FAST;
+    for (const RunKey& c : children) CancelRun(c, absl::StrCat("parent run ", id, " failed"));
+    for (const auto& [d, arg] : dependents) {
+      CancelRun(d, absl::StrCat("upstream run ", id, " failed"));
+    }
+    if (fail_fast) {
+      std::vector<RunKey> live;
+      for (const auto& [k, other] : runs_) {
+        if (k.job == key.job) live.push_back(k);
+      }
+      for (const RunKey& k : live) CancelRun(k, absl::StrCat("fail-fast: run ", id, " failed"));
+    }
+    AfterRunEnded(key, id, "", failure);
+  }
+
+  void CancelRun(RunKey key, const std::string& reason) {
+    auto it = runs_.find(key);
+    if (it == runs_.end()) return;
+    LiveRun& run = it->second;
+    v1::Run& r = *run.stored.mutable_run();
+    if (IsTerminal(r.state())) return;
+    r.set_error(absl::StrCat("cancelled: ", reason));
+    r.set_ended_unix_micros(Micros(absl::Now()));
+    MustSetState(run, RunEvent::kCancel);
+    if (run.session != 0) {
+      auto s = sessions_.find(run.session);
+      if (s != sessions_.end()) {
+        v1::SchedulerMessage cancel;
+        v1::RunAttempt* attempt = cancel.mutable_cancel()->add_runs();
+        attempt->set_run_id(r.id());
+        attempt->set_attempt(r.attempt());
+        cancel.mutable_cancel()->set_reason(reason);
+        Send(s->second, std::move(cancel));
+      }
+    }
+    ReleaseWorker(run);
+    const std::vector<std::pair<RunKey, int>> dependents = run.dependents;
+    const std::vector<RunKey> children = run.children;
+    const std::string id = r.id();
+    Retire(key);
+    for (const RunKey& c : children) CancelRun(c, reason);
+    for (const auto& [d, arg] : dependents) CancelRun(d, reason);
+    auto parent = ParentOf(key, id);
+    if (parent.has_value()) CancelRun(*parent, reason);
+    MaybeFinishJob(key.job);
+  }
+
+  void ReleaseWorker(LiveRun& run) {
+    if (run.session == 0) return;
+    auto s = sessions_.find(run.session);
+    if (s != sessions_.end()) {
+      s->second.runs.erase(run.stored.run().id());
+      Release(run.demand, &sessions_.at(run.session).view);
+    }
+    auto job = jobs_.find(run.key.job);
+    if (job != jobs_.end()) --job->second.in_flight;
+    run.session = 0;
+    run.stored.set_worker_id("");
+  }
+
+  RetryBudget BudgetFor(const LiveRun& run) {
+    RetryBudget budget;
+    absl::Status ignored;
+    const v1::FunctionSignature* signature =
+        FindSignature(run.stored.run().function(), run.stored.run().version(), &ignored);
+    if (signature != nullptr) budget.max_user_retries = signature->max_retries();
+    return budget;
+  }
+
+  // An attempt failed (`kind`): retry per the budgets or fail the run.
+  void AttemptFailed(RunKey key, FailureKind kind, const absl::Status& why) {
+    auto it = runs_.find(key);
+    if (it == runs_.end()) return;
+    LiveRun& run = it->second;
+    const RetryBudget budget = BudgetFor(run);
+    const RetryDecision decision =
+        Decide(budget, kind, run.stored.user_failures(), run.stored.infra_failures());
+    if (kind == FailureKind::kInfrastructure) {
+      run.stored.set_infra_failures(run.stored.infra_failures() + 1);
+    } else {
+      run.stored.set_user_failures(run.stored.user_failures() + 1);
+    }
+    const RunEvent event = EventFor(kind, decision);
+    if (decision == RetryDecision::kGiveUp) {
+      FailRun(key, why, event);
+      return;
+    }
+    ReleaseWorker(run);
+    v1::LogEntry* note = run.stored.mutable_run()->add_logs();
+    note->set_unix_micros(Micros(absl::Now()));
+    note->set_text(absl::StrCat("attempt ", run.stored.run().attempt(), " failed: ",
+                                why.ToString(), "; retrying"));
+    batch_.AppendLog(key, next_log_index_[key]++, *note);
+    run.stored.mutable_run()->clear_logs();
+    MustSetState(run, event);
+    // A lost worker says nothing about the run: re-queue it at once. Failures of the run itself
+    // back off.
+    const int retry = run.stored.user_failures();
+    const absl::Time at = kind == FailureKind::kInfrastructure
+                              ? absl::Now()
+                              : absl::Now() + BackoffDelay(budget, retry, rng_);
+    run.stored.set_not_before_unix_micros(Micros(at));
+    PersistRun(run);
+    loop_->RunAt(at, [this, key] {
+      auto r = runs_.find(key);
+      if (r != runs_.end() && r->second.stored.run().state() == v1::QUEUED) Enqueue(r->second);
+    });
+  }
+
+  // ---- Dispatch -----------------------------------------------------------------------------
+
+  void Dispatch() {
+    if (queue_.empty() || shutting_down_) return;
+    std::vector<WorkerView> views;
+    std::vector<WorkerSessionId> ids;
+    for (auto& [id, s] : sessions_) {
+      if (!s.greeted) continue;
+      views.push_back(s.view);
+      ids.push_back(id);
+    }
+    absl::flat_hash_map<WorkerSessionId, v1::SchedulerMessage> batches;
+    std::deque<RunKey> still_queued;
+    while (!queue_.empty()) {
+      const RunKey key = queue_.front();
+      queue_.pop_front();
+      auto it = runs_.find(key);
+      if (it == runs_.end() || it->second.stored.run().state() != v1::QUEUED) continue;
+      LiveRun& run = it->second;
+      LiveJob& job = jobs_.at(key.job);
+      const int max_parallel = job.stored.job().options().max_parallelism();
+      if (max_parallel > 0 && job.in_flight >= max_parallel) {
+        still_queued.push_back(key);
+        continue;
+      }
+      absl::Status why;
+      const v1::FunctionSignature* signature =
+          FindSignature(run.stored.run().function(), run.stored.run().version(), &why);
+      absl::StatusOr<std::string> placed = absl::UnknownError("unplaced");
+      if (signature != nullptr) {
+        run.demand = RunDemandFor(*signature);
+        placed = policy_->Place(run.demand, views);
+      } else {
+        placed = why;
+      }
+      if (!placed.ok()) {
+        if (run.stored.queued_reason() != placed.status().message()) {
+          run.stored.set_queued_reason(std::string(placed.status().message()));
+          PersistRun(run);
+        }
+        still_queued.push_back(key);
+        continue;
+      }
+      size_t w = 0;
+      while (views[w].id != *placed) ++w;
+      Reserve(run.demand, &views[w]);
+      const WorkerSessionId session_id = ids[w];
+      WorkerSession& session = sessions_.at(session_id);
+      session.view = views[w];
+      run.queued = false;
+      run.session = session_id;
+      run.stored.set_queued_reason("");
+      run.stored.set_worker_id(session.hello.worker_id());
+      v1::Run& r = *run.stored.mutable_run();
+      r.set_attempt(r.attempt() + 1);
+      r.set_started_unix_micros(Micros(absl::Now()));
+      MustSetState(run, RunEvent::kAssigned);
+      session.runs.insert(r.id());
+      ++job.in_flight;
+      absl::StatusOr<v1::Assignment> assignment = AssignmentFor(run, *signature);
+      if (!assignment.ok()) {
+        FailRun(key, assignment.status(), RunEvent::kFailedFinal);
+        views[w] = session.view;  // FailRun released the reservation
+        continue;
+      }
+      *batches[session_id].mutable_assignments()->add_assignments() = *std::move(assignment);
+      if (signature->timeout_millis() > 0) {
+        const int attempt = r.attempt();
+        const int64_t timeout = signature->timeout_millis();
+        loop_->RunAt(absl::Now() + absl::Milliseconds(timeout),
+                     [this, key, attempt, timeout] { OnDeadline(key, attempt, timeout); });
+      }
+    }
+    queue_ = std::move(still_queued);
+    for (auto& [id, message] : batches) Send(sessions_.at(id), std::move(message));
+  }
+
+  absl::StatusOr<v1::Assignment> AssignmentFor(const LiveRun& run,
+                                                const v1::FunctionSignature& signature) {
+    const v1::Run& r = run.stored.run();
+    v1::Assignment a;
+    a.set_run_id(r.id());
+    a.set_attempt(r.attempt());
+    a.set_job_id(r.job_id());
+    a.set_parent_id(r.parent_id());
+    a.set_function(r.function());
+    a.set_version(r.version());
+    for (int i = 0; i < run.stored.node().args_size(); ++i) {
+      v1::AssignedInput* input = a.add_inputs();
+      input->set_name(run.stored.node().args(i).name());
+      ASSIGN_OR_RETURN(*input->mutable_value(), InputValue(run, i));
+    }
+    if (signature.timeout_millis() > 0) {
+      a.set_deadline_unix_micros(Micros(absl::Now()) + signature.timeout_millis() * 1000);
+    }
+    return a;
+  }
+
+  void OnDeadline(RunKey key, int attempt, int64_t timeout_millis) {
+    auto it = runs_.find(key);
+    if (it == runs_.end()) return;
+    LiveRun& run = it->second;
+    const v1::RunState state = run.stored.run().state();
+    if (run.stored.run().attempt() != attempt ||
+        (state != v1::ASSIGNED && state != v1::RUNNING)) {
+      return;
+    }
+    if (run.session != 0) {
+      auto s = sessions_.find(run.session);
+      if (s != sessions_.end()) {
+        v1::SchedulerMessage cancel;
+        v1::RunAttempt* a = cancel.mutable_cancel()->add_runs();
+        a->set_run_id(run.stored.run().id());
+        a->set_attempt(attempt);
+        cancel.mutable_cancel()->set_reason("timed out");
+        Send(s->second, std::move(cancel));
+      }
+    }
+    AttemptFailed(key, FailureKind::kTimeout,
+                  absl::DeadlineExceededError(absl::StrCat(
+                      "timed out after ", timeout_millis, " ms")));
+  }
+
+  // ---- Worker protocol ----------------------------------------------------------------------
+
+  absl::Status HandleWorkerMessage(WorkerSession& s, const v1::WorkerMessage& message) {
+    if (!s.greeted && message.message_case() != v1::WorkerMessage::kHello) {
+      return absl::InvalidArgumentError("the first message on a worker stream must be a hello");
+    }
+    switch (message.message_case()) {
+      case v1::WorkerMessage::kHello:
+        return OnHello(s, message.hello());
+      case v1::WorkerMessage::kResults:
+        for (const v1::RunResult& result : message.results().results()) {
+          RETURN_IF_ERROR(OnResult(s, result));
+        }
+        return absl::OkStatus();
+      case v1::WorkerMessage::kLogs:
+        OnLogs(message.logs());
+        return absl::OkStatus();
+      case v1::WorkerMessage::kHeartbeat:
+        for (const v1::RunAttempt& a : message.heartbeat().running()) OnStarted(s, a);
+        return absl::OkStatus();
+      case v1::WorkerMessage::MESSAGE_NOT_SET:
+        return absl::InvalidArgumentError("worker message: empty");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status OnHello(WorkerSession& s, const v1::Hello& hello) {
+    if (s.greeted) return absl::InvalidArgumentError("hello: sent twice on one stream");
+    RETURN_IF_ERROR(ValidateHello(hello, options_.limits.max_name_bytes));
+    // A reconnecting worker replaces its previous session.
+    for (auto& [id, other] : sessions_) {
+      if (id != s.id && other.greeted && other.hello.worker_id() == hello.worker_id()) {
+        DropWorker(id, absl::AbortedError("the worker reconnected"), /*requeue=*/false);
+        break;
+      }
+    }
+    s.greeted = true;
+    s.hello = hello;
+    WorkerView& view = s.view;
+    view.id = hello.worker_id();
+    view.capacity = hello.resources();
+    view.labels.clear();
+    for (const auto& [k, v] : hello.labels()) view.labels[k] = v;
+    view.max_concurrent_runs = hello.max_concurrent_runs();
+    for (const auto& f : hello.functions()) view.functions.insert(FunctionKey(f.name(), f.version()));
+    v1::SchedulerMessage welcome;
+    welcome.mutable_welcome()->set_scheduler_id(scheduler_id_);
+    welcome.mutable_welcome()->set_heartbeat_interval_millis(
+        absl::ToInt64Milliseconds(options_.heartbeat_timeout / 3));
+    // Runs the worker still executes: keep those whose attempt is current, abandon the rest.
+    for (const v1::RunAttempt& a : hello.in_flight()) {
+      LiveRun* run = FindLive(a.run_id());
+      const bool current = run != nullptr && run->stored.run().attempt() == a.attempt() &&
+                           (run->stored.run().state() == v1::ASSIGNED ||
+                            run->stored.run().state() == v1::RUNNING) &&
+                           (run->session == 0 || run->session == s.id);
+      if (!current) {
+        *welcome.mutable_welcome()->add_abandon() = a;
+        continue;
+      }
+      run->session = s.id;
+      run->stored.set_worker_id(hello.worker_id());
+      s.runs.insert(a.run_id());
+      Reserve(run->demand, &view);
+      orphans_.erase(run->key);
+    }
+    Send(s, std::move(welcome));
+    // New functions may make queued runs placeable, and may carry signatures for runs recovered
+    // from the store.
+    for (auto& [key, run] : runs_) {
+      if (run.stored.run().state() == v1::QUEUED) Enqueue(run);
+    }
+    return absl::OkStatus();
+  }
+
+  LiveRun* FindLive(std::string_view run_id) {
+    absl::StatusOr<RunKey> key = ParseRunId(run_id);
+    if (!key.ok()) return nullptr;
+    auto it = runs_.find(*key);
+    return it == runs_.end() ? nullptr : &it->second;
+  }
+
+  void OnStarted(WorkerSession& s, const v1::RunAttempt& a) {
+    LiveRun* run = FindLive(a.run_id());
+    if (run == nullptr || run->session != s.id || run->stored.run().attempt() != a.attempt()) {
+      return;
+    }
+    if (run->stored.run().state() == v1::ASSIGNED) MustSetState(*run, RunEvent::kStarted);
+  }
+
+  absl::Status OnResult(WorkerSession& s, const v1::RunResult& result) {
+    v1::SchedulerMessage ack;
+    v1::RunAttempt* acked = nullptr;
+    LiveRun* run = FindLive(result.run_id());
+    // Fencing: accept only the current attempt, from the worker that holds it.
+    absl::Status fence =
+        run == nullptr
+            ? absl::NotFoundError(absl::StrCat("run ", result.run_id(), " is not live"))
+            : CheckAttemptFence(run->stored.run().state(), run->stored.run().attempt(),
+                                result.attempt());
+    if (fence.ok() && run->session != s.id) {
+      fence = absl::FailedPreconditionError("the run is assigned to another worker");
+    }
+    if (!fence.ok()) {
+      acked = ack.mutable_ack()->add_rejected();
+      acked->set_run_id(result.run_id());
+      acked->set_attempt(result.attempt());
+      std::fprintf(stderr, "sematic-scheduler: rejected result for %s attempt %d from %s: %s\n",
+                   result.run_id().c_str(), result.attempt(), s.hello.worker_id().c_str(),
+                   fence.ToString().c_str());
+      Send(s, std::move(ack));
+      return absl::OkStatus();
+    }
+    const RunKey key = run->key;
+    if (run->stored.run().state() == v1::ASSIGNED) MustSetState(*run, RunEvent::kStarted);
+    switch (result.outcome_case()) {
+      case v1::RunResult::kValue: {
+        absl::StatusOr<std::string> digest = StoreValue(run->stored.node().output_type(),
+                                                        result.value());
+        if (!digest.ok()) {
+          ReleaseWorker(*run);
+          FailRun(key, digest.status(), RunEvent::kFailedFinal);
+          break;
+        }
+        ReleaseWorker(*run);
+        Succeed(key, *digest);
+        break;
+      }
+      case v1::RunResult::kArtifactDigest:
+        if (!blobs_->Contains(result.artifact_digest())) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "results.artifact_digest: ", result.artifact_digest(), " was never uploaded"));
+        }
+        ReleaseWorker(*run);
+        Succeed(key, result.artifact_digest());
+        break;
+      case v1::RunResult::kGraph: {
+        absl::Status valid = ValidateSubGraph(result.graph());
+        ReleaseWorker(*run);
+        if (!valid.ok()) {
+          FailRun(key, valid, RunEvent::kFailedFinal);
+          break;
+        }
+        MustSetState(*run, RunEvent::kChildrenRegistered);
+        absl::StatusOr<std::vector<RunKey>> children = AddGraph(key.job, result.graph(), run);
+        if (!children.ok()) FailRun(key, children.status(), RunEvent::kFailedFinal);
+        break;
+      }
+      case v1::RunResult::kError: {
+        const v1::RunError& error = result.error();
+        FailureKind kind = FailureKindFor(error.kind());
+        absl::Status why = absl::UnknownError(error.message());
+        if (!error.retryable() && kind != FailureKind::kCancelled) {
+          ReleaseWorker(*run);
+          FailRun(key, why, RunEvent::kFailedFinal);
+        } else if (kind == FailureKind::kCancelled) {
+          CancelRun(key, error.message());
+        } else {
+          AttemptFailed(key, kind, why);
+        }
+        break;
+      }
+      case v1::RunResult::OUTCOME_NOT_SET:
+        return absl::InvalidArgumentError("results.outcome: empty");
+    }
+    acked = ack.mutable_ack()->add_accepted();
+    acked->set_run_id(result.run_id());
+    acked->set_attempt(result.attempt());
+    Send(s, std::move(ack));
+    return absl::OkStatus();
+  }
+
+  absl::Status ValidateSubGraph(const v1::Graph& graph) {
+    GraphLimits limits;
+    limits.max_nodes = options_.limits.max_graph_nodes;
+    // Signatures offered by live workers, converted once per validation.
+    struct Owned {
+      std::vector<std::string> names;
+      std::vector<const v1::TypeDesc*> types;
+    };
+    absl::flat_hash_map<std::string, std::pair<const v1::FunctionSignature*, Owned>> cache;
+    auto lookup = [&](std::string_view name,
+                      std::string_view version) -> absl::StatusOr<SignatureRef> {
+      const std::string k = FunctionKey(name, version);
+      auto it = cache.find(k);
+      if (it == cache.end()) {
+        absl::Status why;
+        const v1::FunctionSignature* f = FindSignature(name, version, &why);
+        if (f == nullptr) return why;
+        Owned owned;
+        for (const auto& p : f->params()) {
+          owned.names.push_back(p.name());
+          owned.types.push_back(&p.type());
+        }
+        it = cache.emplace(k, std::make_pair(f, std::move(owned))).first;
+      }
+      SignatureRef ref;
+      ref.name = it->second.first->name();
+      ref.param_names = &it->second.second.names;
+      ref.param_types = it->second.second.types;
+      ref.result_type = &it->second.first->result();
+      return ref;
+    };
+    return ValidateGraph(graph, lookup, limits);
+  }
+
+  void OnLogs(const v1::LogBatch& logs) {
+    for (const v1::RunLogs& entry : logs.runs()) {
+      LiveRun* run = FindLive(entry.run_id());
+      if (run == nullptr) continue;
+      for (const auto& line : entry.entries()) {
+        batch_.AppendLog(run->key, next_log_index_[run->key]++, line);
+      }
+      for (const auto& point : entry.metrics()) {
+        batch_.AppendMetric(run->key, next_metric_index_[run->key]++, point);
+      }
+    }
+  }
+
+  // A worker is gone: its runs go back to the queue (infrastructure failure) unless `requeue`
+  // is false (it reconnected and reported them itself).
+  void DropWorker(WorkerSessionId id, const absl::Status& why, bool requeue = true) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    WorkerSession& s = it->second;
+    std::vector<std::string> runs(s.runs.begin(), s.runs.end());
+    if (s.connection) s.connection->Close(why);
+    for (const std::string& run_id : runs) {
+      LiveRun* run = FindLive(run_id);
+      if (run == nullptr || run->session != id) continue;
+      run->session = 0;
+      auto job = jobs_.find(run->key.job);
+      if (job != jobs_.end()) --job->second.in_flight;
+      if (requeue) {
+        AttemptFailed(run->key, FailureKind::kInfrastructure,
+                      absl::UnavailableError(absl::StrCat("worker ", s.hello.worker_id(),
+                                                          " was lost: ", why.message())));
+      }
+    }
+    sessions_.erase(it);
+  }
+
+  void ScheduleHeartbeatCheck() {
+    loop_->RunAt(absl::Now() + options_.heartbeat_timeout / 3, [this] {
+      const absl::Time cutoff = absl::Now() - options_.heartbeat_timeout;
+      std::vector<WorkerSessionId> dead;
+      for (const auto& [id, s] : sessions_) {
+        if (s.last_heard < cutoff) dead.push_back(id);
+      }
+      for (WorkerSessionId id : dead) {
+        DropWorker(id, absl::DeadlineExceededError("missed heartbeats"));
+      }
+      if (!shutting_down_) ScheduleHeartbeatCheck();
+    });
+  }
+
+  // ---- Recovery -----------------------------------------------------------------------------
+
+  // Rebuilds live jobs and runs from the store. ASSIGNED/RUNNING runs become orphans: a
+  // reconnecting worker may claim them during the grace period; the rest are re-queued after.
+  absl::Status Recover() {
+    RETURN_IF_ERROR(store_->ScanJobs(UINT64_MAX, [&](const internal::StoredJob& stored) {
+      absl::StatusOr<uint64_t> id = ParseJobId(stored.job().id());
+      if (!id.ok()) return true;
+      last_job_id_ = std::max(last_job_id_, *id);
+      const v1::JobState state = stored.job().state();
+      if (state == v1::JOB_PENDING || state == v1::JOB_RUNNING) jobs_[*id].stored = stored;
+      return true;
+    }));
+    for (auto& [job_id, job] : jobs_) {
+      RETURN_IF_ERROR(store_->ScanRuns(job_id, 0, [&](const internal::StoredRun& stored) {
+        if (IsTerminal(stored.run().state())) return true;
+        absl::StatusOr<RunKey> key = ParseRunId(stored.run().id());
+        if (!key.ok()) return true;
+        LiveRun& run = runs_[*key];
+        run.key = *key;
+        run.stored = stored;
+        ++job.unfinished;
+        return true;
+      }));
+    }
+    for (auto& [key, run] : runs_) {
+      const v1::CallNode& node = run.stored.node();
+      run.input_digests.assign(node.args_size(), "");
+      for (int a = 0; a < node.args_size() && a < run.stored.input_run_ids_size(); ++a) {
+        const std::string& input = run.stored.input_run_ids(a);
+        if (node.args(a).source_case() == v1::Arg::kArtifact) {
+          run.input_digests[a] = node.args(a).artifact().digest();
+        }
+        if (input.empty()) continue;
+        if (LiveRun* producer = FindLive(input)) {
+          producer->dependents.emplace_back(key, a);
+          ++run.pending_inputs;
+          continue;
+        }
+        absl::StatusOr<RunKey> producer_key = ParseRunId(input);
+        absl::StatusOr<internal::StoredRun> producer =
+            producer_key.ok() ? store_->GetRun(*producer_key)
+                              : absl::StatusOr<internal::StoredRun>(producer_key.status());
+        if (producer.ok()) run.input_digests[a] = producer->run().output_digest();
+      }
+      if (!run.stored.output_child_run_id().empty()) {
+        absl::StatusOr<RunKey> child = ParseRunId(run.stored.output_child_run_id());
+        if (child.ok()) output_parent_[*child] = key;
+      }
+      const std::string& parent = run.stored.run().parent_id();
+      if (LiveRun* p = parent.empty() ? nullptr : FindLive(parent)) p->children.push_back(key);
+      switch (run.stored.run().state()) {
+        case v1::QUEUED:
+          Enqueue(run);
+          break;
+        case v1::CREATED:
+          // Its last input may have arrived just before the crash (consumers are not
+          // re-persisted per arrival): start it once recovery has rebuilt everything.
+          if (run.pending_inputs == 0) ready_after_recovery_.push_back(key);
+          break;
+        case v1::ASSIGNED:
+        case v1::RUNNING:
+          orphans_.insert(key);
+          break;
+        default:
+          break;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void EndRecovery() {
+    std::vector<RunKey> orphans(orphans_.begin(), orphans_.end());
+    orphans_.clear();
+    for (const RunKey& key : orphans) {
+      AttemptFailed(key, FailureKind::kInfrastructure,
+                    absl::UnavailableError("no worker reported the run after a scheduler restart"));
+    }
+  }
+
+  const SchedulerOptions options_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<PlacementPolicy> policy_;
+  const std::string scheduler_id_;
+  const absl::Time started_;
+  std::atomic<WorkerSessionId> next_session_{0};
+
+  // Loop-owned state.
+  std::mt19937_64 rng_;
+  Store::Batch batch_;
+  std::vector<std::function<void()>> outbox_;
+  std::vector<std::function<void()>> reads_;  // run after the turn's commit
+  absl::node_hash_map<uint64_t, LiveJob> jobs_;
+  // Node-based: LiveRun references stay valid while other runs are added (AddGraph under a
+  // parent) or retired.
+  absl::node_hash_map<RunKey, LiveRun, RunKeyHash, RunKeyEq> runs_;
+  std::deque<RunKey> queue_;
+  std::map<WorkerSessionId, WorkerSession> sessions_;
+  absl::flat_hash_set<RunKey, RunKeyHash, RunKeyEq> orphans_;
+  std::vector<RunKey> ready_after_recovery_;
+  absl::flat_hash_map<std::string, uint64_t> pending_idempotency_;
+  absl::flat_hash_map<RunKey, uint64_t, RunKeyHash, RunKeyEq> next_log_index_;
+  absl::flat_hash_map<RunKey, uint64_t, RunKeyHash, RunKeyEq> next_metric_index_;
+  // Output child -> the nested run it completes.
+  absl::flat_hash_map<RunKey, RunKey, RunKeyHash, RunKeyEq> output_parent_;
+  // Small values by digest, to inline them in assignments without reading their blob.
+  static constexpr size_t kCachedValueBytes = 64 * 1024;
+  static constexpr size_t kValueCacheBytes = size_t{256} << 20;
+  absl::flat_hash_map<std::string, std::shared_ptr<const v1::Value>> values_;
+  size_t cached_bytes_ = 0;
+  uint64_t last_job_id_ = 0;
+  absl::Time recovering_until_ = absl::InfinitePast();
+  bool shutting_down_ = false;
+
+  std::unique_ptr<EventLoop> loop_;  // last: stopped first
+};
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(SchedulerOptions options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir: required");
+  ASSIGN_OR_RETURN(std::unique_ptr<PlacementPolicy> policy,
+                   MakePlacementPolicy(options.placement));
+  StoreOptions store_options;
+  store_options.path = options.data_dir + "/db";
+  store_options.sync = options.sync;
+  ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(store_options));
+  BlobStoreOptions blob_options;
+  blob_options.dir = options.data_dir + "/blobs";
+  blob_options.sync = options.sync;
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> blobs, BlobStore::Open(blob_options));
+  auto scheduler = std::make_unique<SchedulerImpl>(std::move(options), std::move(store),
+                                                   std::move(blobs), std::move(policy));
+  RETURN_IF_ERROR(scheduler->Start());
+  return std::unique_ptr<Scheduler>(std::move(scheduler));
+}
+
+}  // namespace sematic::scheduler

@@ -1,0 +1,398 @@
+// The scheduler driven directly (no gRPC) by in-test workers that run real SDK steps.
+#include "scheduler/core/scheduler.h"
+
+#include <atomic>
+#include <deque>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/ids.h"
+#include "common/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sematic/sematic.h"
+
+namespace scheduler_test {
+
+using ::sematic::Call;
+using ::sematic::Future;
+using ::sematic::testing::IsOk;
+using ::sematic::testing::StatusIs;
+using ::testing::HasSubstr;
+namespace v1 = ::sematic::v1;
+namespace sch = ::sematic::scheduler;
+
+int Square(int x) { return x * x; }
+SEMATIC_FUNC(Square, "x");
+
+int Add(int a, int b) { return a + b; }
+SEMATIC_FUNC(Add, "a", "b");
+
+int Sum(const std::vector<int>& xs) {
+  int t = 0;
+  for (int x : xs) t += x;
+  return t;
+}
+SEMATIC_FUNC(Sum, "xs");
+
+// Nested: Square each of 0..n-1 and sum them; then add n.
+Future<int> Pipeline(int n) {
+  std::vector<Future<int>> squares;
+  for (int i = 0; i < n; ++i) squares.push_back(Call(Square, i));
+  return Call(Add, Call(Sum, squares), n);
+}
+SEMATIC_FUNC(Pipeline, "n");
+
+// Blocks on the scheduler's callback API with a deadline.
+template <typename T>
+absl::StatusOr<T> Wait(const std::function<void(sch::Callback<T>)>& call) {
+  absl::Notification done;
+  absl::StatusOr<T> out = absl::DeadlineExceededError("no reply within 30 s");
+  call([&](absl::StatusOr<T> r) {
+    out = std::move(r);
+    done.Notify();
+  });
+  if (!done.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+    return absl::DeadlineExceededError("no reply within 30 s");
+  }
+  return out;
+}
+
+// A worker's stream as the scheduler sees it: messages land in a queue the test reads.
+class Inbox : public sch::WorkerConnection {
+ public:
+  struct Shared {
+    absl::Mutex mu;
+    std::deque<v1::SchedulerMessage> messages ABSL_GUARDED_BY(mu);
+    bool closed ABSL_GUARDED_BY(mu) = false;
+  };
+  explicit Inbox(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+  void Send(v1::SchedulerMessage m) override {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->messages.push_back(std::move(m));
+  }
+  void Close(absl::Status) override {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->closed = true;
+  }
+
+ private:
+  std::shared_ptr<Shared> shared_;
+};
+
+// An in-test worker offering every registered step, executing them with the SDK's invokers.
+class TestWorker {
+ public:
+  TestWorker(sch::Scheduler* scheduler, std::string id) : scheduler_(scheduler), id_(id) {
+    shared_ = std::make_shared<Inbox::Shared>();
+    session_ = scheduler_->ConnectWorker(std::make_unique<Inbox>(shared_));
+  }
+
+  void Hello(std::vector<v1::RunAttempt> in_flight = {}) {
+    v1::WorkerMessage m;
+    v1::Hello* hello = m.mutable_hello();
+    hello->set_worker_id(id_);
+    for (const sematic::FuncInfo* f : sematic::ListFuncs()) {
+      *hello->add_functions() = sematic::SignatureOf(*f);
+    }
+    hello->mutable_resources()->set_cpus(16);
+    hello->mutable_resources()->set_memory_bytes(int64_t{8} << 30);
+    hello->set_max_concurrent_runs(8);
+    for (const auto& a : in_flight) *hello->add_in_flight() = a;
+    scheduler_->OnWorkerMessage(session_, std::move(m));
+  }
+
+  // The next message, or nullopt after 30 s.
+  std::optional<v1::SchedulerMessage> Next() {
+    absl::MutexLock lock(&shared_->mu);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
+      return !shared_->messages.empty();
+    };
+    if (!shared_->mu.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(30))) {
+      return std::nullopt;
+    }
+    v1::SchedulerMessage m = std::move(shared_->messages.front());
+    shared_->messages.pop_front();
+    return m;
+  }
+
+  // The next assignment batch, skipping other messages.
+  std::vector<v1::Assignment> NextAssignments() {
+    while (auto m = Next()) {
+      if (m->has_assignments()) {
+        return {m->assignments().assignments().begin(), m->assignments().assignments().end()};
+      }
+    }
+    return {};
+  }
+
+  // Runs an assignment with the SDK's invoker and returns the result message.
+  static v1::RunResult Execute(const v1::Assignment& a) {
+    v1::RunResult result;
+    result.set_run_id(a.run_id());
+    result.set_attempt(a.attempt());
+    const sematic::FuncInfo* info = *sematic::FindFunc(a.function());
+    std::vector<const v1::Value*> args;
+    for (const auto& input : a.inputs()) args.push_back(&input.value());
+    sematic::StepResult r = info->invoke(args);
+    if (!r.status.ok()) {
+      result.mutable_error()->set_kind(v1::USER_ERROR);
+      result.mutable_error()->set_message(std::string(r.status.message()));
+      result.mutable_error()->set_retryable(r.retryable);
+    } else if (r.graph != nullptr) {
+      *result.mutable_graph() = *r.graph;
+    } else {
+      *result.mutable_value() = *r.value;
+    }
+    return result;
+  }
+
+  void SendResult(v1::RunResult result) {
+    v1::WorkerMessage m;
+    *m.mutable_results()->add_results() = std::move(result);
+    scheduler_->OnWorkerMessage(session_, std::move(m));
+  }
+
+  // Executes assignments until `job_id` ends (bounded by a deadline).
+  absl::StatusOr<v1::Job> RunUntilDone(const std::string& job_id) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < deadline) {
+      absl::StatusOr<v1::Job> job = Wait<v1::Job>([&](auto cb) {
+        v1::GetJobRequest r;
+        r.set_job_id(job_id);
+        scheduler_->GetJob(r, cb);
+      });
+      if (!job.ok()) return job.status();
+      if (job->state() != v1::JOB_RUNNING && job->state() != v1::JOB_PENDING) return job;
+      std::optional<v1::SchedulerMessage> m;
+      {
+        absl::MutexLock lock(&shared_->mu);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
+          return !shared_->messages.empty();
+        };
+        if (shared_->mu.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(200))) {
+          m = std::move(shared_->messages.front());
+          shared_->messages.pop_front();
+        }
+      }
+      if (m && m->has_assignments()) {
+        for (const auto& a : m->assignments().assignments()) SendResult(Execute(a));
+      }
+    }
+    return absl::DeadlineExceededError("job did not finish in 60 s");
+  }
+
+  void Gone() { scheduler_->OnWorkerGone(session_, absl::UnavailableError("test dropped it")); }
+
+  sch::WorkerSessionId session() const { return session_; }
+
+ private:
+  sch::Scheduler* scheduler_;
+  std::string id_;
+  std::shared_ptr<Inbox::Shared> shared_;
+  sch::WorkerSessionId session_;
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) / ("scheduler-" + sematic::RandomHex64());
+    Open();
+  }
+  void TearDown() override {
+    scheduler_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    sch::SchedulerOptions options;
+    options.data_dir = dir_.string();
+    options.recovery_grace = absl::Milliseconds(300);
+    options.heartbeat_timeout = absl::Seconds(60);
+    ASSERT_OK_AND_ASSIGN(scheduler_, sch::Scheduler::Create(options));
+  }
+
+  absl::StatusOr<v1::SubmitJobResponse> Submit(const std::string& function, const std::string& arg,
+                                               v1::Value value, std::string key = "") {
+    v1::SubmitJobRequest r;
+    r.set_function(function);
+    v1::NamedArg* a = r.add_args();
+    a->set_name(arg);
+    *a->mutable_value() = std::move(value);
+    r.set_idempotency_key(key);
+    return Wait<v1::SubmitJobResponse>([&](auto cb) { scheduler_->SubmitJob(r, cb); });
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<sch::Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, RunsAPlainJobOnAWorker) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(v1::SubmitJobResponse submitted,
+                       Submit("Square", "x", sematic::Encode(7)));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.output_digest(), sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(49)));
+}
+
+TEST_F(SchedulerTest, NestedStepsRegisterSubGraphs) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(v1::SubmitJobResponse submitted,
+                       Submit("Pipeline", "n", sematic::Encode(20)));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  int expected = 20;
+  for (int i = 0; i < 20; ++i) expected += i * i;
+  EXPECT_EQ(job.output_digest(),
+            sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(expected)));
+  ASSERT_OK_AND_ASSIGN(v1::ListRunsResponse runs, Wait<v1::ListRunsResponse>([&](auto cb) {
+                         v1::ListRunsRequest r;
+                         r.set_job_id(job.id());
+                         r.set_page_size(1000);
+                         scheduler_->ListRuns(r, cb);
+                       }));
+  // Pipeline, 20 Squares, the gather, Sum, Add.
+  EXPECT_EQ(runs.runs_size(), 24);
+  for (const auto& run : runs.runs()) EXPECT_EQ(run.state(), v1::SUCCEEDED) << run.id();
+}
+
+TEST_F(SchedulerTest, SubmitErrorsNameTheProblem) {
+  EXPECT_THAT(Submit("Square", "x", sematic::Encode(7)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no live worker offers Square")));
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  EXPECT_THAT(Submit("Square", "x", sematic::Encode(std::string("seven"))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("args[0] (x): expected int32, got string")));
+  EXPECT_THAT(Submit("Square", "y", sematic::Encode(7)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing \"x\"")));
+}
+
+TEST_F(SchedulerTest, IdempotentSubmitsCreateOneJob) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto first, Submit("Square", "x", sematic::Encode(3), "key-1"));
+  ASSERT_OK_AND_ASSIGN(auto again, Submit("Square", "x", sematic::Encode(3), "key-1"));
+  EXPECT_FALSE(first.deduplicated());
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(first.job().id(), again.job().id());
+}
+
+TEST_F(SchedulerTest, StaleAttemptsAreRejected) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(5)));
+  std::vector<v1::Assignment> assigned = worker.NextAssignments();
+  ASSERT_EQ(assigned.size(), 1u);
+  v1::RunResult stale = TestWorker::Execute(assigned[0]);
+  stale.set_attempt(assigned[0].attempt() + 7);
+  worker.SendResult(stale);
+  bool rejected = false;
+  while (auto m = worker.Next()) {
+    if (m->has_ack()) {
+      rejected = m->ack().rejected_size() == 1;
+      break;
+    }
+  }
+  EXPECT_TRUE(rejected);
+  worker.SendResult(TestWorker::Execute(assigned[0]));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+}
+
+TEST_F(SchedulerTest, RunsOfALostWorkerGoToAnother) {
+  TestWorker first(scheduler_.get(), "w1");
+  first.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(6)));
+  std::vector<v1::Assignment> assigned = first.NextAssignments();
+  ASSERT_EQ(assigned.size(), 1u);
+  EXPECT_EQ(assigned[0].attempt(), 1);
+  TestWorker second(scheduler_.get(), "w2");
+  second.Hello();
+  first.Gone();
+  std::vector<v1::Assignment> retried = second.NextAssignments();
+  ASSERT_EQ(retried.size(), 1u);
+  EXPECT_EQ(retried[0].run_id(), assigned[0].run_id());
+  EXPECT_EQ(retried[0].attempt(), 2);
+  second.SendResult(TestWorker::Execute(retried[0]));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, second.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+}
+
+TEST_F(SchedulerTest, CancelEndsTheJob) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(6)));
+  ASSERT_EQ(worker.NextAssignments().size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto cancelled, Wait<v1::CancelJobResponse>([&](auto cb) {
+                         v1::CancelJobRequest r;
+                         r.set_job_id(submitted.job().id());
+                         scheduler_->CancelJob(r, cb);
+                       }));
+  EXPECT_EQ(cancelled.job().state(), v1::JOB_CANCELED);
+  bool told = false;
+  while (auto m = worker.Next()) {
+    if (m->has_cancel()) {
+      told = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(told);
+}
+
+TEST_F(SchedulerTest, RestartKeepsCompletedResultsAndFinishesTheJob) {
+  std::string job_id;
+  std::map<std::string, std::string> done_before;  // run id -> output digest
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(10)));
+    job_id = submitted.job().id();
+    // Run the nested root and half the squares, then "crash".
+    std::vector<v1::Assignment> root = worker.NextAssignments();
+    ASSERT_EQ(root.size(), 1u);
+    worker.SendResult(TestWorker::Execute(root[0]));
+    std::vector<v1::Assignment> squares;
+    while (squares.size() < 5) {
+      std::vector<v1::Assignment> more = worker.NextAssignments();
+      ASSERT_FALSE(more.empty());
+      squares.insert(squares.end(), more.begin(), more.end());
+    }
+    for (size_t i = 0; i < 5; ++i) worker.SendResult(TestWorker::Execute(squares[i]));
+    ASSERT_OK_AND_ASSIGN(auto runs, Wait<v1::ListRunsResponse>([&](auto cb) {
+                           v1::ListRunsRequest r;
+                           r.set_job_id(job_id);
+                           scheduler_->ListRuns(r, cb);
+                         }));
+    for (const auto& run : runs.runs()) {
+      if (run.state() == v1::SUCCEEDED) done_before[run.id()] = run.output_digest();
+    }
+    EXPECT_GE(done_before.size(), 5u);
+  }
+  scheduler_.reset();
+  Open();
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(job_id));
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  int expected = 10;
+  for (int i = 0; i < 10; ++i) expected += i * i;
+  EXPECT_EQ(job.output_digest(),
+            sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(expected)));
+  for (const auto& [id, digest] : done_before) {
+    ASSERT_OK_AND_ASSIGN(v1::Run run, Wait<v1::Run>([&](auto cb) {
+                           v1::GetRunRequest r;
+                           r.set_run_id(id);
+                           scheduler_->GetRun(r, cb);
+                         }));
+    EXPECT_EQ(run.output_digest(), digest) << id;
+    EXPECT_EQ(run.state(), v1::SUCCEEDED);
+  }
+}
+
+}  // namespace scheduler_test
