@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 
 namespace sematic::scheduler::placement_internal {
 namespace {
@@ -236,6 +237,23 @@ absl::StatusOr<std::vector<const WorkerView*>> Candidates(const RunDemand& deman
   std::string message = absl::StrCat("no live worker offers ", key);
   if (!not_live.empty()) absl::StrAppend(&message, " (", JoinCapped(not_live), ")");
   return absl::FailedPreconditionError(message);
+}
+
+
+absl::StatusOr<std::string> PickByLoad(const RunDemand& demand,
+                                       absl::Span<const WorkerView> workers, bool most_loaded) {
+  ASSIGN_OR_RETURN(std::vector<const WorkerView*> candidates, Candidates(demand, workers));
+  // Candidates come sorted by id: only a strictly better load beats an earlier one.
+  const WorkerView* best = candidates.front();
+  double best_load = Load(*best);
+  for (const WorkerView* w : candidates) {
+    const double load = Load(*w);
+    if (most_loaded ? load > best_load : load < best_load) {
+      best = w;
+      best_load = load;
+    }
+  }
+  return best->id;
 }
 
 }  // namespace sematic::scheduler::placement_internal

@@ -39,6 +39,11 @@ absl::Status ValidateDemand(const RunDemand& demand);
 absl::StatusOr<std::vector<const WorkerView*>> Candidates(const RunDemand& demand,
                                                           absl::Span<const WorkerView> workers);
 
+// Among the workers able to take `demand`, the most loaded (`most_loaded`, packing) or the least
+// loaded (spreading); ties go to the smallest id. Errors as Candidates.
+absl::StatusOr<std::string> PickByLoad(const RunDemand& demand,
+                                       absl::Span<const WorkerView> workers, bool most_loaded);
+
 }  // namespace sematic::scheduler::placement_internal
 
 #endif  // SEMATIC_SCHEDULER_POLICY_PLACEMENT_INTERNAL_FEASIBILITY_H_
