@@ -1,0 +1,36 @@
+// gRPC adapters over the transport-free Scheduler: they translate messages and statuses and
+// nothing else. Built on gRPC's callback API; no handler blocks a gRPC thread.
+//
+//   std::unique_ptr<GrpcServices> services = MakeGrpcServices(scheduler.get());
+//   grpc::ServerBuilder builder;
+//   services->RegisterWith(builder);
+//   builder.AddListeningPort("127.0.0.1:50051", grpc::InsecureServerCredentials());
+//   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+#ifndef SEMATIC_SCHEDULER_SERVICE_GRPC_SERVICES_H_
+#define SEMATIC_SCHEDULER_SERVICE_GRPC_SERVICES_H_
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "grpcpp/server_builder.h"
+#include "grpcpp/support/status.h"
+#include "scheduler/core/scheduler.h"
+
+namespace sematic::scheduler {
+
+// Owns the service objects; they must outlive the server they are registered with, and the
+// scheduler must outlive them.
+class GrpcServices {
+ public:
+  virtual ~GrpcServices() = default;
+  virtual void RegisterWith(grpc::ServerBuilder& builder) = 0;
+};
+
+std::unique_ptr<GrpcServices> MakeGrpcServices(Scheduler* scheduler);
+
+// absl::Status and grpc::Status have the same canonical codes.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace sematic::scheduler
+
+#endif  // SEMATIC_SCHEDULER_SERVICE_GRPC_SERVICES_H_
