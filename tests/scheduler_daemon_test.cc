@@ -1,0 +1,281 @@
+// Cross-process: the real sematic-scheduler daemon on loopback, a worker stream over real gRPC,
+// and kill -9 of the daemon in the middle of a job. Every run completed before the kill must keep
+// its result; the job must finish after a restart on the same data directory.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
+#include "common/ids.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "sematic/sematic.h"
+#include "sematic/v1/job.grpc.pb.h"
+#include "sematic/v1/run_service.grpc.pb.h"
+#include "sematic/v1/worker_service.grpc.pb.h"
+
+namespace daemon_test {
+
+namespace v1 = ::sematic::v1;
+using ::sematic::Call;
+using ::sematic::Future;
+
+int Double(int x) { return 2 * x; }
+SEMATIC_FUNC(Double, "x");
+
+int Total(const std::vector<int>& xs) {
+  int t = 0;
+  for (int x : xs) t += x;
+  return t;
+}
+SEMATIC_FUNC(Total, "xs");
+
+Future<int> DoubleAll(int n) {
+  std::vector<Future<int>> parts;
+  for (int i = 0; i < n; ++i) parts.push_back(Call(Double, i));
+  return Call(Total, parts);
+}
+SEMATIC_FUNC(DoubleAll, "n");
+
+// A daemon process on 127.0.0.1 with a kernel-chosen port.
+class Daemon {
+ public:
+  Daemon(const std::string& data_dir) {
+    int out[2];
+    if (pipe(out) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      close(out[0]);
+      close(out[1]);
+      const std::string dir = "--data-dir=" + data_dir;
+      execl(SEMATIC_SCHEDULER_BINARY, SEMATIC_SCHEDULER_BINARY, dir.c_str(), "--port=0",
+            "--host=127.0.0.1", "--recovery-grace=300ms", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(out[1]);
+    // Read "listening on 127.0.0.1:PORT" with a deadline.
+    std::string line;
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline && line.find('\n') == std::string::npos) {
+      pollfd p{out[0], POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[256];
+      const ssize_t n = read(out[0], buf, sizeof(buf));
+      if (n <= 0) break;
+      line.append(buf, static_cast<size_t>(n));
+    }
+    close(out[0]);
+    const size_t colon = line.rfind(':');
+    int port = 0;
+    if (colon != std::string::npos &&
+        absl::SimpleAtoi(line.substr(colon + 1, line.find('\n') - colon - 1), &port)) {
+      address_ = "127.0.0.1:" + std::to_string(port);
+    }
+  }
+
+  ~Daemon() { Kill(SIGKILL); }
+
+  void Kill(int signal) {
+    if (pid_ <= 0) return;
+    kill(pid_, signal);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  const std::string& address() const { return address_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string address_;
+};
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return context;
+}
+
+// A worker over a real stream: executes assignments with the SDK's invokers.
+class Worker {
+ public:
+  Worker(const std::string& address, std::vector<v1::RunAttempt> in_flight = {}) {
+    channel_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    stub_ = v1::WorkerService::NewStub(channel_);
+    context_ = std::make_unique<grpc::ClientContext>();
+    context_->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    stream_ = stub_->Connect(context_.get());
+    v1::WorkerMessage hello;
+    hello.mutable_hello()->set_worker_id("w1");
+    for (const sematic::FuncInfo* f : sematic::ListFuncs()) {
+      *hello.mutable_hello()->add_functions() = sematic::SignatureOf(*f);
+    }
+    hello.mutable_hello()->mutable_resources()->set_cpus(64);
+    for (const auto& a : in_flight) *hello.mutable_hello()->add_in_flight() = a;
+    stream_->Write(hello);
+  }
+
+  // Reads until an assignment batch arrives; false when the stream ends.
+  bool NextAssignments(std::vector<v1::Assignment>* out) {
+    v1::SchedulerMessage in;
+    while (stream_->Read(&in)) {
+      if (in.has_assignments()) {
+        out->assign(in.assignments().assignments().begin(), in.assignments().assignments().end());
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool Run(const v1::Assignment& a) {
+    const sematic::FuncInfo* info = *sematic::FindFunc(a.function());
+    std::vector<const v1::Value*> args;
+    for (const auto& input : a.inputs()) args.push_back(&input.value());
+    sematic::StepResult r = info->invoke(args);
+    v1::WorkerMessage m;
+    v1::RunResult* result = m.mutable_results()->add_results();
+    result->set_run_id(a.run_id());
+    result->set_attempt(a.attempt());
+    if (r.graph != nullptr) {
+      *result->mutable_graph() = *r.graph;
+    } else {
+      *result->mutable_value() = *r.value;
+    }
+    return stream_->Write(m);
+  }
+
+  void Close() { context_->TryCancel(); }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::SchedulerMessage>> stream_;
+};
+
+std::map<std::string, v1::Run> Runs(const std::string& address, const std::string& job_id) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = v1::RunService::NewStub(channel);
+  v1::ListRunsRequest request;
+  request.set_job_id(job_id);
+  request.set_page_size(1000);
+  v1::ListRunsResponse response;
+  std::map<std::string, v1::Run> out;
+  if (!stub->ListRuns(Context().get(), request, &response).ok()) return out;
+  for (const auto& run : response.runs()) out[run.id()] = run;
+  return out;
+}
+
+TEST(SchedulerDaemonTest, KillNineMidJobLosesNoResult) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("daemon-" + sematic::RandomHex64());
+  std::string job_id;
+  std::map<std::string, std::string> completed;  // run id -> output digest
+  std::vector<v1::Assignment> unfinished;  // assigned before the kill, finished after
+  {
+    Daemon daemon(dir.string());
+    ASSERT_FALSE(daemon.address().empty()) << "the daemon did not start";
+    Worker worker(daemon.address());
+    auto jobs = v1::JobService::NewStub(
+        grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials()));
+    v1::SubmitJobRequest submit;
+    submit.set_function("DoubleAll");
+    v1::NamedArg* arg = submit.add_args();
+    arg->set_name("n");
+    *arg->mutable_value() = sematic::Encode(12);
+    v1::SubmitJobResponse submitted;
+    // The worker's Hello may land after the submit: retry briefly while no worker offers it.
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    grpc::Status status;
+    while (absl::Now() < deadline) {
+      status = jobs->SubmitJob(Context().get(), submit, &submitted);
+      if (status.error_code() != grpc::StatusCode::NOT_FOUND) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    job_id = submitted.job().id();
+
+    std::vector<v1::Assignment> batch;
+    ASSERT_TRUE(worker.NextAssignments(&batch));
+    ASSERT_EQ(batch.size(), 1u);
+    ASSERT_TRUE(worker.Run(batch[0]));  // the nested root registers 12 Doubles
+    ASSERT_TRUE(worker.NextAssignments(&batch));
+    ASSERT_EQ(batch.size(), 12u);
+    for (size_t i = 0; i < 6; ++i) ASSERT_TRUE(worker.Run(batch[i]));
+    unfinished.assign(batch.begin() + 6, batch.end());
+    // Wait until the six results are recorded, then kill -9.
+    const absl::Time recorded_by = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < recorded_by) {
+      completed.clear();
+      for (const auto& [id, run] : Runs(daemon.address(), job_id)) {
+        if (run.state() == v1::SUCCEEDED && run.function() == "Double") {
+          completed[id] = run.output_digest();
+        }
+      }
+      if (completed.size() == 6) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ASSERT_EQ(completed.size(), 6u);
+    daemon.Kill(SIGKILL);
+    worker.Close();
+  }
+
+  Daemon restarted(dir.string());
+  ASSERT_FALSE(restarted.address().empty());
+  // The worker comes back still running the other six, reports them, and finishes them: their
+  // results must be accepted (same attempt), not re-run.
+  std::vector<v1::RunAttempt> in_flight;
+  for (const auto& assignment : unfinished) {
+    v1::RunAttempt a;
+    a.set_run_id(assignment.run_id());
+    a.set_attempt(assignment.attempt());
+    in_flight.push_back(a);
+  }
+  Worker worker(restarted.address(), in_flight);
+  for (const auto& assignment : unfinished) ASSERT_TRUE(worker.Run(assignment));
+  auto jobs = v1::JobService::NewStub(
+      grpc::CreateChannel(restarted.address(), grpc::InsecureChannelCredentials()));
+  v1::Job job;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    v1::GetJobRequest get;
+    get.set_job_id(job_id);
+    ASSERT_TRUE(jobs->GetJob(Context().get(), get, &job).ok());
+    if (job.state() == v1::JOB_SUCCEEDED || job.state() == v1::JOB_FAILED) break;
+    std::vector<v1::Assignment> batch;
+    if (!worker.NextAssignments(&batch)) break;
+    for (const auto& a : batch) ASSERT_TRUE(worker.Run(a));
+  }
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  int expected = 0;
+  for (int i = 0; i < 12; ++i) expected += 2 * i;
+  EXPECT_EQ(job.output_digest(),
+            sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(expected)));
+  std::map<std::string, v1::Run> after = Runs(restarted.address(), job_id);
+  for (const auto& assignment : unfinished) {
+    EXPECT_EQ(after[assignment.run_id()].attempt(), 1)
+        << "a run the worker still held was re-run after the restart";
+  }
+  for (const auto& [id, digest] : completed) {
+    ASSERT_TRUE(after.contains(id));
+    EXPECT_EQ(after[id].state(), v1::SUCCEEDED);
+    EXPECT_EQ(after[id].output_digest(), digest) << id;
+    EXPECT_EQ(after[id].attempt(), 1) << id << " ran again after the restart";
+  }
+  worker.Close();
+  restarted.Kill(SIGTERM);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace daemon_test
