@@ -725,7 +725,6 @@ class SchedulerImpl : public Scheduler {
     r.set_ended_unix_micros(Micros(absl::Now()));
     if (r.state() != v1::SUCCEEDED) MustSetState(run, RunEvent::kSucceeded);
     const std::vector<std::pair<RunKey, int>> dependents = std::move(run.dependents);
-    const std::string id = r.id();
     Retire(key);
     // Consumers' pending counts and input digests are not re-persisted per arrival (a gather of
     // 100k inputs would rewrite its record 100k times); recovery recomputes them from the
@@ -737,14 +736,14 @@ class SchedulerImpl : public Scheduler {
       dep.input_digests[arg] = digest;
       if (--dep.pending_inputs == 0) InputsReady(dep);
     }
-    AfterRunEnded(key, id, digest, absl::OkStatus());
+    AfterRunEnded(key, digest, absl::OkStatus());
   }
 
   // Common tail of a run ending (success or failure): the parent it was the output of, and the
   // job.
-  void AfterRunEnded(RunKey key, const std::string& id, const std::string& digest,
+  void AfterRunEnded(RunKey key, const std::string& digest,
                      const absl::Status& failure) {
-    auto parent = ParentOf(key, id);
+    auto parent = ParentOf(key);
     if (parent.has_value()) {
       if (failure.ok()) {
         Succeed(*parent, digest);
@@ -756,7 +755,7 @@ class SchedulerImpl : public Scheduler {
   }
 
   // The nested run whose output `key` is, if it is still live.
-  std::optional<RunKey> ParentOf(RunKey key, const std::string&) {
+  std::optional<RunKey> ParentOf(RunKey key) {
     auto it = output_parent_.find(key);
     if (it == output_parent_.end()) return std::nullopt;
     const RunKey parent = it->second;
@@ -833,7 +832,7 @@ class SchedulerImpl : public Scheduler {
       }
       for (const RunKey& k : live) CancelRun(k, absl::StrCat("fail-fast: run ", id, " failed"));
     }
-    AfterRunEnded(key, id, "", failure);
+    AfterRunEnded(key, "", failure);
   }
 
   void CancelRun(RunKey key, const std::string& reason) {
@@ -859,11 +858,10 @@ class SchedulerImpl : public Scheduler {
     ReleaseWorker(run);
     const std::vector<std::pair<RunKey, int>> dependents = run.dependents;
     const std::vector<RunKey> children = run.children;
-    const std::string id = r.id();
     Retire(key);
     for (const RunKey& c : children) CancelRun(c, reason);
     for (const auto& [d, arg] : dependents) CancelRun(d, reason);
-    auto parent = ParentOf(key, id);
+    auto parent = ParentOf(key);
     if (parent.has_value()) CancelRun(*parent, reason);
     MaybeFinishJob(key.job);
   }
