@@ -17,7 +17,12 @@
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/dynamic_message.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "gtest/gtest.h"
 #include "sematic/sematic.h"
 #include "sematic/v1/job.grpc.pb.h"
@@ -275,6 +280,97 @@ TEST(SchedulerDaemonTest, KillNineMidJobLosesNoResult) {
   }
   worker.Close();
   restarted.Kill(SIGTERM);
+  std::filesystem::remove_all(dir);
+}
+
+// One request, then every response, over a generic streaming call (no generated stubs: the
+// reflection and health protocols are spoken from their descriptors and wire format).
+std::vector<std::string> Exchange(const std::shared_ptr<grpc::Channel>& channel,
+                                  const std::string& method, const std::string& request) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call = stub.PrepareCall(&context, method, &cq);
+  void* tag;
+  bool ok = false;
+  auto wait = [&](intptr_t expected) {
+    return cq.Next(&tag, &ok) && reinterpret_cast<intptr_t>(tag) == expected && ok;
+  };
+  std::vector<std::string> responses;
+  call->StartCall(reinterpret_cast<void*>(1));
+  if (!wait(1)) return responses;
+  grpc::Slice slice(request);
+  grpc::ByteBuffer out(&slice, 1);
+  call->Write(out, reinterpret_cast<void*>(2));
+  if (!wait(2)) return responses;
+  call->WritesDone(reinterpret_cast<void*>(3));
+  if (!wait(3)) return responses;
+  while (true) {
+    grpc::ByteBuffer in;
+    call->Read(&in, reinterpret_cast<void*>(4));
+    if (!wait(4)) break;
+    std::vector<grpc::Slice> slices;
+    in.Dump(&slices);
+    std::string bytes;
+    for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    responses.push_back(std::move(bytes));
+  }
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return responses;
+}
+
+TEST(SchedulerDaemonTest, ReflectionListsTheServicesAndHealthSaysServing) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("daemon-" + sematic::RandomHex64());
+  Daemon daemon(dir.string());
+  ASSERT_FALSE(daemon.address().empty());
+  auto channel = grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials());
+
+  // grpc.reflection.v1alpha: ServerReflectionRequest{list_services: ""}, read with descriptors.
+  // (Referencing the plugin links libgrpc++_reflection, which registers those descriptors.)
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  const google::protobuf::DescriptorPool* pool = google::protobuf::DescriptorPool::generated_pool();
+  const auto* request_type =
+      pool->FindMessageTypeByName("grpc.reflection.v1alpha.ServerReflectionRequest");
+  const auto* response_type =
+      pool->FindMessageTypeByName("grpc.reflection.v1alpha.ServerReflectionResponse");
+  ASSERT_NE(request_type, nullptr) << "link gRPC::grpc++_reflection for its descriptors";
+  google::protobuf::DynamicMessageFactory factory(pool);
+  std::unique_ptr<google::protobuf::Message> request(factory.GetPrototype(request_type)->New());
+  request->GetReflection()->SetString(request.get(),
+                                      request_type->FindFieldByName("list_services"), "");
+  std::vector<std::string> responses =
+      Exchange(channel, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+               request->SerializeAsString());
+  ASSERT_EQ(responses.size(), 1u);
+  std::unique_ptr<google::protobuf::Message> response(factory.GetPrototype(response_type)->New());
+  ASSERT_TRUE(response->ParseFromString(responses[0]));
+  std::vector<std::string> services;
+  const auto* list_field = response_type->FindFieldByName("list_services_response");
+  const google::protobuf::Message& list = response->GetReflection()->GetMessage(*response, list_field);
+  const auto* service_field = list.GetDescriptor()->FindFieldByName("service");
+  for (int i = 0; i < list.GetReflection()->FieldSize(list, service_field); ++i) {
+    const google::protobuf::Message& service =
+        list.GetReflection()->GetRepeatedMessage(list, service_field, i);
+    services.push_back(service.GetReflection()->GetString(
+        service, service.GetDescriptor()->FindFieldByName("name")));
+  }
+  EXPECT_THAT(services, ::testing::IsSupersetOf({"sematic.v1.JobService", "sematic.v1.RunService",
+                                                 "sematic.v1.AdminService",
+                                                 "sematic.v1.WorkerService",
+                                                 "grpc.health.v1.Health"}));
+
+  // grpc.health.v1.Health/Check{service: ""} answers {status: SERVING (1)}: field 1, varint 1.
+  std::vector<std::string> health = Exchange(channel, "/grpc.health.v1.Health/Check", "");
+  ASSERT_EQ(health.size(), 1u);
+  EXPECT_EQ(health[0], std::string("\x08\x01", 2));
+  daemon.Kill(SIGTERM);
   std::filesystem::remove_all(dir);
 }
 
