@@ -65,7 +65,8 @@ class Daemon {
       close(out[1]);
       const std::string dir = "--data-dir=" + data_dir;
       execl(SEMATIC_SCHEDULER_BINARY, SEMATIC_SCHEDULER_BINARY, dir.c_str(), "--port=0",
-            "--host=127.0.0.1", "--recovery-grace=300ms", static_cast<char*>(nullptr));
+            "--host=127.0.0.1", "--recovery-grace=300ms", "--heartbeat-timeout=120s",
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     close(out[1]);
@@ -263,6 +264,12 @@ TEST(SchedulerDaemonTest, KillNineMidJobLosesNoResult) {
     for (const auto& a : batch) ASSERT_TRUE(worker.Run(a));
   }
   EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  if (job.state() != v1::JOB_SUCCEEDED) {  // what stalled, for whoever reads the log
+    for (const auto& [id, run] : Runs(restarted.address(), job_id)) {
+      ADD_FAILURE() << id << " " << run.function() << " " << v1::RunState_Name(run.state())
+                    << " attempt " << run.attempt() << " " << run.error();
+    }
+  }
   int expected = 0;
   for (int i = 0; i < 12; ++i) expected += 2 * i;
   EXPECT_EQ(job.output_digest(),

@@ -2,6 +2,7 @@
 // loop; each turn's durable changes go into one store batch, committed at the turn's end, and
 // only then are replies and worker messages released (see Outbox).
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -62,15 +63,6 @@ struct LiveJob {
   std::vector<Watch> watches;
 };
 
-struct RunKeyHash {
-  size_t operator()(const RunKey& k) const { return absl::HashOf(k.job, k.index); }
-};
-struct RunKeyEq {
-  bool operator()(const RunKey& a, const RunKey& b) const {
-    return a.job == b.job && a.index == b.index;
-  }
-};
-
 }  // namespace
 
 class SchedulerImpl : public Scheduler {
@@ -85,7 +77,10 @@ class SchedulerImpl : public Scheduler {
         started_(absl::Now()),
         rng_(std::random_device{}()) {}
 
-  ~SchedulerImpl() override { Shutdown(); }
+  ~SchedulerImpl() override {
+    Shutdown();
+    loop_.reset();  // runs what is still posted and commits the last turn
+  }
 
   // Rebuilds the live state from the store and starts the loop.
   absl::Status Start() {
@@ -237,17 +232,20 @@ class SchedulerImpl : public Scheduler {
     loop_->Post([this, id, why = std::move(why)] { DropWorker(id, why); });
   }
 
+  // Idempotent. The loop keeps running afterwards (until destruction), so that gRPC reactors
+  // still finishing may call in safely; new jobs are refused with UNAVAILABLE.
   void Shutdown() override {
-    if (loop_ == nullptr) return;
+    if (loop_ == nullptr || shut_down_.exchange(true)) return;
     loop_->RunSync([this] {
       shutting_down_ = true;
       v1::SchedulerMessage drain;
       drain.mutable_drain()->set_reason("the scheduler is shutting down");
       for (auto& [id, s] : sessions_) Send(s, drain);
     });
-    loop_.reset();  // runs what was posted, commits the last turn
+    loop_->RunSync([] {});  // the drain turn is committed and its messages sent
     (void)store_->Flush();
   }
+
 
  private:
   // ---- Turn bookkeeping ---------------------------------------------------------------------
@@ -1394,6 +1392,7 @@ class SchedulerImpl : public Scheduler {
   const std::string scheduler_id_;
   const absl::Time started_;
   std::atomic<WorkerSessionId> next_session_{0};
+  std::atomic<bool> shut_down_{false};
 
   // Loop-owned state.
   std::mt19937_64 rng_;
@@ -1403,16 +1402,16 @@ class SchedulerImpl : public Scheduler {
   absl::node_hash_map<uint64_t, LiveJob> jobs_;
   // Node-based: LiveRun references stay valid while other runs are added (AddGraph under a
   // parent) or retired.
-  absl::node_hash_map<RunKey, LiveRun, RunKeyHash, RunKeyEq> runs_;
+  absl::node_hash_map<RunKey, LiveRun> runs_;
   std::deque<RunKey> queue_;
   std::map<WorkerSessionId, WorkerSession> sessions_;
-  absl::flat_hash_set<RunKey, RunKeyHash, RunKeyEq> orphans_;
+  absl::flat_hash_set<RunKey> orphans_;
   std::vector<RunKey> ready_after_recovery_;
   absl::flat_hash_map<std::string, uint64_t> pending_idempotency_;
-  absl::flat_hash_map<RunKey, uint64_t, RunKeyHash, RunKeyEq> next_log_index_;
-  absl::flat_hash_map<RunKey, uint64_t, RunKeyHash, RunKeyEq> next_metric_index_;
+  absl::flat_hash_map<RunKey, uint64_t> next_log_index_;
+  absl::flat_hash_map<RunKey, uint64_t> next_metric_index_;
   // Output child -> the nested run it completes.
-  absl::flat_hash_map<RunKey, RunKey, RunKeyHash, RunKeyEq> output_parent_;
+  absl::flat_hash_map<RunKey, RunKey> output_parent_;
   // Small values by digest, to inline them in assignments without reading their blob.
   static constexpr size_t kCachedValueBytes = 64 * 1024;
   static constexpr size_t kValueCacheBytes = size_t{256} << 20;

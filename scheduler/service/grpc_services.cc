@@ -28,6 +28,36 @@ Callback<T> FinishWith(grpc::ServerUnaryReactor* reactor, T* response) {
   };
 }
 
+// The write side of a server stream: messages go out one at a time, in order, and the stream
+// finishes once an end was requested and everything queued is written. Not thread-safe: the
+// owner guards it with its mutex.
+template <typename Message>
+struct WriteQueue {
+  enum class Step { kIdle, kWrite, kFinish };
+
+  // What the reactor must do now: start writing `*next`, finish with `end_status`, or nothing.
+  Step Advance(Message* next) {
+    if (writing || finished) return Step::kIdle;
+    if (!pending.empty()) {
+      *next = std::move(pending.front());
+      pending.pop_front();
+      writing = true;
+      return Step::kWrite;
+    }
+    if (ending) {
+      finished = true;
+      return Step::kFinish;
+    }
+    return Step::kIdle;
+  }
+
+  std::deque<Message> pending;
+  bool writing = false;
+  bool ending = false;  // finish once `pending` is written
+  grpc::Status end_status;
+  bool finished = false;
+};
+
 class JobServiceImpl final : public v1::JobService::CallbackService {
  public:
   explicit JobServiceImpl(Scheduler* scheduler) : scheduler_(scheduler) {}
@@ -77,11 +107,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
   struct Shared {
     absl::Mutex mu;
     WatchReactor* reactor ABSL_GUARDED_BY(mu);
-    std::deque<v1::JobEvent> pending ABSL_GUARDED_BY(mu);
-    bool writing ABSL_GUARDED_BY(mu) = false;
-    bool ended ABSL_GUARDED_BY(mu) = false;  // the scheduler has no more events
-    absl::Status end_status ABSL_GUARDED_BY(mu);
-    bool finished ABSL_GUARDED_BY(mu) = false;
+    WriteQueue<v1::JobEvent> writes ABSL_GUARDED_BY(mu);
   };
 
   WatchReactor(Scheduler* scheduler, const v1::WatchJobRequest& request)
@@ -95,25 +121,26 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
         request,
         [shared](const v1::JobEvent& event) {
           absl::MutexLock lock(&shared->mu);
-          if (shared->reactor == nullptr || shared->finished) return false;
-          shared->pending.push_back(event);
+          if (shared->reactor == nullptr || shared->writes.finished) return false;
+          shared->writes.pending.push_back(event);
           shared->reactor->Pump();
           return true;
         },
         [shared](absl::Status status) {
           absl::MutexLock lock(&shared->mu);
-          shared->ended = true;
-          shared->end_status = std::move(status);
+          // The scheduler has no more events.
+          shared->writes.ending = true;
+          shared->writes.end_status = ToGrpcStatus(status);
           if (shared->reactor != nullptr) shared->reactor->Pump();
         });
   }
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&shared_->mu);
-    shared_->writing = false;
+    shared_->writes.writing = false;
     if (!ok) {
-      if (!shared_->finished) {
-        shared_->finished = true;
+      if (!shared_->writes.finished) {
+        shared_->writes.finished = true;
         Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the client went away"));
       }
       return;
@@ -123,8 +150,8 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
 
   void OnCancel() override {
     absl::MutexLock lock(&shared_->mu);
-    if (!shared_->finished) {
-      shared_->finished = true;
+    if (!shared_->writes.finished) {
+      shared_->writes.finished = true;
       Finish(grpc::Status::CANCELLED);
     }
   }
@@ -140,17 +167,15 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
  private:
   // Starts the next write, or finishes once the scheduler ended and everything is written.
   void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
-    if (shared_->writing || shared_->finished) return;
-    if (!shared_->pending.empty()) {
-      current_ = std::move(shared_->pending.front());
-      shared_->pending.pop_front();
-      shared_->writing = true;
-      StartWrite(&current_);
-      return;
-    }
-    if (shared_->ended) {
-      shared_->finished = true;
-      Finish(ToGrpcStatus(shared_->end_status));
+    switch (shared_->writes.Advance(&current_)) {
+      case WriteQueue<v1::JobEvent>::Step::kWrite:
+        StartWrite(&current_);
+        break;
+      case WriteQueue<v1::JobEvent>::Step::kFinish:
+        Finish(shared_->writes.end_status);
+        break;
+      case WriteQueue<v1::JobEvent>::Step::kIdle:
+        break;
     }
   }
 
@@ -226,11 +251,7 @@ class WorkerStream : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::Sched
   struct Shared {
     absl::Mutex mu;
     WorkerStream* stream ABSL_GUARDED_BY(mu);
-    std::deque<v1::SchedulerMessage> pending ABSL_GUARDED_BY(mu);
-    bool writing ABSL_GUARDED_BY(mu) = false;
-    bool closing ABSL_GUARDED_BY(mu) = false;  // Close() called: finish once written
-    grpc::Status close_status ABSL_GUARDED_BY(mu);
-    bool finished ABSL_GUARDED_BY(mu) = false;
+    WriteQueue<v1::SchedulerMessage> writes ABSL_GUARDED_BY(mu);
   };
 
   class Connection : public WorkerConnection {
@@ -238,15 +259,17 @@ class WorkerStream : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::Sched
     explicit Connection(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
     void Send(v1::SchedulerMessage message) override {
       absl::MutexLock lock(&shared_->mu);
-      if (shared_->stream == nullptr || shared_->finished) return;
-      shared_->pending.push_back(std::move(message));
+      if (shared_->stream == nullptr || shared_->writes.finished) return;
+      shared_->writes.pending.push_back(std::move(message));
       shared_->stream->Pump();
     }
     void Close(absl::Status status) override {
       absl::MutexLock lock(&shared_->mu);
-      if (shared_->stream == nullptr || shared_->finished) return;
-      shared_->closing = true;
-      shared_->close_status = ToGrpcStatus(status);
+      // The first end decided wins: a worker that half-closed its stream gets OK even though
+      // the scheduler, told the stream ended, closes the session too.
+      if (shared_->stream == nullptr || shared_->writes.finished || shared_->writes.ending) return;
+      shared_->writes.ending = true;
+      shared_->writes.end_status = ToGrpcStatus(status);
       shared_->stream->Pump();
     }
 
@@ -267,14 +290,17 @@ class WorkerStream : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::Sched
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      scheduler_->OnWorkerGone(session_, absl::UnavailableError("the worker's stream ended"));
-      absl::MutexLock lock(&shared_->mu);
-      if (!shared_->finished && !shared_->writing) {
-        shared_->finished = true;
-        Finish(grpc::Status::OK);
-      } else {
-        shared_->closing = true;
+      {
+        // The worker half-closed (or the stream broke): finish OK once queued writes are out,
+        // unless an end was already decided.
+        absl::MutexLock lock(&shared_->mu);
+        if (!shared_->writes.ending) {
+          shared_->writes.ending = true;
+          shared_->writes.end_status = grpc::Status::OK;
+        }
+        Pump();
       }
+      scheduler_->OnWorkerGone(session_, absl::UnavailableError("the worker's stream ended"));
       return;
     }
     scheduler_->OnWorkerMessage(session_, std::move(incoming_));
@@ -284,10 +310,10 @@ class WorkerStream : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::Sched
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&shared_->mu);
-    shared_->writing = false;
+    shared_->writes.writing = false;
     if (!ok) {
-      shared_->pending.clear();
-      shared_->closing = true;
+      shared_->writes.pending.clear();
+      shared_->writes.ending = true;
     }
     Pump();
   }
@@ -306,17 +332,15 @@ class WorkerStream : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::Sched
 
  private:
   void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
-    if (shared_->writing || shared_->finished) return;
-    if (!shared_->pending.empty()) {
-      current_ = std::move(shared_->pending.front());
-      shared_->pending.pop_front();
-      shared_->writing = true;
-      StartWrite(&current_);
-      return;
-    }
-    if (shared_->closing) {
-      shared_->finished = true;
-      Finish(shared_->close_status);
+    switch (shared_->writes.Advance(&current_)) {
+      case WriteQueue<v1::SchedulerMessage>::Step::kWrite:
+        StartWrite(&current_);
+        break;
+      case WriteQueue<v1::SchedulerMessage>::Step::kFinish:
+        Finish(shared_->writes.end_status);
+        break;
+      case WriteQueue<v1::SchedulerMessage>::Step::kIdle:
+        break;
     }
   }
 
