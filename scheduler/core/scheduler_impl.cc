@@ -16,6 +16,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/digest.h"
 #include "common/event_loop.h"
 #include "common/ids.h"
 #include "common/status_macros.h"
@@ -49,6 +50,9 @@ struct LiveRun {
   WorkerSessionId session = 0;  // while ASSIGNED/RUNNING
   RunDemand demand;             // reserved on `session`
   bool queued = false;          // in the dispatch queue
+  // Changed in this loop turn: the record is written, and one event published, at the turn's
+  // end (a run created, queued and assigned in one turn costs one write, not three).
+  bool dirty = false;
 };
 
 struct LiveJob {
@@ -61,6 +65,13 @@ struct LiveJob {
     std::function<void(absl::Status)> done;
   };
   std::vector<Watch> watches;
+  std::deque<RunKey> parked;  // QUEUED runs waiting for a max_parallelism slot
+};
+
+// The QUEUED runs of one function, in arrival order, and why the first cannot be placed.
+struct DispatchQueue {
+  std::deque<RunKey> runs;
+  std::string reason;  // structural reason written into the runs' status ("" when none)
 };
 
 }  // namespace
@@ -196,7 +207,7 @@ class SchedulerImpl : public Scheduler {
       info.set_started_unix_micros(Micros(started_));
       info.set_jobs(static_cast<int64_t>(jobs_.size()));
       info.set_runs(static_cast<int64_t>(runs_.size()));
-      info.set_queued_runs(static_cast<int64_t>(queue_.size()));
+      info.set_queued_runs(static_cast<int64_t>(queued_runs_));
       info.set_recovering(absl::Now() < recovering_until_);
       Reply(std::move(done), absl::StatusOr<v1::SchedulerInfo>(std::move(info)));
     });
@@ -275,9 +286,11 @@ class SchedulerImpl : public Scheduler {
   // Turn end: place what can be placed, commit everything as one batch, then release replies.
   void EndTurn() {
     Dispatch();
+    FlushChanges();
     if (batch_.size() > 0) {
       absl::Status status = store_->Commit(std::move(batch_));
       batch_ = Store::Batch();
+      uncommitted_values_.clear();
       if (!status.ok()) {
         // The store refused: what this turn promised is not durable. Fail loudly rather than
         // acknowledge it; the process restarts from the last committed state.
@@ -340,7 +353,7 @@ class SchedulerImpl : public Scheduler {
     if (signature == nullptr) return why;
     ASSIGN_OR_RETURN(v1::CallNode root,
                      RootCall(request, *signature, options_.limits,
-                              [this](std::string_view d) { return blobs_->Contains(d); }));
+                              [this](std::string_view d) { return HasArtifact(d); }));
 
     const uint64_t job_id = ++last_job_id_;
     LiveJob& job = jobs_[job_id];
@@ -571,8 +584,36 @@ class SchedulerImpl : public Scheduler {
     return created;
   }
 
-  void PersistRun(const LiveRun& run) { batch_.PutRun(run.stored); }
-  void PersistJob(uint64_t job_id) { batch_.PutJob(jobs_.at(job_id).stored); }
+  // Marks a run changed; FlushChanges writes it (and publishes its event) once per turn.
+  void PersistRun(LiveRun& run) {
+    if (run.dirty) return;
+    run.dirty = true;
+    dirty_runs_.push_back(run.key);
+  }
+  void PersistJob(uint64_t job_id) { dirty_jobs_.insert(job_id); }
+
+  // Writes a changed run now and publishes its state (before it leaves memory).
+  void FlushRun(LiveRun& run) {
+    if (!run.dirty) return;
+    run.dirty = false;
+    batch_.PutRun(run.stored);
+    if (jobs_.contains(run.key.job)) Emit(run.key.job, run.stored.run());
+  }
+
+  // The turn's end: one record and one event per changed run, one record per changed job.
+  void FlushChanges() {
+    std::vector<RunKey> runs;
+    runs.swap(dirty_runs_);
+    for (const RunKey& key : runs) {
+      auto it = runs_.find(key);
+      if (it != runs_.end()) FlushRun(it->second);
+    }
+    for (uint64_t job_id : dirty_jobs_) {
+      auto it = jobs_.find(job_id);
+      if (it != jobs_.end()) batch_.PutJob(it->second.stored);
+    }
+    dirty_jobs_.clear();
+  }
 
   // Records and publishes a job event.
   template <typename T>
@@ -601,7 +642,6 @@ class SchedulerImpl : public Scheduler {
     ASSIGN_OR_RETURN(v1::RunState next, Transition(run.stored.run().state(), event));
     run.stored.mutable_run()->set_state(next);
     PersistRun(run);
-    Emit(run.key.job, run.stored.run());
     return absl::OkStatus();
   }
 
@@ -627,17 +667,39 @@ class SchedulerImpl : public Scheduler {
   void Enqueue(LiveRun& run) {
     if (run.queued) return;
     run.queued = true;
-    queue_.push_back(run.key);
+    DispatchQueue& queue =
+        queues_[absl::StrCat(run.stored.run().function(), "@", run.stored.run().version())];
+    queue.runs.push_back(run.key);
+    ++queued_runs_;
+    if (run.stored.run().queued_reason() != queue.reason) {
+      run.stored.mutable_run()->set_queued_reason(queue.reason);
+      PersistRun(run);
+    }
   }
 
-  // The value of input `i` of `run`, inline (the scheduler keeps small values in blobs).
+  // Whether the artifact's bytes are stored (committed, or in this turn's batch).
+  bool HasArtifact(std::string_view digest) {
+    return uncommitted_values_.contains(AsAbsl(digest)) || store_->GetArtifact(digest).ok() ||
+           blobs_->Contains(digest);
+  }
+
+  // The canonical bytes of an artifact: small ones live in the store, large ones in blob files.
+  absl::StatusOr<std::string> ArtifactBytes(std::string_view digest) {
+    absl::StatusOr<std::string> bytes = store_->GetValueBytes(digest);
+    if (!absl::IsNotFound(bytes.status())) return bytes;
+    return blobs_->ReadAll(digest);
+  }
+
+  // The value of input `i` of `run`, inline.
   absl::StatusOr<v1::Value> InputValue(const LiveRun& run, int i) {
     const v1::Arg& arg = run.stored.node().args(i);
     if (arg.source_case() == v1::Arg::kLiteral) return arg.literal();
     const std::string& digest = run.input_digests[i];
     auto cached = values_.find(digest);
     if (cached != values_.end()) return *cached->second;
-    ASSIGN_OR_RETURN(std::string bytes, blobs_->ReadAll(digest));
+    auto uncommitted = uncommitted_values_.find(digest);
+    if (uncommitted != uncommitted_values_.end()) return *uncommitted->second;
+    ASSIGN_OR_RETURN(std::string bytes, ArtifactBytes(digest));
     v1::TypedValue tv;
     if (!tv.ParseFromString(bytes)) {
       return absl::DataLossError(absl::StrCat("artifact ", digest, " does not parse"));
@@ -698,12 +760,21 @@ class SchedulerImpl : public Scheduler {
     }
     RETURN_IF_ERROR(ValidateValue(type, value, "value"));
     const std::string bytes = CanonicalBytes(type, value);
-    ASSIGN_OR_RETURN(std::string digest, blobs_->Put(bytes));
-    // Small values stay in memory too: they feed downstream assignments without a file read.
-    if (bytes.size() <= kCachedValueBytes && cached_bytes_ + bytes.size() <= kValueCacheBytes &&
-        !values_.contains(digest)) {
-      cached_bytes_ += bytes.size();
-      values_.emplace(digest, std::make_shared<const v1::Value>(value));
+    std::string digest;
+    if (bytes.size() <= kSmallValueBytes) {
+      // Small values go into this turn's batch (no file per value) ...
+      digest = Sha256Hex(bytes);
+      batch_.PutValueBytes(digest, bytes);
+      if (cached_bytes_ + bytes.size() <= kValueCacheBytes && !values_.contains(digest)) {
+        // ... and stay in memory to feed downstream assignments without a read.
+        cached_bytes_ += bytes.size();
+        values_.emplace(digest, std::make_shared<const v1::Value>(value));
+      } else if (!values_.contains(digest)) {
+        // Readable before the commit too: a consumer may be dispatched in this very turn.
+        uncommitted_values_.emplace(digest, std::make_shared<const v1::Value>(value));
+      }
+    } else {
+      ASSIGN_OR_RETURN(digest, blobs_->Put(bytes));
     }
     v1::ArtifactMeta meta;
     meta.set_digest(digest);
@@ -767,6 +838,7 @@ class SchedulerImpl : public Scheduler {
     if (it == runs_.end()) return;
     const v1::Run& r = it->second.stored.run();
     PersistRun(it->second);
+    FlushRun(it->second);
     LiveJob& job = jobs_.at(key.job);
     --job.unfinished;
     v1::Job& j = *job.stored.mutable_job();
@@ -794,6 +866,8 @@ class SchedulerImpl : public Scheduler {
     j.set_state(JobStateFor(root_state, 0));
     j.set_ended_unix_micros(Micros(absl::Now()));
     Emit(job_id, j);
+    batch_.PutJob(job.stored);
+    dirty_jobs_.erase(job_id);
     for (auto& watch : job.watches) outbox_.push_back([done = watch.done] { done(absl::OkStatus()); });
     jobs_.erase(it);
   }
@@ -871,8 +945,7 @@ class SchedulerImpl : public Scheduler {
       s->second.runs.erase(run.stored.run().id());
       Release(run.demand, &sessions_.at(run.session).view);
     }
-    auto job = jobs_.find(run.key.job);
-    if (job != jobs_.end()) --job->second.in_flight;
+    ReleaseJobSlot(run.key.job);
     run.session = 0;
     run.stored.set_worker_id("");
   }
@@ -928,8 +1001,12 @@ class SchedulerImpl : public Scheduler {
 
   // ---- Dispatch -----------------------------------------------------------------------------
 
+  // Places queued runs, function by function. All runs of one function have the same demand,
+  // so when its first queued run cannot be placed none can: Dispatch moves on to the next
+  // function without looking at the rest. A turn costs O(functions + runs placed), not
+  // O(runs queued) — 100k queued runs do not make every turn walk 100k entries.
   void Dispatch() {
-    if (queue_.empty() || shutting_down_) return;
+    if (queued_runs_ == 0 || shutting_down_) return;
     std::vector<WorkerView> views;
     std::vector<WorkerSessionId> ids;
     for (auto& [id, s] : sessions_) {
@@ -937,70 +1014,118 @@ class SchedulerImpl : public Scheduler {
       views.push_back(s.view);
       ids.push_back(id);
     }
+    std::vector<bool> view_changed(views.size(), false);
     absl::flat_hash_map<WorkerSessionId, v1::SchedulerMessage> batches;
-    std::deque<RunKey> still_queued;
-    while (!queue_.empty()) {
-      const RunKey key = queue_.front();
-      queue_.pop_front();
-      auto it = runs_.find(key);
-      if (it == runs_.end() || it->second.stored.run().state() != v1::QUEUED) continue;
-      LiveRun& run = it->second;
-      LiveJob& job = jobs_.at(key.job);
-      const int max_parallel = job.stored.job().options().max_parallelism();
-      if (max_parallel > 0 && job.in_flight >= max_parallel) {
-        still_queued.push_back(key);
-        continue;
-      }
-      absl::Status why;
-      const v1::FunctionSignature* signature =
-          FindSignature(run.stored.run().function(), run.stored.run().version(), &why);
-      absl::StatusOr<std::string> placed = absl::UnknownError("unplaced");
-      if (signature != nullptr) {
-        run.demand = RunDemandFor(*signature);
-        placed = policy_->Place(run.demand, views);
-      } else {
-        placed = why;
-      }
-      if (!placed.ok()) {
-        if (run.stored.queued_reason() != placed.status().message()) {
-          run.stored.set_queued_reason(std::string(placed.status().message()));
-          PersistRun(run);
+    for (auto& [function_key, queue] : queues_) {
+      while (!queue.runs.empty()) {
+        const RunKey key = queue.runs.front();
+        auto it = runs_.find(key);
+        if (it == runs_.end() || !it->second.queued ||
+            it->second.stored.run().state() != v1::QUEUED) {
+          queue.runs.pop_front();  // cancelled or failed while queued
+          --queued_runs_;
+          if (it != runs_.end()) it->second.queued = false;
+          continue;
         }
-        still_queued.push_back(key);
-        continue;
-      }
-      size_t w = 0;
-      while (views[w].id != *placed) ++w;
-      Reserve(run.demand, &views[w]);
-      const WorkerSessionId session_id = ids[w];
-      WorkerSession& session = sessions_.at(session_id);
-      session.view = views[w];
-      run.queued = false;
-      run.session = session_id;
-      run.stored.set_queued_reason("");
-      run.stored.set_worker_id(session.hello.worker_id());
-      v1::Run& r = *run.stored.mutable_run();
-      r.set_attempt(r.attempt() + 1);
-      r.set_started_unix_micros(Micros(absl::Now()));
-      MustSetState(run, RunEvent::kAssigned);
-      session.runs.insert(r.id());
-      ++job.in_flight;
-      absl::StatusOr<v1::Assignment> assignment = AssignmentFor(run, *signature);
-      if (!assignment.ok()) {
-        FailRun(key, assignment.status(), RunEvent::kFailedFinal);
-        views[w] = session.view;  // FailRun released the reservation
-        continue;
-      }
-      *batches[session_id].mutable_assignments()->add_assignments() = *std::move(assignment);
-      if (signature->timeout_millis() > 0) {
-        const int attempt = r.attempt();
-        const int64_t timeout = signature->timeout_millis();
-        loop_->RunAt(absl::Now() + absl::Milliseconds(timeout),
-                     [this, key, attempt, timeout] { OnDeadline(key, attempt, timeout); });
+        LiveRun& run = it->second;
+        LiveJob& job = jobs_.at(key.job);
+        const int max_parallel = job.stored.job().options().max_parallelism();
+        if (max_parallel > 0 && job.in_flight >= max_parallel) {
+          // Parked with its job until one of the job's runs ends (see ReleaseJobSlot).
+          queue.runs.pop_front();
+          --queued_runs_;
+          run.queued = false;
+          job.parked.push_back(key);
+          continue;
+        }
+        absl::Status why;
+        const v1::FunctionSignature* signature =
+            FindSignature(run.stored.run().function(), run.stored.run().version(), &why);
+        absl::StatusOr<std::string> placed = absl::UnknownError("unplaced");
+        if (signature != nullptr) {
+          run.demand = RunDemandFor(*signature);
+          placed = policy_->Place(run.demand, views);
+        } else {
+          placed = why;
+        }
+        if (!placed.ok()) {
+          NotePlacementFailure(queue, placed.status());
+          break;  // the rest of this function's runs cannot be placed either
+        }
+        if (!queue.reason.empty()) SetQueueReason(queue, "");
+        queue.runs.pop_front();
+        --queued_runs_;
+        size_t w = 0;
+        while (views[w].id != *placed) ++w;
+        Reserve(run.demand, &views[w]);
+        view_changed[w] = true;
+        const WorkerSessionId session_id = ids[w];
+        WorkerSession& session = sessions_.at(session_id);
+        run.queued = false;
+        run.session = session_id;
+        run.stored.mutable_run()->set_queued_reason("");
+        run.stored.set_worker_id(session.hello.worker_id());
+        v1::Run& r = *run.stored.mutable_run();
+        r.set_attempt(r.attempt() + 1);
+        r.set_started_unix_micros(Micros(absl::Now()));
+        MustSetState(run, RunEvent::kAssigned);
+        session.runs.insert(r.id());
+        ++job.in_flight;
+        absl::StatusOr<v1::Assignment> assignment = AssignmentFor(run, *signature);
+        if (!assignment.ok()) {
+          session.view = views[w];
+          FailRun(key, assignment.status(), RunEvent::kFailedFinal);
+          views[w] = session.view;  // FailRun released the reservation
+          continue;
+        }
+        *batches[session_id].mutable_assignments()->add_assignments() = *std::move(assignment);
+        if (signature->timeout_millis() > 0) {
+          const int attempt = r.attempt();
+          const int64_t timeout = signature->timeout_millis();
+          loop_->RunAt(absl::Now() + absl::Milliseconds(timeout),
+                       [this, key, attempt, timeout] { OnDeadline(key, attempt, timeout); });
+        }
       }
     }
-    queue_ = std::move(still_queued);
+    for (size_t w = 0; w < views.size(); ++w) {
+      if (view_changed[w]) sessions_.at(ids[w]).view = std::move(views[w]);
+    }
     for (auto& [id, message] : batches) Send(sessions_.at(id), std::move(message));
+  }
+
+  // Why a function's runs wait. A structural reason (no live worker offers the function, or none
+  // could ever fit it) is written into every waiting run's status, so `status` shows it; a
+  // transient one (all able workers are busy) only clears such a reason. Both cost O(queued
+  // runs of the function) only when the reason changes, not per turn.
+  void NotePlacementFailure(DispatchQueue& queue, const absl::Status& why) {
+    if (absl::IsUnavailable(why)) {
+      if (!queue.reason.empty()) SetQueueReason(queue, "");
+      return;
+    }
+    if (queue.reason != why.message()) SetQueueReason(queue, std::string(why.message()));
+  }
+
+  void SetQueueReason(DispatchQueue& queue, std::string reason) {
+    queue.reason = std::move(reason);
+    for (const RunKey& key : queue.runs) {
+      auto it = runs_.find(key);
+      if (it == runs_.end() || it->second.stored.run().queued_reason() == queue.reason) continue;
+      it->second.stored.mutable_run()->set_queued_reason(queue.reason);
+      PersistRun(it->second);
+    }
+  }
+
+  // One of the job's runs left ASSIGNED/RUNNING: runs parked by max_parallelism queue again.
+  void ReleaseJobSlot(uint64_t job_id) {
+    auto job = jobs_.find(job_id);
+    if (job == jobs_.end()) return;
+    --job->second.in_flight;
+    std::deque<RunKey> parked;
+    parked.swap(job->second.parked);
+    for (const RunKey& key : parked) {
+      auto it = runs_.find(key);
+      if (it != runs_.end() && it->second.stored.run().state() == v1::QUEUED) Enqueue(it->second);
+    }
   }
 
   absl::StatusOr<v1::Assignment> AssignmentFor(const LiveRun& run,
@@ -1178,7 +1303,7 @@ class SchedulerImpl : public Scheduler {
         break;
       }
       case v1::RunResult::kArtifactDigest:
-        if (!blobs_->Contains(result.artifact_digest())) {
+        if (!HasArtifact(result.artifact_digest())) {
           return absl::InvalidArgumentError(absl::StrCat(
               "results.artifact_digest: ", result.artifact_digest(), " was never uploaded"));
         }
@@ -1280,8 +1405,7 @@ class SchedulerImpl : public Scheduler {
       LiveRun* run = FindLive(run_id);
       if (run == nullptr || run->session != id) continue;
       run->session = 0;
-      auto job = jobs_.find(run->key.job);
-      if (job != jobs_.end()) --job->second.in_flight;
+      ReleaseJobSlot(run->key.job);
       if (requeue) {
         AttemptFailed(run->key, FailureKind::kInfrastructure,
                       absl::UnavailableError(absl::StrCat("worker ", s.hello.worker_id(),
@@ -1403,7 +1527,10 @@ class SchedulerImpl : public Scheduler {
   // Node-based: LiveRun references stay valid while other runs are added (AddGraph under a
   // parent) or retired.
   absl::node_hash_map<RunKey, LiveRun> runs_;
-  std::deque<RunKey> queue_;
+  // QUEUED runs by "function@version" (entries of runs cancelled while queued are dropped
+  // lazily); queued_runs_ counts the entries.
+  std::map<std::string, DispatchQueue> queues_;  // a map: Dispatch may add queues while it walks them
+  size_t queued_runs_ = 0;
   std::map<WorkerSessionId, WorkerSession> sessions_;
   absl::flat_hash_set<RunKey> orphans_;
   std::vector<RunKey> ready_after_recovery_;
@@ -1413,9 +1540,14 @@ class SchedulerImpl : public Scheduler {
   // Output child -> the nested run it completes.
   absl::flat_hash_map<RunKey, RunKey> output_parent_;
   // Small values by digest, to inline them in assignments without reading their blob.
-  static constexpr size_t kCachedValueBytes = 64 * 1024;
+  // Artifacts up to this size live in the store's `values` family; larger ones in blob files.
+  static constexpr size_t kSmallValueBytes = 64 * 1024;
   static constexpr size_t kValueCacheBytes = size_t{256} << 20;
   absl::flat_hash_map<std::string, std::shared_ptr<const v1::Value>> values_;
+  // Small values stored in this turn that values_ could not take; cleared after the commit.
+  absl::flat_hash_map<std::string, std::shared_ptr<const v1::Value>> uncommitted_values_;
+  std::vector<RunKey> dirty_runs_;           // see LiveRun::dirty
+  absl::flat_hash_set<uint64_t> dirty_jobs_;  // written at the turn's end
   size_t cached_bytes_ = 0;
   uint64_t last_job_id_ = 0;
   absl::Time recovering_until_ = absl::InfinitePast();

@@ -5,6 +5,7 @@
 #include <deque>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -45,6 +46,12 @@ Future<int> Pipeline(int n) {
   return Call(Add, Call(Sum, squares), n);
 }
 SEMATIC_FUNC(Pipeline, "n");
+
+int NeedsGpu(int x) { return x; }
+SEMATIC_FUNC(NeedsGpu, "x").Gpus(1);
+
+int Slow(int x) { return x; }
+SEMATIC_FUNC(Slow, "x").Timeout(absl::Milliseconds(200));
 
 // Blocks on the scheduler's callback API with a deadline.
 template <typename T>
@@ -187,6 +194,22 @@ class TestWorker {
 
   void Gone() { scheduler_->OnWorkerGone(session_, absl::UnavailableError("test dropped it")); }
 
+  // Sends a heartbeat every `interval` from a thread until the worker is destroyed.
+  void StartHeartbeats(absl::Duration interval) {
+    heartbeats_ = std::thread([this, interval] {
+      while (!stop_.WaitForNotificationWithTimeout(interval)) {
+        v1::WorkerMessage m;
+        m.mutable_heartbeat()->set_unix_micros(absl::ToUnixMicros(absl::Now()));
+        scheduler_->OnWorkerMessage(session_, std::move(m));
+      }
+    });
+  }
+
+  ~TestWorker() {
+    stop_.Notify();
+    if (heartbeats_.joinable()) heartbeats_.join();
+  }
+
   sch::WorkerSessionId session() const { return session_; }
 
  private:
@@ -194,6 +217,8 @@ class TestWorker {
   std::string id_;
   std::shared_ptr<Inbox::Shared> shared_;
   sch::WorkerSessionId session_;
+  absl::Notification stop_;
+  std::thread heartbeats_;
 };
 
 class SchedulerTest : public ::testing::Test {
@@ -215,14 +240,45 @@ class SchedulerTest : public ::testing::Test {
   }
 
   absl::StatusOr<v1::SubmitJobResponse> Submit(const std::string& function, const std::string& arg,
-                                               v1::Value value, std::string key = "") {
+                                               v1::Value value, std::string key = "",
+                                               int max_parallelism = 0) {
     v1::SubmitJobRequest r;
+    r.mutable_options()->set_max_parallelism(max_parallelism);
     r.set_function(function);
     v1::NamedArg* a = r.add_args();
     a->set_name(arg);
     *a->mutable_value() = std::move(value);
     r.set_idempotency_key(key);
     return Wait<v1::SubmitJobResponse>([&](auto cb) { scheduler_->SubmitJob(r, cb); });
+  }
+
+  absl::StatusOr<v1::Run> GetRun(const std::string& run_id) {
+    return Wait<v1::Run>([&](auto cb) {
+      v1::GetRunRequest r;
+      r.set_run_id(run_id);
+      scheduler_->GetRun(r, cb);
+    });
+  }
+
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id) {
+    return Wait<v1::Job>([&](auto cb) {
+      v1::GetJobRequest r;
+      r.set_job_id(job_id);
+      scheduler_->GetJob(r, cb);
+    });
+  }
+
+  // Polls until `job_id` leaves PENDING/RUNNING (bounded).
+  absl::StatusOr<v1::Job> AwaitJobEnd(const std::string& job_id) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      absl::StatusOr<v1::Job> job = GetJob(job_id);
+      if (!job.ok() || (job->state() != v1::JOB_RUNNING && job->state() != v1::JOB_PENDING)) {
+        return job;
+      }
+      absl::SleepFor(absl::Milliseconds(20));  // polling interval, not synchronisation
+    }
+    return absl::DeadlineExceededError("job did not end in 30 s");
   }
 
   std::filesystem::path dir_;
@@ -393,6 +449,99 @@ TEST_F(SchedulerTest, RestartKeepsCompletedResultsAndFinishesTheJob) {
     EXPECT_EQ(run.output_digest(), digest) << id;
     EXPECT_EQ(run.state(), v1::SUCCEEDED);
   }
+}
+
+TEST_F(SchedulerTest, AQueuedRunShowsWhyNoWorkerTakesIt) {
+  TestWorker worker(scheduler_.get(), "w1");  // offers NeedsGpu but has no GPU
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("NeedsGpu", "x", sematic::Encode(1)));
+  std::string reason;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (reason.empty() && absl::Now() < deadline) {
+    ASSERT_OK_AND_ASSIGN(v1::Run run, GetRun(submitted.job().root_run_id()));
+    EXPECT_EQ(run.state(), v1::QUEUED);
+    reason = run.queued_reason();
+    if (reason.empty()) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_THAT(reason, HasSubstr("gpus>=1"));
+  EXPECT_THAT(reason, HasSubstr("worker w1 has 0 gpus"));
+}
+
+TEST_F(SchedulerTest, MaxParallelismBoundsTheRunsInFlight) {
+  TestWorker worker(scheduler_.get(), "w1");  // 8 slots
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted,
+                       Submit("Pipeline", "n", sematic::Encode(12), "", /*max_parallelism=*/2));
+  // Answer batch by batch; if parking failed, one batch would hold all 12 squares at once.
+  size_t most_in_flight = 0;
+  absl::StatusOr<v1::Job> job = GetJob(submitted.job().id());
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (job.ok() && job->state() == v1::JOB_RUNNING && absl::Now() < deadline) {
+    std::vector<v1::Assignment> batch = worker.NextAssignments();
+    most_in_flight = std::max(most_in_flight, batch.size());
+    for (const auto& a : batch) worker.SendResult(TestWorker::Execute(a));
+    job = GetJob(submitted.job().id());  // answered after the results are processed
+  }
+  ASSERT_THAT(job.status(), IsOk());
+  EXPECT_EQ(job->state(), v1::JOB_SUCCEEDED);
+  EXPECT_LE(most_in_flight, 2u);
+  EXPECT_GE(most_in_flight, 1u);
+}
+
+TEST_F(SchedulerTest, AHungRunTimesOutAndTheWorkerIsToldToCancel) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Slow", "x", sematic::Encode(1)));
+  ASSERT_EQ(worker.NextAssignments().size(), 1u);  // and never answered
+  bool told = false;
+  while (auto m = worker.Next()) {
+    if (m->has_cancel()) {
+      told = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(told);
+  ASSERT_OK_AND_ASSIGN(v1::Job job, AwaitJobEnd(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+  ASSERT_OK_AND_ASSIGN(v1::Run run, GetRun(submitted.job().root_run_id()));
+  EXPECT_EQ(run.state(), v1::TIMED_OUT);
+  EXPECT_THAT(run.error(), HasSubstr("timed out after 200 ms"));
+}
+
+TEST(SchedulerHeartbeatTest, ASilentWorkerIsDroppedAndItsRunsGoElsewhere) {
+  const auto dir =
+      std::filesystem::path(::testing::TempDir()) / ("scheduler-hb-" + sematic::RandomHex64());
+  sch::SchedulerOptions options;
+  options.data_dir = dir.string();
+  options.recovery_grace = absl::ZeroDuration();
+  options.heartbeat_timeout = absl::Milliseconds(300);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<sch::Scheduler> scheduler, sch::Scheduler::Create(options));
+  {
+    TestWorker silent(scheduler.get(), "silent");
+    silent.Hello();
+    v1::SubmitJobRequest r;
+    r.set_function("Square");
+    v1::NamedArg* a = r.add_args();
+    a->set_name("x");
+    *a->mutable_value() = sematic::Encode(9);
+    ASSERT_OK_AND_ASSIGN(auto submitted, Wait<v1::SubmitJobResponse>(
+                                             [&](auto cb) { scheduler->SubmitJob(r, cb); }));
+    std::vector<v1::Assignment> first = silent.NextAssignments();
+    ASSERT_EQ(first.size(), 1u);
+    // The silent worker sends no heartbeat; a live one joins and gets the run's next attempt.
+    TestWorker live(scheduler.get(), "live");
+    live.Hello();
+    live.StartHeartbeats(absl::Milliseconds(50));
+    std::vector<v1::Assignment> retried = live.NextAssignments();
+    ASSERT_EQ(retried.size(), 1u);
+    EXPECT_EQ(retried[0].run_id(), first[0].run_id());
+    EXPECT_EQ(retried[0].attempt(), 2);
+    live.SendResult(TestWorker::Execute(retried[0]));
+    ASSERT_OK_AND_ASSIGN(v1::Job job, live.RunUntilDone(submitted.job().id()));
+    EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+  }
+  scheduler.reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace scheduler_test

@@ -33,12 +33,13 @@ enum Family : uint8_t {
   kMetrics,
   kEvents,
   kIdempotency,
+  kValues,
   kFamilyCount,
 };
 
 constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
     "meta",  "jobs", "runs",    "deps",   "artifacts",
-    "cache", "logs", "metrics", "events", "idempotency"};
+    "cache", "logs", "metrics", "events", "idempotency", "values"};
 
 constexpr char kSchemaKey[] = "schema";
 
@@ -98,6 +99,8 @@ std::string DescribeKey(uint8_t family, std::string_view key) {
       return absl::StrCat("artifact ", absl::CHexEscape(AsAbsl(key.substr(0, 128))));
     case kCache:
       return absl::StrCat("cache entry ", absl::CHexEscape(AsAbsl(key.substr(0, 128))));
+    case kValues:
+      return absl::StrCat("value ", absl::CHexEscape(AsAbsl(key.substr(0, 128))));
     case kIdempotency:
       return absl::StrCat("idempotency key ", absl::CHexEscape(AsAbsl(key.substr(0, 128))));
     default:
@@ -313,6 +316,14 @@ void Store::Batch::PutArtifact(const v1::ArtifactMeta& meta) {
   AddMessage(kArtifacts, meta.digest(), meta);
 }
 
+void Store::Batch::PutValueBytes(std::string_view digest, std::string_view bytes) {
+  if (digest.empty()) {
+    if (status_.ok()) status_ = absl::InvalidArgumentError("PutValueBytes: the digest is empty");
+    return;
+  }
+  Add(kValues, digest, bytes);
+}
+
 void Store::Batch::PutCache(std::string_view cache_key, std::string_view digest) {
   if (cache_key.empty()) {
     if (status_.ok()) status_ = absl::InvalidArgumentError("PutCache: the cache key is empty");
@@ -474,6 +485,10 @@ absl::StatusOr<internal::StoredRun> Store::GetRun(RunKey run) const {
 absl::StatusOr<v1::ArtifactMeta> Store::GetArtifact(std::string_view digest) const {
   ASSIGN_OR_RETURN(std::string bytes, Get(kArtifacts, digest));
   return ParseRecord<v1::ArtifactMeta>(kArtifacts, digest, bytes);
+}
+
+absl::StatusOr<std::string> Store::GetValueBytes(std::string_view digest) const {
+  return Get(kValues, digest);
 }
 
 absl::StatusOr<std::string> Store::GetCache(std::string_view cache_key) const {

@@ -17,6 +17,8 @@
 //                                                             fan-out is 1M keys, never one
 //                                                             huge record)
 //   artifacts    digest                 -> v1.ArtifactMeta
+//   values       digest                 -> canonical TypedValue bytes of a small artifact (large
+//                                          ones are files in the BlobStore)
 //   cache        cache key              -> artifact digest
 //   logs         run(16) line(8)        -> v1.LogEntry
 //   metrics      run(16) index(8)       -> v1.MetricPoint
@@ -82,6 +84,7 @@ class Store {
     void PutRun(const internal::StoredRun& run);
     void PutDep(RunKey upstream, RunKey downstream);
     void PutArtifact(const v1::ArtifactMeta& meta);  // keyed by meta.digest()
+    void PutValueBytes(std::string_view digest, std::string_view bytes);
     void PutCache(std::string_view cache_key, std::string_view digest);
     void DeleteCache(std::string_view cache_key);
     void AppendLog(RunKey run, uint64_t line, const v1::LogEntry& entry);
@@ -132,6 +135,7 @@ class Store {
   absl::StatusOr<internal::StoredJob> GetJob(uint64_t job) const;
   absl::StatusOr<internal::StoredRun> GetRun(RunKey key) const;
   absl::StatusOr<v1::ArtifactMeta> GetArtifact(std::string_view digest) const;
+  absl::StatusOr<std::string> GetValueBytes(std::string_view digest) const;
   absl::StatusOr<std::string> GetCache(std::string_view cache_key) const;  // the digest
   absl::StatusOr<uint64_t> GetIdempotency(std::string_view key) const;     // the job
 

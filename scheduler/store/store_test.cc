@@ -177,7 +177,7 @@ TEST_F(StoreTest, EveryRecordKindRoundTrips) {
   run.set_infra_failures(3);
   run.set_not_before_unix_micros(123456789);
   run.set_worker_id("w-1");
-  run.set_queued_reason("no worker offers train with gpu>=1");
+  run.mutable_run()->set_queued_reason("no worker offers train with gpu>=1");
   v1::ArtifactMeta artifact;
   artifact.set_digest("sha256:abc");
   artifact.set_size_bytes(99);
@@ -565,7 +565,7 @@ constexpr uint64_t kCrashJob = 1;
   const std::string padding(2000, 'p');  // bigger records: more time spent inside a write
   for (uint64_t n = job.next_run_index() + 1;; ++n) {
     internal::StoredRun run = MakeRun({kCrashJob, n}, v1::SUCCEEDED);
-    run.set_queued_reason(absl::StrCat(n, padding));
+    run.mutable_run()->set_queued_reason(absl::StrCat(n, padding));
     v1::JobEvent event;
     event.set_sequence(n);
     *event.mutable_run() = run.run();
@@ -633,7 +633,7 @@ uint64_t CheckWholeBatches(Store& store) {
     ++runs;
     const RunKey key = KeyOf(r);
     EXPECT_EQ(key.index, runs);  // 1..committed, no gaps
-    EXPECT_EQ(r.queued_reason().substr(0, r.queued_reason().size() - 2000),
+    EXPECT_EQ(r.run().queued_reason().substr(0, r.run().queued_reason().size() - 2000),
               absl::StrCat(key.index));
     return true;
   }));
