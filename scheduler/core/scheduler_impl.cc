@@ -615,13 +615,23 @@ class SchedulerImpl : public Scheduler {
     dirty_jobs_.clear();
   }
 
-  // Records and publishes a job event.
+  // Publishes a job event. Job changes and runs reaching a final state are stored with the next
+  // sequence number (a watcher resumes from them); a run's progress through QUEUED, ASSIGNED,
+  // RUNNING... goes only to the watchers connected now, with sequence 0. That spares a stored
+  // record (and the copy) per intermediate transition: a resumed watcher reads current states
+  // with ListRuns, and every outcome is in the stored events.
   template <typename T>
   void Emit(uint64_t job_id, const T& what) {
     LiveJob& job = jobs_.at(job_id);
+    bool stored = true;
+    if constexpr (std::is_same_v<T, v1::Run>) stored = IsTerminal(what.state());
+    if (!stored && job.watches.empty()) return;
     v1::JobEvent event;
-    event.set_sequence(job.stored.next_event_sequence() + 1);
-    job.stored.set_next_event_sequence(event.sequence());
+    if (stored) {
+      event.set_sequence(job.stored.next_event_sequence() + 1);
+      job.stored.set_next_event_sequence(event.sequence());
+      PersistJob(job_id);
+    }
     event.set_job_id(job.stored.job().id());
     if constexpr (std::is_same_v<T, v1::Run>) {
       v1::Run* run = event.mutable_run();
@@ -631,10 +641,11 @@ class SchedulerImpl : public Scheduler {
     } else {
       *event.mutable_job() = what;
     }
-    batch_.PutEvent(job_id, event);
-    PersistJob(job_id);
+    if (stored) batch_.PutEvent(job_id, event);
+    if (job.watches.empty()) return;
+    auto shared = std::make_shared<const v1::JobEvent>(std::move(event));
     for (auto& watch : job.watches) {
-      outbox_.push_back([event, fn = watch.event] { fn(event); });
+      outbox_.push_back([shared, fn = watch.event] { fn(*shared); });
     }
   }
 
