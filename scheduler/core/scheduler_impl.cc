@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <utility>
@@ -22,6 +23,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "scheduler/artifacts/blob_store.h"
+#include "scheduler/core/graph_rewrite.h"
 #include "scheduler/core/requests.h"
 #include "scheduler/core/scheduler.h"
 #include "scheduler/core/worker_registry.h"
@@ -71,7 +73,7 @@ struct LiveJob {
 // The QUEUED runs of one function, in arrival order, and why the first cannot be placed.
 struct DispatchQueue {
   std::deque<RunKey> runs;
-  std::string reason;  // structural reason written into the runs' status ("" when none)
+  std::string reason;  // why none can be placed now ("" when none is known)
 };
 
 }  // namespace
@@ -454,9 +456,19 @@ class SchedulerImpl : public Scheduler {
   absl::StatusOr<v1::Run> LookupRun(std::string_view id) {
     ASSIGN_OR_RETURN(RunKey key, ParseRunId(id));
     auto it = runs_.find(key);
-    if (it != runs_.end()) return it->second.stored.run();
+    if (it != runs_.end()) return Presented(it->second);
     ASSIGN_OR_RETURN(internal::StoredRun stored, store_->GetRun(key));
     return stored.run();
+  }
+
+  // A live run as clients see it: a QUEUED run says why no worker takes it.
+  v1::Run Presented(const LiveRun& live) {
+    v1::Run run = live.stored.run();
+    if (run.state() == v1::QUEUED) {
+      auto queue = queues_.find(QueueKey(run));
+      if (queue != queues_.end()) run.set_queued_reason(queue->second.reason);
+    }
+    return run;
   }
 
   absl::StatusOr<v1::ListRunsResponse> DoListRuns(const v1::ListRunsRequest& request) {
@@ -481,7 +493,7 @@ class SchedulerImpl : public Scheduler {
       const v1::Run& run = live != runs_.end() ? live->second.stored.run() : stored.run();
       if (!states.empty() && !states.contains(run.state())) return true;
       if (!request.parent_id().empty() && run.parent_id() != request.parent_id()) return true;
-      *out.add_runs() = run;
+      *out.add_runs() = live != runs_.end() ? Presented(live->second) : run;
       return out.runs_size() < limit;
     }));
     if (out.runs_size() == limit) out.set_next_page_token(FormatRunId(RunKey{job_id, last}));
@@ -521,8 +533,10 @@ class SchedulerImpl : public Scheduler {
 
   // Adds the runs of `graph` to job `job_id` under `parent` (nullptr: the job's root graph).
   // Returns the run keys in graph order. The graph must already be validated.
-  absl::StatusOr<std::vector<RunKey>> AddGraph(uint64_t job_id, const v1::Graph& graph,
+  absl::StatusOr<std::vector<RunKey>> AddGraph(uint64_t job_id, const v1::Graph& submitted,
                                                LiveRun* parent) {
+    const std::optional<v1::Graph> split = SplitLargeGathers(submitted, kMaxGatherInputs);
+    const v1::Graph& graph = split.has_value() ? *split : submitted;
     LiveJob& job = jobs_.at(job_id);
     const uint64_t first = job.stored.next_run_index();
     if (first + graph.nodes_size() > options_.limits.max_runs_per_job) {
@@ -678,14 +692,12 @@ class SchedulerImpl : public Scheduler {
   void Enqueue(LiveRun& run) {
     if (run.queued) return;
     run.queued = true;
-    DispatchQueue& queue =
-        queues_[absl::StrCat(run.stored.run().function(), "@", run.stored.run().version())];
-    queue.runs.push_back(run.key);
+    queues_[QueueKey(run.stored.run())].runs.push_back(run.key);
     ++queued_runs_;
-    if (run.stored.run().queued_reason() != queue.reason) {
-      run.stored.mutable_run()->set_queued_reason(queue.reason);
-      PersistRun(run);
-    }
+  }
+
+  static std::string QueueKey(const v1::Run& run) {
+    return absl::StrCat(run.function(), "@", run.version());
   }
 
   // Whether the artifact's bytes are stored (committed, or in this turn's batch).
@@ -724,7 +736,8 @@ class SchedulerImpl : public Scheduler {
     absl::StatusOr<v1::Value> value;
     if (node.function() == "sematic.literal") {
       value = node.args(0).literal();
-    } else if (node.function() == "sematic.gather") {
+    } else if (node.function() == "sematic.gather" || node.function() == kConcatFunction) {
+      const bool concat = node.function() == kConcatFunction;
       v1::Value list;
       list.mutable_list_value();
       value = list;
@@ -734,7 +747,13 @@ class SchedulerImpl : public Scheduler {
           value = item.status();
           break;
         }
-        *value->mutable_list_value()->add_items() = *std::move(item);
+        if (!concat) {
+          *value->mutable_list_value()->add_items() = *std::move(item);
+          continue;
+        }
+        for (v1::Value& part : *item->mutable_list_value()->mutable_items()) {
+          *value->mutable_list_value()->add_items() = std::move(part);
+        }
       }
     } else {
       absl::StatusOr<v1::Value> input = InputValue(run, 0);
@@ -1063,7 +1082,7 @@ class SchedulerImpl : public Scheduler {
           NotePlacementFailure(queue, placed.status());
           break;  // the rest of this function's runs cannot be placed either
         }
-        if (!queue.reason.empty()) SetQueueReason(queue, "");
+        queue.reason.clear();
         queue.runs.pop_front();
         --queued_runs_;
         size_t w = 0;
@@ -1074,7 +1093,6 @@ class SchedulerImpl : public Scheduler {
         WorkerSession& session = sessions_.at(session_id);
         run.queued = false;
         run.session = session_id;
-        run.stored.mutable_run()->set_queued_reason("");
         run.stored.set_worker_id(session.hello.worker_id());
         v1::Run& r = *run.stored.mutable_run();
         r.set_attempt(r.attempt() + 1);
@@ -1104,26 +1122,11 @@ class SchedulerImpl : public Scheduler {
     for (auto& [id, message] : batches) Send(sessions_.at(id), std::move(message));
   }
 
-  // Why a function's runs wait. A structural reason (no live worker offers the function, or none
-  // could ever fit it) is written into every waiting run's status, so `status` shows it; a
-  // transient one (all able workers are busy) only clears such a reason. Both cost O(queued
-  // runs of the function) only when the reason changes, not per turn.
+  // Why a function's runs wait, shown with each of them (Presented): a structural reason (no
+  // live worker offers the function, or none could ever fit it). While able workers are merely
+  // busy there is none. Kept in memory only: it describes the present, not the run's history.
   void NotePlacementFailure(DispatchQueue& queue, const absl::Status& why) {
-    if (absl::IsUnavailable(why)) {
-      if (!queue.reason.empty()) SetQueueReason(queue, "");
-      return;
-    }
-    if (queue.reason != why.message()) SetQueueReason(queue, std::string(why.message()));
-  }
-
-  void SetQueueReason(DispatchQueue& queue, std::string reason) {
-    queue.reason = std::move(reason);
-    for (const RunKey& key : queue.runs) {
-      auto it = runs_.find(key);
-      if (it == runs_.end() || it->second.stored.run().queued_reason() == queue.reason) continue;
-      it->second.stored.mutable_run()->set_queued_reason(queue.reason);
-      PersistRun(it->second);
-    }
+    queue.reason = absl::IsUnavailable(why) ? "" : std::string(why.message());
   }
 
   // One of the job's runs left ASSIGNED/RUNNING: runs parked by max_parallelism queue again.
@@ -1453,11 +1456,20 @@ class SchedulerImpl : public Scheduler {
       if (state == v1::JOB_PENDING || state == v1::JOB_RUNNING) jobs_[*id].stored = stored;
       return true;
     }));
+    // Outputs of the finished runs of live jobs, from the same scan: an unfinished consumer's
+    // inputs resolve without a point lookup per producer (a million lookups would thrash the
+    // block cache).
+    absl::flat_hash_map<RunKey, std::string> finished_outputs;
     for (auto& [job_id, job] : jobs_) {
       RETURN_IF_ERROR(store_->ScanRuns(job_id, 0, [&](const internal::StoredRun& stored) {
-        if (IsTerminal(stored.run().state())) return true;
         absl::StatusOr<RunKey> key = ParseRunId(stored.run().id());
         if (!key.ok()) return true;
+        if (IsTerminal(stored.run().state())) {
+          if (stored.run().state() == v1::SUCCEEDED) {
+            finished_outputs.emplace(*key, stored.run().output_digest());
+          }
+          return true;
+        }
         LiveRun& run = runs_[*key];
         run.key = *key;
         run.stored = stored;
@@ -1480,10 +1492,14 @@ class SchedulerImpl : public Scheduler {
           continue;
         }
         absl::StatusOr<RunKey> producer_key = ParseRunId(input);
-        absl::StatusOr<internal::StoredRun> producer =
-            producer_key.ok() ? store_->GetRun(*producer_key)
-                              : absl::StatusOr<internal::StoredRun>(producer_key.status());
-        if (producer.ok()) run.input_digests[a] = producer->run().output_digest();
+        if (!producer_key.ok()) continue;
+        auto output = finished_outputs.find(*producer_key);
+        if (output != finished_outputs.end()) {
+          run.input_digests[a] = output->second;
+        } else if (absl::StatusOr<internal::StoredRun> producer = store_->GetRun(*producer_key);
+                   producer.ok()) {  // in another job
+          run.input_digests[a] = producer->run().output_digest();
+        }
       }
       if (!run.stored.output_child_run_id().empty()) {
         absl::StatusOr<RunKey> child = ParseRunId(run.stored.output_child_run_id());
@@ -1551,6 +1567,8 @@ class SchedulerImpl : public Scheduler {
   // Output child -> the nested run it completes.
   absl::flat_hash_map<RunKey, RunKey> output_parent_;
   // Small values by digest, to inline them in assignments without reading their blob.
+  // Gathers with more inputs are split (SplitLargeGathers): no run record lists more.
+  static constexpr int kMaxGatherInputs = 1024;
   // Artifacts up to this size live in the store's `values` family; larger ones in blob files.
   static constexpr size_t kSmallValueBytes = 64 * 1024;
   static constexpr size_t kValueCacheBytes = size_t{256} << 20;

@@ -11,6 +11,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/ids.h"
+#include "scheduler/store/keys.h"
+#include "scheduler/store/store.h"
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -46,6 +48,21 @@ Future<int> Pipeline(int n) {
   return Call(Add, Call(Sum, squares), n);
 }
 SEMATIC_FUNC(Pipeline, "n");
+
+// Order-sensitive: sum of (i + 1) * xs[i].
+int64_t Weighted(const std::vector<int>& xs) {
+  int64_t t = 0;
+  for (size_t i = 0; i < xs.size(); ++i) t += static_cast<int64_t>(i + 1) * xs[i];
+  return t;
+}
+SEMATIC_FUNC(Weighted, "xs");
+
+Future<int64_t> WeightedSquares(int n) {
+  std::vector<Future<int>> squares;
+  for (int i = 0; i < n; ++i) squares.push_back(Call(Square, i));
+  return Call(Weighted, squares);
+}
+SEMATIC_FUNC(WeightedSquares, "n");
 
 int NeedsGpu(int x) { return x; }
 SEMATIC_FUNC(NeedsGpu, "x").Gpus(1);
@@ -449,6 +466,68 @@ TEST_F(SchedulerTest, RestartKeepsCompletedResultsAndFinishesTheJob) {
     EXPECT_EQ(run.output_digest(), digest) << id;
     EXPECT_EQ(run.state(), v1::SUCCEEDED);
   }
+}
+
+TEST_F(SchedulerTest, AGatherOfThousandsIsStoredInPartsAndKeepsItsOrder) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  const int n = 2500;  // three parts of at most 1024 inputs under one concat
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("WeightedSquares", "n", sematic::Encode(n)));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  int64_t expected = 0;
+  for (int i = 0; i < n; ++i) expected += static_cast<int64_t>(i + 1) * i * i;
+  EXPECT_EQ(job.output_digest(),
+            sematic::ArtifactId(sematic::TypeOf<int64_t>(), sematic::Encode(expected)));
+  int parts = 0, concats = 0;
+  std::string token;
+  do {
+    ASSERT_OK_AND_ASSIGN(auto page, Wait<v1::ListRunsResponse>([&](auto cb) {
+                           v1::ListRunsRequest r;
+                           r.set_job_id(submitted.job().id());
+                           r.set_page_size(1000);
+                           r.set_page_token(token);
+                           scheduler_->ListRuns(r, cb);
+                         }));
+    for (const v1::Run& run : page.runs()) {
+      if (run.function() == "sematic.gather") ++parts;
+      if (run.function() == "sematic.concat") ++concats;
+      EXPECT_LE(run.inputs_size(), 1024) << run.id();
+    }
+    token = page.next_page_token();
+  } while (!token.empty());
+  EXPECT_EQ(parts, 3);
+  EXPECT_EQ(concats, 1);
+}
+
+TEST_F(SchedulerTest, AHundredThousandNodeSubGraphIsPersistedInSmallRecords) {
+  const int n = 100'000;
+  uint64_t job_index = 0;
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("WeightedSquares", "n", sematic::Encode(n)));
+    std::vector<v1::Assignment> root = worker.NextAssignments();
+    ASSERT_EQ(root.size(), 1u);
+    worker.SendResult(TestWorker::Execute(root[0]));  // registers the 100k-node sub-graph
+    // Answered after the registration's turn is committed.
+    ASSERT_OK_AND_ASSIGN(auto info, Wait<v1::SchedulerInfo>(
+                                        [&](auto cb) { scheduler_->GetInfo(cb); }));
+    EXPECT_GE(info.runs(), n);
+    ASSERT_OK_AND_ASSIGN(job_index, sch::ParseJobId(submitted.job().id()));
+  }
+  scheduler_.reset();
+  ASSERT_OK_AND_ASSIGN(auto store, sch::Store::Open({.path = (dir_ / "db").string()}));
+  size_t runs = 0, largest = 0;
+  ASSERT_THAT(store->ScanRuns(job_index, 0,
+                              [&](const sematic::internal::StoredRun& run) {
+                                ++runs;
+                                largest = std::max(largest, run.ByteSizeLong());
+                                return true;
+                              }),
+              IsOk());
+  EXPECT_GE(runs, static_cast<size_t>(n) + 2);
+  EXPECT_LT(largest, size_t{128} << 10) << "a run record of " << largest << " bytes";
 }
 
 TEST_F(SchedulerTest, AQueuedRunShowsWhyNoWorkerTakesIt) {
