@@ -272,7 +272,7 @@ void RecoveryMode() {
             &invoke_time, budget);
     StartFanOut(scheduler.get(), total - 3);  // + the gather, the reducer and the root
     // Bounded: the budget runs out after total/2 answers; each Info is a loop turn later.
-    for (int i = 0; i < 600 && budget->load() > 0; ++i) {
+    for (int i = 0; i < 3000 && budget->load() > 0; ++i) {
       absl::SleepFor(absl::Milliseconds(100));
     }
     const v1::SchedulerInfo before = Info(scheduler.get());

@@ -9,13 +9,17 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
+#include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
@@ -116,14 +120,15 @@ std::unique_ptr<grpc::ClientContext> Context() {
 // A worker over a real stream: executes assignments with the SDK's invokers.
 class Worker {
  public:
-  Worker(const std::string& address, std::vector<v1::RunAttempt> in_flight = {}) {
+  Worker(const std::string& address, std::vector<v1::RunAttempt> in_flight = {},
+         const std::string& id = "w1") {
     channel_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
     stub_ = v1::WorkerService::NewStub(channel_);
     context_ = std::make_unique<grpc::ClientContext>();
     context_->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     stream_ = stub_->Connect(context_.get());
     v1::WorkerMessage hello;
-    hello.mutable_hello()->set_worker_id("w1");
+    hello.mutable_hello()->set_worker_id(id);
     for (const sematic::FuncInfo* f : sematic::ListFuncs()) {
       *hello.mutable_hello()->add_functions() = sematic::SignatureOf(*f);
     }
@@ -144,20 +149,39 @@ class Worker {
     return false;
   }
 
-  bool Run(const v1::Assignment& a) {
+  // The next message of any kind; false when the stream ends.
+  bool Next(v1::SchedulerMessage* in) { return stream_->Read(in); }
+
+  // Reads until a message satisfying `want` arrives; false when the stream ends first.
+  bool ReadUntil(const std::function<bool(const v1::SchedulerMessage&)>& want,
+                 v1::SchedulerMessage* in) {
+    while (stream_->Read(in)) {
+      if (want(*in)) return true;
+    }
+    return false;
+  }
+
+  bool Run(const v1::Assignment& a) { return Send(Result(a)); }
+
+  static v1::RunResult Result(const v1::Assignment& a) {
     const sematic::FuncInfo* info = *sematic::FindFunc(a.function());
     std::vector<const v1::Value*> args;
     for (const auto& input : a.inputs()) args.push_back(&input.value());
     sematic::StepResult r = info->invoke(args);
-    v1::WorkerMessage m;
-    v1::RunResult* result = m.mutable_results()->add_results();
-    result->set_run_id(a.run_id());
-    result->set_attempt(a.attempt());
+    v1::RunResult result;
+    result.set_run_id(a.run_id());
+    result.set_attempt(a.attempt());
     if (r.graph != nullptr) {
-      *result->mutable_graph() = *r.graph;
+      *result.mutable_graph() = *r.graph;
     } else {
-      *result->mutable_value() = *r.value;
+      *result.mutable_value() = *r.value;
     }
+    return result;
+  }
+
+  bool Send(v1::RunResult result) {
+    v1::WorkerMessage m;
+    *m.mutable_results()->add_results() = std::move(result);
     return stream_->Write(m);
   }
 
@@ -252,16 +276,31 @@ TEST(SchedulerDaemonTest, KillNineMidJobLosesNoResult) {
   for (const auto& assignment : unfinished) ASSERT_TRUE(worker.Run(assignment));
   auto jobs = v1::JobService::NewStub(
       grpc::CreateChannel(restarted.address(), grpc::InsecureChannelCredentials()));
+  // Serve the job to its end. The job's state is read only when every result sent has been
+  // acknowledged (acks follow the commit), so a stale RUNNING never sends the loop back to
+  // wait for assignments that will not come.
   v1::Job job;
+  size_t unacknowledged = unfinished.size();
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
-    v1::GetJobRequest get;
-    get.set_job_id(job_id);
-    ASSERT_TRUE(jobs->GetJob(Context().get(), get, &job).ok());
-    if (job.state() == v1::JOB_SUCCEEDED || job.state() == v1::JOB_FAILED) break;
-    std::vector<v1::Assignment> batch;
-    if (!worker.NextAssignments(&batch)) break;
-    for (const auto& a : batch) ASSERT_TRUE(worker.Run(a));
+    if (unacknowledged == 0) {
+      v1::GetJobRequest get;
+      get.set_job_id(job_id);
+      ASSERT_TRUE(jobs->GetJob(Context().get(), get, &job).ok());
+      if (job.state() == v1::JOB_SUCCEEDED || job.state() == v1::JOB_FAILED) break;
+    }
+    v1::SchedulerMessage in;
+    if (!worker.Next(&in)) break;
+    if (in.has_assignments()) {
+      for (const auto& a : in.assignments().assignments()) {
+        ASSERT_TRUE(worker.Run(a));
+        ++unacknowledged;
+      }
+    }
+    if (in.has_ack()) {
+      unacknowledged -= std::min<size_t>(
+          unacknowledged, in.ack().accepted_size() + in.ack().rejected_size());
+    }
   }
   EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
   if (job.state() != v1::JOB_SUCCEEDED) {  // what stalled, for whoever reads the log
@@ -288,6 +327,141 @@ TEST(SchedulerDaemonTest, KillNineMidJobLosesNoResult) {
   worker.Close();
   restarted.Kill(SIGTERM);
   std::filesystem::remove_all(dir);
+}
+
+// Submits `function(name=value)`, retrying while no worker offers it yet (the worker's Hello
+// may land after the submit).
+absl::StatusOr<v1::Job> SubmitWhenOffered(const std::string& address, const std::string& function,
+                                          const std::string& name, v1::Value value) {
+  auto jobs =
+      v1::JobService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::SubmitJobRequest submit;
+  submit.set_function(function);
+  v1::NamedArg* arg = submit.add_args();
+  arg->set_name(name);
+  *arg->mutable_value() = std::move(value);
+  v1::SubmitJobResponse submitted;
+  grpc::Status status;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    status = jobs->SubmitJob(Context().get(), submit, &submitted);
+    if (status.error_code() != grpc::StatusCode::NOT_FOUND) break;
+    absl::SleepFor(absl::Milliseconds(20));  // polling interval
+  }
+  if (!status.ok()) return absl::UnknownError(status.error_message());
+  return submitted.job();
+}
+
+// Polls the job until it ends (bounded).
+v1::Job AwaitJob(const std::string& address, const std::string& job_id) {
+  auto jobs =
+      v1::JobService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::Job job;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    v1::GetJobRequest get;
+    get.set_job_id(job_id);
+    if (!jobs->GetJob(Context().get(), get, &job).ok()) break;
+    if (job.state() != v1::JOB_RUNNING && job.state() != v1::JOB_PENDING) break;
+    absl::SleepFor(absl::Milliseconds(20));  // polling interval
+  }
+  return job;
+}
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) / ("daemon-" + sematic::RandomHex64());
+    daemon_ = std::make_unique<Daemon>(dir_.string());
+    ASSERT_FALSE(daemon_->address().empty()) << "the daemon did not start";
+  }
+  void TearDown() override {
+    daemon_.reset();  // SIGKILL and reap
+    std::filesystem::remove_all(dir_);
+  }
+  const std::string& address() const { return daemon_->address(); }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(DaemonTest, AWorkersBrokenStreamSendsItsRunToAnotherWorker) {
+  auto first = std::make_unique<Worker>(address(), std::vector<v1::RunAttempt>{}, "first");
+  ASSERT_OK_AND_ASSIGN(v1::Job job, SubmitWhenOffered(address(), "Double", "x",
+                                                      sematic::Encode(21)));
+  std::vector<v1::Assignment> batch;
+  ASSERT_TRUE(first->NextAssignments(&batch));
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].attempt(), 1);
+  Worker second(address(), {}, "second");
+  first->Close();  // the stream breaks mid-run
+  first.reset();
+  std::vector<v1::Assignment> retried;
+  ASSERT_TRUE(second.NextAssignments(&retried));
+  ASSERT_EQ(retried.size(), 1u);
+  EXPECT_EQ(retried[0].run_id(), batch[0].run_id());
+  EXPECT_EQ(retried[0].attempt(), 2);
+  ASSERT_TRUE(second.Run(retried[0]));
+  v1::Job done = AwaitJob(address(), job.id());
+  EXPECT_EQ(done.state(), v1::JOB_SUCCEEDED) << done.error();
+  EXPECT_EQ(done.output_digest(), sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(42)));
+  second.Close();
+}
+
+TEST_F(DaemonTest, CancelReachesTheWorkerRunningTheStep) {
+  Worker worker(address());
+  ASSERT_OK_AND_ASSIGN(v1::Job job, SubmitWhenOffered(address(), "DoubleAll", "n",
+                                                      sematic::Encode(3)));
+  std::vector<v1::Assignment> batch;
+  ASSERT_TRUE(worker.NextAssignments(&batch));
+  ASSERT_TRUE(worker.Run(batch[0]));  // the nested root registers three Doubles
+  ASSERT_TRUE(worker.NextAssignments(&batch));
+  ASSERT_EQ(batch.size(), 3u);
+  auto jobs = v1::JobService::NewStub(
+      grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(job.id());
+  v1::CancelJobResponse cancelled;
+  ASSERT_TRUE(jobs->CancelJob(Context().get(), cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.job().state(), v1::JOB_CANCELED);
+  v1::SchedulerMessage in;
+  std::set<std::string> told;  // the cancellations may come in several messages
+  while (told.size() < batch.size() &&
+         worker.ReadUntil([](const v1::SchedulerMessage& m) { return m.has_cancel(); }, &in)) {
+    for (const auto& a : in.cancel().runs()) told.insert(a.run_id());
+  }
+  for (const auto& a : batch) EXPECT_TRUE(told.contains(a.run_id())) << a.run_id();
+  // A result that arrives after the cancel is not recorded.
+  ASSERT_TRUE(worker.Run(batch[0]));
+  ASSERT_TRUE(worker.ReadUntil([](const v1::SchedulerMessage& m) { return m.has_ack(); }, &in));
+  EXPECT_EQ(in.ack().rejected_size(), 1);
+  std::map<std::string, v1::Run> runs = Runs(address(), job.id());
+  EXPECT_EQ(runs[batch[0].run_id()].state(), v1::CANCELED);
+  worker.Close();
+}
+
+TEST_F(DaemonTest, AStaleAttemptIsRejectedAndTheCurrentOneRecorded) {
+  Worker worker(address());
+  ASSERT_OK_AND_ASSIGN(v1::Job job, SubmitWhenOffered(address(), "Double", "x",
+                                                      sematic::Encode(5)));
+  std::vector<v1::Assignment> batch;
+  ASSERT_TRUE(worker.NextAssignments(&batch));
+  ASSERT_EQ(batch.size(), 1u);
+  v1::RunResult stale = Worker::Result(batch[0]);
+  stale.set_attempt(batch[0].attempt() + 3);
+  *stale.mutable_value() = sematic::Encode(999);
+  ASSERT_TRUE(worker.Send(stale));
+  v1::SchedulerMessage in;
+  ASSERT_TRUE(worker.ReadUntil([](const v1::SchedulerMessage& m) { return m.has_ack(); }, &in));
+  EXPECT_EQ(in.ack().rejected_size(), 1);
+  EXPECT_EQ(in.ack().accepted_size(), 0);
+  ASSERT_TRUE(worker.Run(batch[0]));
+  ASSERT_TRUE(worker.ReadUntil([](const v1::SchedulerMessage& m) { return m.has_ack(); }, &in));
+  EXPECT_EQ(in.ack().accepted_size(), 1);
+  v1::Job done = AwaitJob(address(), job.id());
+  EXPECT_EQ(done.state(), v1::JOB_SUCCEEDED);
+  EXPECT_EQ(done.output_digest(), sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(10)));
+  worker.Close();
 }
 
 // One request, then every response, over a generic streaming call (no generated stubs: the
