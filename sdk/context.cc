@@ -1,6 +1,10 @@
 #include "sematic/context.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+
+#include "absl/strings/str_join.h"
 
 namespace sematic {
 namespace {
@@ -37,6 +41,19 @@ void Context::LogLine(std::string_view line) {
 
 void Context::LogMetric(std::string_view name, double value, int64_t step) {
   if (sink_ != nullptr) sink_->OnMetric(*this, name, value, step);
+}
+
+std::vector<std::string> Context::ChildEnvironment() const {
+  constexpr std::string_view kCuda = "CUDA_VISIBLE_DEVICES=";
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (info_.gpus_assigned && std::string_view(*e).starts_with(kCuda)) continue;
+    env.emplace_back(*e);
+  }
+  if (info_.gpus_assigned) {
+    env.push_back(absl::StrCat("CUDA_VISIBLE_DEVICES=", absl::StrJoin(info_.gpu_ids, ",")));
+  }
+  return env;
 }
 
 bool Context::Cancelled() const {

@@ -2,11 +2,13 @@
 // a computed value, and a nested step recurses.
 //
 //   build/examples/dynamic_graph [n]
+//   build/examples/dynamic_graph worker --scheduler=127.0.0.1:50051   # serve the steps
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
 #include "sematic/sematic.h"
+#include "worker/worker_main.h"
 
 namespace {
 
@@ -61,6 +63,7 @@ SEMATIC_FUNC(Fib, "n");
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (sematic::worker::IsWorkerCommand(argc, argv)) return sematic::worker::Main(argc, argv);
   const int n = argc > 1 ? std::atoi(argv[1]) : 12;
   sematic::SilentRunner runner;
   absl::StatusOr<double> adjusted =

@@ -47,6 +47,7 @@ class Context {
     std::string function;
     int attempt = 1;
     std::vector<int> gpu_ids;
+    bool gpus_assigned = false;  // a worker chose gpu_ids: child processes see only those
   };
 
   // For runners. `sink` and `cancelled` must outlive the context; either may be null.
@@ -63,6 +64,12 @@ class Context {
   const std::string& function() const { return info_.function; }
   int attempt() const { return info_.attempt; }
   const std::vector<int>& gpu_ids() const { return info_.gpu_ids; }
+
+  // The environment for a child process the step starts ("NAME=value" entries for execve or
+  // posix_spawn): this process's environment, with CUDA_VISIBLE_DEVICES listing gpu_ids() when a
+  // worker assigned the GPUs (empty when it assigned none). The process's own environment is
+  // left alone: setenv races with every other thread, and other steps run concurrently.
+  std::vector<std::string> ChildEnvironment() const;
 
   // Appends one log line made of `parts` (anything absl::StrCat takes).
   template <typename... Parts>

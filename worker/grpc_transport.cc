@@ -1,0 +1,259 @@
+#include "worker/grpc_transport.h"
+
+#include <deque>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
+#include "grpcpp/grpcpp.h"
+#include "sematic/v1/artifact_service.grpc.pb.h"
+#include "sematic/v1/worker_service.grpc.pb.h"
+
+namespace sematic::worker {
+namespace {
+
+absl::Status ToAbsl(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+// One Connect call. It owns itself until gRPC reports OnDone; the WorkerStream handle shares
+// ownership so that Send after the end is harmless.
+class StreamReactor : public grpc::ClientBidiReactor<v1::WorkerMessage, v1::SchedulerMessage>,
+                      public std::enable_shared_from_this<StreamReactor> {
+ public:
+  StreamReactor(std::shared_ptr<grpc::Channel> channel, Connector::MessageCallback on_message,
+                Connector::ClosedCallback on_closed)
+      : channel_(std::move(channel)),
+        stub_(v1::WorkerService::NewStub(channel_)),
+        on_message_(std::move(on_message)),
+        on_closed_(std::move(on_closed)) {}
+
+  void Start() {
+    self_ = shared_from_this();
+    stub_->async()->Connect(&context_, this);
+    StartRead(&incoming_);
+    StartCall();
+  }
+
+  void Send(v1::WorkerMessage message) {
+    {
+      absl::MutexLock lock(&write_mu_);
+      if (done_) return;
+      if (writing_) {
+        queue_.push_back(std::move(message));
+        return;
+      }
+      writing_ = true;
+      outgoing_ = std::move(message);
+    }
+    StartWrite(&outgoing_);
+  }
+
+  // No callback runs after this returns.
+  void Detach() {
+    {
+      absl::MutexLock lock(&callback_mu_);
+      on_message_ = nullptr;
+      on_closed_ = nullptr;
+    }
+    context_.TryCancel();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&write_mu_);
+      if (!ok || queue_.empty()) {
+        writing_ = false;
+        return;
+      }
+      outgoing_ = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    StartWrite(&outgoing_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream is ending; OnDone follows
+    {
+      absl::MutexLock lock(&callback_mu_);
+      if (on_message_) on_message_(std::move(incoming_));
+    }
+    incoming_.Clear();
+    StartRead(&incoming_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    {
+      absl::MutexLock lock(&write_mu_);
+      done_ = true;
+      queue_.clear();
+    }
+    {
+      absl::MutexLock lock(&callback_mu_);
+      if (on_closed_) on_closed_(ToAbsl(status));
+      on_message_ = nullptr;
+      on_closed_ = nullptr;
+    }
+    std::shared_ptr<StreamReactor> self = std::move(self_);  // may destroy this on return
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  grpc::ClientContext context_;
+  std::shared_ptr<StreamReactor> self_;
+  v1::SchedulerMessage incoming_;  // touched only by the read chain
+
+  absl::Mutex callback_mu_;
+  Connector::MessageCallback on_message_ ABSL_GUARDED_BY(callback_mu_);
+  Connector::ClosedCallback on_closed_ ABSL_GUARDED_BY(callback_mu_);
+
+  absl::Mutex write_mu_;
+  std::deque<v1::WorkerMessage> queue_ ABSL_GUARDED_BY(write_mu_);
+  bool writing_ ABSL_GUARDED_BY(write_mu_) = false;
+  bool done_ ABSL_GUARDED_BY(write_mu_) = false;
+  v1::WorkerMessage outgoing_;  // owned by whoever set writing_
+};
+
+class GrpcStream : public WorkerStream {
+ public:
+  explicit GrpcStream(std::shared_ptr<StreamReactor> reactor) : reactor_(std::move(reactor)) {}
+  ~GrpcStream() override { reactor_->Detach(); }
+  void Send(v1::WorkerMessage message) override { reactor_->Send(std::move(message)); }
+  void Close() override { reactor_->Detach(); }
+
+ private:
+  std::shared_ptr<StreamReactor> reactor_;
+};
+
+class GrpcConnector : public Connector {
+ public:
+  explicit GrpcConnector(std::shared_ptr<grpc::Channel> channel) : channel_(std::move(channel)) {}
+
+  std::unique_ptr<WorkerStream> Connect(MessageCallback on_message,
+                                        ClosedCallback on_closed) override {
+    auto reactor =
+        std::make_shared<StreamReactor>(channel_, std::move(on_message), std::move(on_closed));
+    reactor->Start();
+    return std::make_unique<GrpcStream>(std::move(reactor));
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+class GrpcArtifactClient : public ArtifactClient {
+ public:
+  GrpcArtifactClient(std::shared_ptr<grpc::Channel> channel, size_t chunk_bytes,
+                     absl::Duration timeout)
+      : stub_(v1::ArtifactService::NewStub(channel)),
+        chunk_bytes_(chunk_bytes),
+        timeout_(timeout) {}
+
+  absl::StatusOr<std::string> Download(const std::string& digest) override {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::DownloadRequest request;
+    request.set_digest(digest);
+    std::unique_ptr<grpc::ClientReader<v1::DownloadChunk>> reader =
+        stub_->Download(&context, request);
+    std::string bytes;
+    v1::DownloadChunk chunk;
+    uint64_t total = 0;
+    while (reader->Read(&chunk)) {
+      if (chunk.offset() != bytes.size()) {
+        context.TryCancel();
+        reader->Finish().ok();
+        return absl::DataLossError(absl::StrCat("download ", digest, ": chunk at offset ",
+                                                chunk.offset(), ", expected ", bytes.size()));
+      }
+      if (total == 0 && chunk.total_size() > 0) {
+        total = chunk.total_size();
+        bytes.reserve(total);
+      }
+      bytes.append(chunk.data());
+    }
+    RETURN_IF_ERROR(ToAbsl(reader->Finish()));
+    if (total != 0 && bytes.size() != total) {
+      return absl::DataLossError(absl::StrCat("download ", digest, ": got ", bytes.size(),
+                                              " of ", total, " bytes"));
+    }
+    return bytes;
+  }
+
+  absl::StatusOr<std::vector<std::string>> FindMissing(
+      const std::vector<std::string>& digests) override {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::FindMissingRequest request;
+    for (const std::string& d : digests) request.add_digests(d);
+    v1::FindMissingResponse response;
+    RETURN_IF_ERROR(ToAbsl(stub_->FindMissing(&context, request, &response)));
+    return std::vector<std::string>(response.missing().begin(), response.missing().end());
+  }
+
+  absl::Status Upload(const std::string& digest, const std::string& bytes) override {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::UploadResponse response;
+    std::unique_ptr<grpc::ClientWriter<v1::UploadChunk>> writer =
+        stub_->Upload(&context, &response);
+    size_t offset = 0;
+    do {
+      v1::UploadChunk chunk;
+      if (offset == 0) {
+        chunk.set_digest(digest);
+        chunk.set_total_size(bytes.size());
+      }
+      const size_t n = std::min(chunk_bytes_, bytes.size() - offset);
+      chunk.set_data(bytes.substr(offset, n));
+      offset += n;
+      if (!writer->Write(chunk)) break;  // the server ended the call; Finish says why
+    } while (offset < bytes.size());
+    writer->WritesDone();
+    RETURN_IF_ERROR(ToAbsl(writer->Finish()));
+    if (response.committed_size() != bytes.size()) {
+      return absl::DataLossError(absl::StrCat("upload ", digest, ": the service committed ",
+                                              response.committed_size(), " of ", bytes.size(),
+                                              " bytes"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  void SetDeadline(grpc::ClientContext& context) const {
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  }
+
+  std::unique_ptr<v1::ArtifactService::Stub> stub_;
+  const size_t chunk_bytes_;
+  const absl::Duration timeout_;
+};
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> MakeSchedulerChannel(const std::string& address,
+                                                    absl::Duration max_reconnect_backoff) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // assignments may carry inline values up to the limit
+  args.SetMaxSendMessageSize(-1);
+  const int max_ms = static_cast<int>(absl::ToInt64Milliseconds(max_reconnect_backoff));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+std::unique_ptr<Connector> MakeGrpcConnector(std::shared_ptr<grpc::Channel> channel) {
+  return std::make_unique<GrpcConnector>(std::move(channel));
+}
+
+std::unique_ptr<ArtifactClient> MakeGrpcArtifactClient(std::shared_ptr<grpc::Channel> channel,
+                                                       size_t chunk_bytes,
+                                                       absl::Duration timeout) {
+  return std::make_unique<GrpcArtifactClient>(std::move(channel), chunk_bytes, timeout);
+}
+
+}  // namespace sematic::worker

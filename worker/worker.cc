@@ -1,0 +1,648 @@
+// The worker core. All state is owned by one EventLoop (`loop_`); step bodies run on a
+// ThreadPool and post their outcome back to the loop. Logs from step threads go to a LogBuffer
+// (its own mutex) that the loop drains. At the end of every loop turn the turn's finished
+// results go out as one ResultBatch, after the logs that precede them.
+#include "worker/worker.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/digest.h"
+#include "common/event_loop.h"
+#include "common/ids.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "common/thread_pool.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "sematic/codec.h"
+#include "sematic/context.h"
+#include "sematic/func.h"
+#include "worker/artifact_cache.h"
+#include "worker/resource_ledger.h"
+#include "worker/result_book.h"
+
+namespace sematic::worker {
+namespace {
+
+int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+using AttemptKey = std::pair<std::string, int>;
+
+AttemptKey KeyOf(const std::string& run_id, int attempt) { return {run_id, attempt}; }
+
+v1::RunAttempt AttemptOf(const AttemptKey& key) {
+  v1::RunAttempt a;
+  a.set_run_id(key.first);
+  a.set_attempt(key.second);
+  return a;
+}
+
+v1::RunResult ErrorResult(const std::string& run_id, int attempt, v1::ErrorKind kind,
+                          std::string message, bool retryable) {
+  v1::RunResult r;
+  r.set_run_id(run_id);
+  r.set_attempt(attempt);
+  v1::RunError* error = r.mutable_error();
+  error->set_kind(kind);
+  error->set_message(std::move(message));
+  error->set_retryable(retryable);
+  const int64_t now = NowMicros();
+  r.set_started_unix_micros(now);
+  r.set_ended_unix_micros(now);
+  return r;
+}
+
+std::string DefaultWorkerId() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] != '\0' ? host : "worker", "-", getpid(), "-",
+                      RandomHex64().substr(0, 8));
+}
+
+// Logs and metrics of running steps, written by their threads, drained by the loop.
+class LogBuffer : public ContextSink {
+ public:
+  // `on_first_entry` runs (on the logging thread, without the lock) whenever an entry lands
+  // in an empty buffer: the owner schedules a flush then.
+  LogBuffer(size_t max_entries, std::function<void()> on_first_entry)
+      : max_entries_(max_entries), on_first_entry_(std::move(on_first_entry)) {}
+
+  void OnLog(const Context& context, std::string_view line) override {
+    bool first;
+    {
+      absl::MutexLock lock(&mu_);
+      first = count_ == 0;
+      v1::LogEntry* entry = RunLocked(context)->add_entries();
+      entry->set_unix_micros(NowMicros());
+      entry->set_text(std::string(line));
+      ++count_;
+      TrimLocked();
+    }
+    if (first) on_first_entry_();
+  }
+
+  void OnMetric(const Context& context, std::string_view name, double value,
+                int64_t step) override {
+    bool first;
+    {
+      absl::MutexLock lock(&mu_);
+      first = count_ == 0;
+      v1::MetricPoint* point = RunLocked(context)->add_metrics();
+      point->set_name(std::string(name));
+      point->set_value(value);
+      point->set_step(step);
+      point->set_unix_micros(NowMicros());
+      ++count_;
+      TrimLocked();
+    }
+    if (first) on_first_entry_();
+  }
+
+  // Everything buffered, in one batch; empty when there is nothing.
+  std::optional<v1::LogBatch> Take() {
+    absl::MutexLock lock(&mu_);
+    if (runs_.empty()) return std::nullopt;
+    v1::LogBatch batch;
+    for (auto& [key, logs] : runs_) *batch.add_runs() = std::move(logs);
+    runs_.clear();
+    count_ = 0;
+    return batch;
+  }
+
+ private:
+  v1::RunLogs* RunLocked(const Context& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto [it, inserted] = runs_.try_emplace(KeyOf(context.run_id(), context.attempt()));
+    if (inserted) {
+      it->second.set_run_id(context.run_id());
+      it->second.set_attempt(context.attempt());
+    }
+    return &it->second;
+  }
+
+  // Without a stream the buffer would grow without bound: drop the oldest run's lines.
+  void TrimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (count_ > max_entries_ && !runs_.empty()) {
+      auto it = runs_.begin();
+      count_ -= it->second.entries_size() + it->second.metrics_size();
+      runs_.erase(it);
+    }
+  }
+
+  const size_t max_entries_;
+  const std::function<void()> on_first_entry_;
+  absl::Mutex mu_;
+  std::map<AttemptKey, v1::RunLogs> runs_ ABSL_GUARDED_BY(mu_);
+  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class WorkerImpl : public Worker {
+ public:
+  WorkerImpl(WorkerOptions options, std::unique_ptr<Connector> connector,
+             std::unique_ptr<ArtifactClient> artifacts, std::unique_ptr<ArtifactCache> cache)
+      : options_(std::move(options)),
+        connector_(std::move(connector)),
+        artifacts_(std::move(artifacts)),
+        cache_(std::move(cache)),
+        logs_(options_.max_buffered_log_entries,
+              [this] {
+                loop_.RunAt(absl::Now() + options_.log_flush_interval, [this] { FlushLogs(); });
+              }),
+        ledger_(options_.resources, options_.max_concurrent_runs),
+        rng_(std::random_device{}()),
+        loop_([this] { EndOfTurn(); }),
+        pool_(options_.max_concurrent_runs) {
+    for (const FuncInfo* f : ListFuncs()) functions_.push_back(SignatureOf(*f));
+  }
+
+  ~WorkerImpl() override {
+    loop_.RunSync([this] {
+      stopping_ = true;
+      ++generation_;  // callbacks of the current stream are now ignored
+      stream_.reset();
+      for (auto& [key, run] : runs_) run.cancelled->store(true);
+    });
+    // Members are destroyed in reverse order: the pool first (waiting for running steps,
+    // whose completions are posted to the loop), then the loop (running what was posted).
+  }
+
+  void Start() override {
+    loop_.Post([this] {
+      if (!started_) {
+        started_ = true;
+        Connect();
+      }
+    });
+  }
+
+  void Drain() override {
+    loop_.Post([this] { BeginDrain("drain requested"); });
+  }
+
+  absl::Status WaitUntilDrained(absl::Duration timeout) override {
+    if (drained_.WaitForNotificationWithTimeout(timeout)) return absl::OkStatus();
+    return absl::DeadlineExceededError(
+        absl::StrCat("the worker did not drain within ", absl::FormatDuration(timeout)));
+  }
+
+  const std::string& id() const override { return options_.worker_id; }
+  bool connected() const override { return connected_.load(); }
+
+ private:
+  struct Run {
+    v1::Assignment assignment;
+    const FuncInfo* func = nullptr;
+    Demand demand;
+    std::vector<int> gpu_ids;
+    std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+    v1::ErrorKind stop_kind = v1::ERROR_KIND_UNSPECIFIED;  // CANCELLED or TIMEOUT once stopped
+    std::string stop_reason;
+    // True once the attempt's outcome is settled without the step (grace expired, abandoned):
+    // its slot is free and whatever the step returns later is discarded.
+    bool settled = false;
+  };
+
+  // ---- Stream --------------------------------------------------------------------------------
+
+  void Connect() {
+    if (stopping_) return;
+    const uint64_t generation = ++generation_;
+    welcomed_ = false;
+    stream_ = connector_->Connect(
+        [this, generation](v1::SchedulerMessage m) {
+          loop_.Post([this, generation, m = std::move(m)]() mutable {
+            if (generation == generation_) OnMessage(std::move(m));
+          });
+        },
+        [this, generation](absl::Status why) {
+          loop_.Post([this, generation, why] {
+            if (generation == generation_) OnStreamClosed(why);
+          });
+        });
+    v1::WorkerMessage hello;
+    v1::Hello* h = hello.mutable_hello();
+    h->set_worker_id(options_.worker_id);
+    for (const v1::FunctionSignature& f : functions_) *h->add_functions() = f;
+    *h->mutable_resources() = options_.resources;
+    for (const auto& [k, v] : options_.labels) (*h->mutable_labels())[k] = v;
+    h->set_max_concurrent_runs(options_.max_concurrent_runs);
+    // Still running, or finished but not acknowledged: a restarted scheduler keeps these
+    // attempts for us instead of running them again.
+    for (const auto& [key, run] : runs_) {
+      if (!run.settled) *h->add_in_flight() = AttemptOf(key);
+    }
+    for (const v1::RunAttempt& a : results_.Held()) {
+      if (!runs_.contains(KeyOf(a.run_id(), a.attempt()))) *h->add_in_flight() = a;
+    }
+    stream_->Send(std::move(hello));
+  }
+
+  void OnStreamClosed(const absl::Status& why) {
+    stream_.reset();
+    welcomed_ = false;
+    connected_ = false;
+    results_.MarkAllUnsent();
+    if (stopping_) return;
+    ++generation_;  // the heartbeat timer of the old stream stops
+    absl::Duration delay = options_.reconnect_initial_backoff *
+                           std::pow(2.0, std::min(reconnect_attempts_, 30));
+    delay = std::min(delay, options_.reconnect_max_backoff);
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);  // spreads a fleet's reconnects
+    delay *= jitter(rng_);
+    ++reconnect_attempts_;
+    std::fprintf(stderr, "sematic-worker %s: stream ended (%s); reconnecting in %s\n",
+                 options_.worker_id.c_str(), why.ToString().c_str(),
+                 absl::FormatDuration(delay).c_str());
+    loop_.RunAt(absl::Now() + delay, [this] { Connect(); });
+  }
+
+  void OnMessage(v1::SchedulerMessage message) {
+    switch (message.message_case()) {
+      case v1::SchedulerMessage::kWelcome:
+        OnWelcome(message.welcome());
+        break;
+      case v1::SchedulerMessage::kAssignments:
+        for (v1::Assignment& a : *message.mutable_assignments()->mutable_assignments()) {
+          StartRun(std::move(a));
+        }
+        break;
+      case v1::SchedulerMessage::kCancel:
+        for (const v1::RunAttempt& a : message.cancel().runs()) {
+          auto it = runs_.find(KeyOf(a.run_id(), a.attempt()));
+          if (it != runs_.end()) {
+            Stop(it->first, it->second, v1::CANCELLED,
+                 absl::StrCat("cancelled: ", message.cancel().reason()));
+          }
+        }
+        break;
+      case v1::SchedulerMessage::kDrain:
+        BeginDrain(absl::StrCat("the scheduler asked: ", message.drain().reason()));
+        break;
+      case v1::SchedulerMessage::kAck:
+        results_.Acknowledge(message.ack());
+        MaybeDrained();
+        break;
+      case v1::SchedulerMessage::MESSAGE_NOT_SET:
+        break;
+    }
+  }
+
+  void OnWelcome(const v1::Welcome& welcome) {
+    welcomed_ = true;
+    connected_ = true;
+    reconnect_attempts_ = 0;
+    for (const v1::RunAttempt& a : welcome.abandon()) {
+      results_.Forget(a);
+      auto it = runs_.find(KeyOf(a.run_id(), a.attempt()));
+      if (it == runs_.end() || it->second.settled) continue;
+      it->second.cancelled->store(true);
+      Settle(it->second);  // the scheduler no longer counts it against us
+    }
+    heartbeat_interval_ = absl::Milliseconds(
+        welcome.heartbeat_interval_millis() > 0 ? welcome.heartbeat_interval_millis() : 5000);
+    ScheduleHeartbeat(generation_);
+    FlushLogs();
+    // Unacknowledged results go out again at the end of this turn.
+    MaybeDrained();
+  }
+
+  void ScheduleHeartbeat(uint64_t generation) {
+    loop_.RunAt(absl::Now() + heartbeat_interval_, [this, generation] {
+      if (generation != generation_ || !welcomed_ || stream_ == nullptr) return;
+      SendHeartbeat();
+      ScheduleHeartbeat(generation);
+    });
+  }
+
+  void SendHeartbeat() {
+    v1::WorkerMessage m;
+    v1::Heartbeat* hb = m.mutable_heartbeat();
+    hb->set_unix_micros(NowMicros());
+    for (const auto& [key, run] : runs_) {
+      if (!run.settled) *hb->add_running() = AttemptOf(key);
+    }
+    stream_->Send(std::move(m));
+  }
+
+  // After every loop turn: logs first (the scheduler drops logs of runs it has retired), then
+  // the turn's results in one batch, then news of started runs.
+  void EndOfTurn() {
+    if (stream_ == nullptr || !welcomed_) return;
+    std::vector<v1::RunResult> results = results_.TakeUnsent();
+    if (!results.empty()) {
+      FlushLogs();
+      v1::WorkerMessage m;
+      for (v1::RunResult& r : results) *m.mutable_results()->add_results() = std::move(r);
+      stream_->Send(std::move(m));
+    }
+    if (runs_started_) {
+      runs_started_ = false;
+      SendHeartbeat();  // moves the new runs from ASSIGNED to RUNNING
+    }
+  }
+
+  // Logs wait in the buffer while no scheduler has welcomed us (up to its cap).
+  void FlushLogs() {
+    if (stream_ == nullptr || !welcomed_) return;
+    std::optional<v1::LogBatch> batch = logs_.Take();
+    if (!batch.has_value()) return;
+    v1::WorkerMessage m;
+    *m.mutable_logs() = *std::move(batch);
+    stream_->Send(std::move(m));
+  }
+
+  // ---- Runs ----------------------------------------------------------------------------------
+
+  void Reject(const v1::Assignment& a, v1::ErrorKind kind, std::string why, bool retryable) {
+    results_.Add(ErrorResult(a.run_id(), a.attempt(), kind,
+                             absl::StrCat("worker ", options_.worker_id, ": ", why), retryable));
+  }
+
+  void StartRun(v1::Assignment a) {
+    const AttemptKey key = KeyOf(a.run_id(), a.attempt());
+    if (runs_.contains(key) || results_.Contains(AttemptOf(key))) return;  // a duplicate
+    if (draining_) {
+      Reject(a, v1::INFRASTRUCTURE, "draining; takes no new runs", true);
+      return;
+    }
+    absl::StatusOr<const FuncInfo*> func = FindFunc(a.function(), a.version());
+    if (!func.ok()) {
+      Reject(a, v1::INFRASTRUCTURE, std::string(func.status().message()), true);
+      return;
+    }
+    Demand demand = DemandOf((*func)->options);
+    absl::StatusOr<std::vector<int>> gpus = ledger_.Reserve(demand);
+    if (!gpus.ok()) {
+      Reject(a, v1::INFRASTRUCTURE,
+             absl::StrCat("over the announced capacity: ", gpus.status().message()), true);
+      return;
+    }
+    Run& run = runs_[key];
+    run.func = *func;
+    run.demand = std::move(demand);
+    run.gpu_ids = *std::move(gpus);
+    run.assignment = std::move(a);
+    runs_started_ = true;
+    if (run.assignment.deadline_unix_micros() > 0) {
+      loop_.RunAt(absl::FromUnixMicros(run.assignment.deadline_unix_micros()), [this, key] {
+        auto it = runs_.find(key);
+        if (it != runs_.end()) Stop(key, it->second, v1::TIMEOUT, "the deadline passed");
+      });
+    }
+    pool_.Schedule([this, key, assignment = run.assignment, func = run.func,
+                    gpu_ids = run.gpu_ids, cancelled = run.cancelled] {
+      v1::RunResult result = Execute(assignment, *func, gpu_ids, cancelled);
+      loop_.Post([this, key, result = std::move(result)]() mutable {
+        OnFinished(key, std::move(result));
+      });
+    });
+  }
+
+  // Tells the step to stop; if it has not returned within the grace period, its attempt is
+  // reported as `kind` and its slot freed (its thread stays busy until it returns).
+  void Stop(const AttemptKey& key, Run& run, v1::ErrorKind kind, std::string reason) {
+    if (run.settled || run.stop_kind != v1::ERROR_KIND_UNSPECIFIED) return;
+    run.stop_kind = kind;
+    run.stop_reason = std::move(reason);
+    run.cancelled->store(true);
+    loop_.RunAt(absl::Now() + options_.cancel_grace, [this, key] {
+      auto it = runs_.find(key);
+      if (it == runs_.end() || it->second.settled) return;
+      Run& late = it->second;
+      std::fprintf(stderr,
+                   "sematic-worker %s: step %s (run %s) ignored cancellation for %s; its thread "
+                   "stays busy until it returns\n",
+                   options_.worker_id.c_str(), late.func->name.c_str(), key.first.c_str(),
+                   absl::FormatDuration(options_.cancel_grace).c_str());
+      results_.Add(StoppedResult(key, late));
+      Settle(late);
+    });
+  }
+
+  v1::RunResult StoppedResult(const AttemptKey& key, const Run& run) {
+    // A timeout may succeed on another attempt; a cancellation is final.
+    return ErrorResult(key.first, key.second, run.stop_kind, run.stop_reason,
+                       /*retryable=*/run.stop_kind == v1::TIMEOUT);
+  }
+
+  // Frees the run's resources; whatever its step returns later is dropped.
+  void Settle(Run& run) {
+    if (run.settled) return;
+    run.settled = true;
+    ledger_.Release(run.demand, run.gpu_ids);
+    MaybeDrained();
+  }
+
+  void OnFinished(const AttemptKey& key, v1::RunResult result) {
+    auto it = runs_.find(key);
+    if (it == runs_.end()) return;
+    Run& run = it->second;
+    if (!run.settled) {
+      results_.Add(run.stop_kind != v1::ERROR_KIND_UNSPECIFIED ? StoppedResult(key, run)
+                                                               : std::move(result));
+      Settle(run);
+    }
+    runs_.erase(it);
+    MaybeDrained();
+  }
+
+  // ---- Draining ------------------------------------------------------------------------------
+
+  void BeginDrain(const std::string& why) {
+    if (!draining_) {
+      std::fprintf(stderr, "sematic-worker %s: draining (%s)\n", options_.worker_id.c_str(),
+                   why.c_str());
+    }
+    draining_ = true;
+    MaybeDrained();
+  }
+
+  void MaybeDrained() {
+    if (!draining_ || drained_.HasBeenNotified() || !results_.empty()) return;
+    for (const auto& [key, run] : runs_) {
+      if (!run.settled) return;
+    }
+    drained_.Notify();
+  }
+
+  // ---- Execution (on a pool thread) ----------------------------------------------------------
+
+  // The input's value: a cache hit, or downloaded, verified and cached.
+  absl::StatusOr<v1::TypedValue> FetchInput(const std::string& digest) {
+    std::optional<std::string> bytes;
+    if (cache_ != nullptr) bytes = cache_->Get(digest);
+    if (!bytes.has_value()) {
+      if (artifacts_ == nullptr) {
+        return absl::FailedPreconditionError("no artifact service to download inputs from");
+      }
+      ASSIGN_OR_RETURN(bytes, artifacts_->Download(digest));
+      if (Sha256Hex(*bytes) != digest) {
+        return absl::DataLossError(absl::StrCat("artifact ", digest, ": corrupt download"));
+      }
+      if (cache_ != nullptr) cache_->Insert(digest, *bytes).IgnoreError();  // best effort
+    }
+    v1::TypedValue value;
+    if (!value.ParseFromString(*bytes)) {
+      return absl::DataLossError(absl::StrCat("artifact ", digest, " is not a TypedValue"));
+    }
+    return value;
+  }
+
+  // Sends a large output through the artifact service, unless it already has it.
+  absl::StatusOr<std::string> UploadOutput(const v1::TypeDesc& type, const v1::Value& value) {
+    const std::string bytes = CanonicalBytes(type, value);
+    const std::string digest = Sha256Hex(bytes);
+    ASSIGN_OR_RETURN(std::vector<std::string> missing, artifacts_->FindMissing({digest}));
+    if (!missing.empty()) RETURN_IF_ERROR(artifacts_->Upload(digest, bytes));
+    if (cache_ != nullptr) cache_->Insert(digest, bytes).IgnoreError();
+    return digest;
+  }
+
+  v1::RunResult Execute(const v1::Assignment& a, const FuncInfo& func,
+                        const std::vector<int>& gpu_ids,
+                        const std::shared_ptr<std::atomic<bool>>& cancelled) {
+    const int64_t started = NowMicros();
+    auto fail = [&](v1::ErrorKind kind, std::string why, bool retryable) {
+      v1::RunResult r = ErrorResult(a.run_id(), a.attempt(), kind, std::move(why), retryable);
+      r.set_started_unix_micros(started);
+      return r;
+    };
+    if (static_cast<size_t>(a.inputs_size()) != func.param_types.size()) {
+      return fail(v1::USER_ERROR,
+                  absl::StrCat("step ", func.name, " takes ", func.param_types.size(),
+                               " arguments, the assignment has ", a.inputs_size()),
+                  false);
+    }
+    std::vector<v1::TypedValue> fetched(a.inputs_size());
+    std::vector<const v1::Value*> args;
+    for (int i = 0; i < a.inputs_size(); ++i) {
+      const v1::AssignedInput& input = a.inputs(i);
+      switch (input.source_case()) {
+        case v1::AssignedInput::kValue:
+          args.push_back(&input.value());
+          break;
+        case v1::AssignedInput::kArtifactDigest: {
+          absl::StatusOr<v1::TypedValue> value = FetchInput(input.artifact_digest());
+          if (!value.ok()) {
+            return fail(v1::INFRASTRUCTURE,
+                        absl::StrCat("input ", input.name(), ": ", value.status().ToString()),
+                        true);
+          }
+          if (!google::protobuf::util::MessageDifferencer::Equals(value->type(),
+                                                                  *func.param_types[i])) {
+            return fail(v1::USER_ERROR,
+                        absl::StrCat("input ", input.name(), ": artifact ",
+                                     input.artifact_digest(), " is a ", TypeName(value->type()),
+                                     ", the step takes a ", TypeName(*func.param_types[i])),
+                        false);
+          }
+          fetched[i] = *std::move(value);
+          args.push_back(&fetched[i].value());
+          break;
+        }
+        case v1::AssignedInput::SOURCE_NOT_SET:
+          return fail(v1::INFRASTRUCTURE, absl::StrCat("input ", input.name(), ": no value"),
+                      false);
+      }
+    }
+
+    Context::Info info;
+    info.run_id = a.run_id();
+    info.parent_id = a.parent_id();
+    info.job_id = a.job_id();
+    info.function = a.function();
+    info.attempt = a.attempt();
+    info.gpu_ids = gpu_ids;
+    info.gpus_assigned = true;
+    Context context(std::move(info), &logs_, cancelled);
+    StepResult step;
+    {
+      internal::ScopedContext scoped(&context);
+      step = func.invoke(args);
+    }
+
+    v1::RunResult result;
+    result.set_run_id(a.run_id());
+    result.set_attempt(a.attempt());
+    result.set_started_unix_micros(started);
+    if (!step.status.ok()) {
+      return fail(v1::USER_ERROR, step.status.ToString(), step.retryable);
+    } else if (step.graph != nullptr) {
+      *result.mutable_graph() = *step.graph;
+    } else if (artifacts_ != nullptr && static_cast<int64_t>(step.value->ByteSizeLong()) >
+                                            options_.max_inline_output_bytes) {
+      absl::StatusOr<std::string> digest = UploadOutput(*func.result_type, *step.value);
+      if (!digest.ok()) {
+        return fail(v1::INFRASTRUCTURE,
+                    absl::StrCat("uploading the output: ", digest.status().ToString()), true);
+      }
+      result.set_artifact_digest(*std::move(digest));
+    } else {
+      *result.mutable_value() = *std::move(step.value);
+    }
+    result.set_ended_unix_micros(NowMicros());
+    return result;
+  }
+
+  const WorkerOptions options_;
+  const std::unique_ptr<Connector> connector_;
+  const std::unique_ptr<ArtifactClient> artifacts_;  // may be null
+  const std::unique_ptr<ArtifactCache> cache_;       // may be null
+  std::vector<v1::FunctionSignature> functions_;
+  LogBuffer logs_;
+  absl::Notification drained_;
+  std::atomic<bool> connected_{false};
+
+  // Owned by the loop thread.
+  ResourceLedger ledger_;
+  ResultBook results_;
+  std::map<AttemptKey, Run> runs_;
+  std::unique_ptr<WorkerStream> stream_;
+  uint64_t generation_ = 0;  // of the current stream; stale callbacks and timers check it
+  bool started_ = false;
+  bool welcomed_ = false;
+  bool draining_ = false;
+  bool stopping_ = false;
+  bool runs_started_ = false;
+  int reconnect_attempts_ = 0;
+  absl::Duration heartbeat_interval_ = absl::Seconds(5);
+  std::mt19937_64 rng_;
+
+  // Declared last: the pool is destroyed first (its threads post to the loop), then the loop.
+  EventLoop loop_;
+  ThreadPool pool_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options,
+                                                       std::unique_ptr<Connector> connector,
+                                                       std::unique_ptr<ArtifactClient> artifacts) {
+  if (connector == nullptr) return absl::InvalidArgumentError("connector: null");
+  if (options.max_concurrent_runs < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_concurrent_runs: expected >= 1, got ", options.max_concurrent_runs));
+  }
+  if (options.resources.cpus() < 0 || options.resources.memory_bytes() < 0 ||
+      options.resources.gpus() < 0) {
+    return absl::InvalidArgumentError("resources: counts must not be negative");
+  }
+  if (options.worker_id.empty()) options.worker_id = DefaultWorkerId();
+  std::unique_ptr<ArtifactCache> cache;
+  if (!options.cache_dir.empty()) {
+    ASSIGN_OR_RETURN(cache, ArtifactCache::Open(options.cache_dir, options.cache_max_bytes));
+  }
+  return std::make_unique<WorkerImpl>(std::move(options), std::move(connector),
+                                      std::move(artifacts), std::move(cache));
+}
+
+}  // namespace sematic::worker

@@ -1,0 +1,76 @@
+#include "worker/worker_main.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "worker/grpc_transport.h"
+#include "worker/worker.h"
+
+namespace sematic::worker {
+
+bool IsWorkerCommand(int argc, char** argv) {
+  return argc > 1 && std::strcmp(argv[1], "worker") == 0;
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = IsWorkerCommand(argc, argv) ? 2 : 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0) {
+      std::fputs(WorkerUsage(argv[0], false).c_str(), stdout);
+      return 0;
+    }
+    args.emplace_back(argv[i]);
+  }
+  absl::StatusOr<WorkerFlags> flags = ParseWorkerFlags(args, DetectMachine());
+  if (!flags.ok()) {
+    std::fprintf(stderr, "%s: %s\n%s", argv[0], std::string(flags.status().message()).c_str(),
+                 WorkerUsage(argv[0], false).c_str());
+    return 2;
+  }
+  absl::Status done = RunWorker(*flags);
+  if (!done.ok()) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], done.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+absl::Status RunWorker(const WorkerFlags& flags) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // worker threads inherit the mask
+
+  std::shared_ptr<grpc::Channel> channel =
+      MakeSchedulerChannel(flags.scheduler, flags.options.reconnect_max_backoff);
+  ASSIGN_OR_RETURN(std::unique_ptr<Worker> worker,
+                   Worker::Create(flags.options, MakeGrpcConnector(channel),
+                                  MakeGrpcArtifactClient(channel)));
+  std::fprintf(stderr, "sematic-worker %s: serving %s\n", worker->id().c_str(),
+               flags.scheduler.c_str());
+  worker->Start();
+  // Until a signal or the scheduler's Drain message starts draining.
+  const timespec tick{0, 200'000'000};
+  while (!worker->WaitUntilDrained(absl::ZeroDuration()).ok()) {
+    siginfo_t info;
+    const int signal = sigtimedwait(&signals, &info, &tick);
+    if (signal > 0) {
+      std::fprintf(stderr, "sematic-worker %s: signal %d\n", worker->id().c_str(), signal);
+      worker->Drain();
+      break;
+    }
+  }
+  RETURN_IF_ERROR(worker->WaitUntilDrained(flags.drain_timeout));
+  std::fprintf(stderr, "sematic-worker %s: drained\n", worker->id().c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace sematic::worker
