@@ -543,6 +543,7 @@ TEST(SchedulerDaemonTest, ReflectionListsTheServicesAndHealthSaysServing) {
         service, service.GetDescriptor()->FindFieldByName("name")));
   }
   EXPECT_THAT(services, ::testing::IsSupersetOf({"sematic.v1.JobService", "sematic.v1.RunService",
+                                                 "sematic.v1.ArtifactService",
                                                  "sematic.v1.AdminService",
                                                  "sematic.v1.WorkerService",
                                                  "grpc.health.v1.Health"}));

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
 #include "common/strings.h"
+#include "scheduler/artifacts/artifact_service.h"
 #include "sematic/codec.h"
 
 namespace sematic::scheduler {
@@ -56,9 +57,10 @@ absl::Status CheckSubmitShape(const v1::SubmitJobRequest& request, const Limits&
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::CallNode> RootCall(
-    const v1::SubmitJobRequest& request, const v1::FunctionSignature& signature,
-    const Limits& limits, const std::function<bool(std::string_view digest)>& artifact_exists) {
+absl::StatusOr<v1::CallNode> RootCall(const v1::SubmitJobRequest& request,
+                                      const v1::FunctionSignature& signature,
+                                      const Limits& limits,
+                                      const ArtifactTypeLookup& artifact_type) {
   if (absl::Status s = CheckSubmitShape(request, limits); !s.ok()) return s;
   absl::flat_hash_map<std::string, int> given;  // arg name -> index in request.args
   for (int i = 0; i < request.args_size(); ++i) {
@@ -96,12 +98,22 @@ absl::StatusOr<v1::CallNode> RootCall(
           return absl::InvalidArgumentError(absl::StrCat(
               "args[", i, "] (", arg.name(), ").artifact_digest: expected 64 lowercase hex"));
         }
-        if (!artifact_exists(arg.artifact_digest())) {
+      {
+        absl::StatusOr<v1::TypeDesc> type = artifact_type(arg.artifact_digest());
+        if (absl::IsNotFound(type.status())) {
           return absl::NotFoundError(absl::StrCat("args[", i, "] (", arg.name(),
                                                   "): no artifact ", arg.artifact_digest()));
         }
+        if (!type.ok()) return type.status();
+        if (!SameType(*type, param.type())) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "args[", i, "] (", arg.name(), ").artifact_digest: artifact ",
+              arg.artifact_digest(), " is ", TypeName(*type), ", expected ",
+              TypeName(param.type())));
+        }
         out->mutable_artifact()->set_digest(arg.artifact_digest());
         break;
+      }
       case v1::NamedArg::SOURCE_NOT_SET:
         return absl::InvalidArgumentError(
             absl::StrCat("args[", i, "] (", arg.name(), "): needs a value or an artifact_digest"));

@@ -14,12 +14,15 @@
 namespace sematic::scheduler {
 
 // The root call of a job: `request`'s function and args checked against `signature` (every
-// parameter given exactly once, by name; values of the parameter's type; artifacts known to
-// `artifact_exists`). INVALID_ARGUMENT naming the field ("args[1] (epochs): expected int32, got
-// string"), NOT_FOUND for an unknown artifact.
-absl::StatusOr<v1::CallNode> RootCall(
-    const v1::SubmitJobRequest& request, const v1::FunctionSignature& signature,
-    const Limits& limits, const std::function<bool(std::string_view digest)>& artifact_exists);
+// parameter given exactly once, by name; values of the parameter's type; artifacts whose type,
+// per `artifact_type`, is the parameter's). INVALID_ARGUMENT naming the field ("args[1] (epochs):
+// expected int32, got string"), NOT_FOUND for an unknown artifact.
+using ArtifactTypeLookup =
+    std::function<absl::StatusOr<v1::TypeDesc>(std::string_view digest)>;  // NOT_FOUND: unknown
+absl::StatusOr<v1::CallNode> RootCall(const v1::SubmitJobRequest& request,
+                                      const v1::FunctionSignature& signature,
+                                      const Limits& limits,
+                                      const ArtifactTypeLookup& artifact_type);
 
 // Checks the fields of a SubmitJobRequest that do not need a signature (lengths, counts).
 absl::Status CheckSubmitShape(const v1::SubmitJobRequest& request, const Limits& limits);

@@ -38,7 +38,9 @@ v1::SubmitJobRequest Request() {
   return r;
 }
 
-bool NoArtifacts(std::string_view) { return false; }
+absl::StatusOr<v1::TypeDesc> NoArtifacts(std::string_view digest) {
+  return absl::NotFoundError(std::string(digest));
+}
 
 TEST(RootCallTest, OrdersArgsAsTheSignature) {
   ASSERT_OK_AND_ASSIGN(v1::CallNode node, RootCall(Request(), TrainSignature(), {}, NoArtifacts));
@@ -87,10 +89,20 @@ TEST(RootCallTest, ArtifactArgumentsMustExist) {
   r.mutable_args(1)->set_artifact_digest(digest);
   EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr(digest)));
-  ASSERT_OK_AND_ASSIGN(v1::CallNode node,
-                       RootCall(r, TrainSignature(), {},
-                                [&](std::string_view d) { return d == digest; }));
+  const v1::TypeDesc param_type = TrainSignature().params(0).type();
+  auto stored = [&](std::string_view d) -> absl::StatusOr<v1::TypeDesc> {
+    if (d != digest) return absl::NotFoundError("unknown");
+    return param_type;
+  };
+  ASSERT_OK_AND_ASSIGN(v1::CallNode node, RootCall(r, TrainSignature(), {}, stored));
   EXPECT_EQ(node.args(0).artifact().digest(), digest);
+  // An artifact of another type is refused, naming the argument and both types.
+  auto other_type = [&](std::string_view) -> absl::StatusOr<v1::TypeDesc> {
+    return TypeOf<std::string>();
+  };
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, other_type),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("artifact_digest: artifact " + digest + " is string")));
   r.mutable_args(1)->set_artifact_digest("../etc");
   EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact_digest")));

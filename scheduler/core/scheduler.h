@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "scheduler/artifacts/artifact_service.h"
 #include "sematic/v1/admin_service.pb.h"
 #include "sematic/v1/job.pb.h"
 #include "sematic/v1/run_service.pb.h"
@@ -46,6 +47,15 @@ struct SchedulerOptions {
   absl::Duration recovery_grace = absl::Seconds(10);
   std::string placement = "pack";  // or "spread"
   Limits limits;
+  ArtifactServiceOptions artifacts;
+};
+
+// One page of a run's log (Scheduler::ReadRunLogs).
+struct RunLogPage {
+  v1::LogLines lines;
+  // The run had ended when the page was read: no line follows the stored ones. The log is
+  // complete once a page comes back empty (a full page may have more behind it).
+  bool run_ended = false;
 };
 
 // The scheduler's end of one worker's stream. Implemented by the gRPC adapter and by tests.
@@ -82,6 +92,21 @@ class Scheduler {
   virtual void WatchJob(v1::WatchJobRequest request,
                         std::function<bool(const v1::JobEvent&)> event,
                         std::function<void(absl::Status)> done) = 0;
+
+  // Up to `max_lines` committed log lines of `request.run_id()` from `request.from_index()`.
+  // With `request.follow()` and no line there yet, the reply waits (without polling) until a
+  // line is committed or the run ends. NOT_FOUND: unknown run.
+  virtual void ReadRunLogs(v1::GetRunLogsRequest request, size_t max_lines,
+                           Callback<RunLogPage> done) = 0;
+  // NOT_FOUND: unknown run.
+  virtual void GetRunMetrics(v1::GetRunMetricsRequest request,
+                             Callback<v1::GetRunMetricsResponse> done) = 0;
+  // INVALID_ARGUMENT: neither digest nor run id; NOT_FOUND: unknown digest or run.
+  virtual void GetLineage(v1::GetLineageRequest request, Callback<v1::GetLineageResponse> done) = 0;
+
+  // Artifact metadata, uploads and downloads: thread-safe, and served without the loop (the
+  // bytes are immutable and content-addressed; see artifact_service.h).
+  virtual ArtifactService& artifacts() = 0;
 
   // Operators.
   virtual void ListWorkers(Callback<v1::ListWorkersResponse> done) = 0;

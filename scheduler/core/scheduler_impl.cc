@@ -25,6 +25,7 @@
 #include "scheduler/artifacts/blob_store.h"
 #include "scheduler/core/graph_rewrite.h"
 #include "scheduler/core/requests.h"
+#include "scheduler/core/run_reads.h"
 #include "scheduler/core/scheduler.h"
 #include "scheduler/core/worker_registry.h"
 #include "scheduler/policy/placement/placement_policy.h"
@@ -86,6 +87,7 @@ class SchedulerImpl : public Scheduler {
         store_(std::move(store)),
         blobs_(std::move(blobs)),
         policy_(std::move(policy)),
+        artifacts_(store_.get(), blobs_.get(), options_.artifacts),
         scheduler_id_(RandomHex64()),
         started_(absl::Now()),
         rng_(std::random_device{}()) {}
@@ -174,6 +176,33 @@ class SchedulerImpl : public Scheduler {
       DoWatch(request, std::move(event), std::move(done));
     });
   }
+
+  // ---- Run history and artifacts (run_reads.h, artifact_service.h) -------------------------
+
+  void ReadRunLogs(v1::GetRunLogsRequest request, size_t max_lines,
+                   Callback<RunLogPage> done) override {
+    PostRead([this, request = std::move(request), max_lines, done = std::move(done)]() mutable {
+      DoReadRunLogs(request, max_lines, std::move(done));
+    });
+  }
+
+  void GetRunMetrics(v1::GetRunMetricsRequest request,
+                     Callback<v1::GetRunMetricsResponse> done) override {
+    PostRead([this, request = std::move(request), done = std::move(done)]() mutable {
+      absl::StatusOr<RunKey> key = KnownRun(request.run_id());
+      Reply(std::move(done), key.ok() ? ReadMetrics(*store_, *key, request.name())
+                                      : absl::StatusOr<v1::GetRunMetricsResponse>(key.status()));
+    });
+  }
+
+  void GetLineage(v1::GetLineageRequest request,
+                  Callback<v1::GetLineageResponse> done) override {
+    PostRead([this, request = std::move(request), done = std::move(done)]() mutable {
+      Reply(std::move(done), BuildLineage(*store_, request));
+    });
+  }
+
+  ArtifactService& artifacts() override { return artifacts_; }
 
   void ListWorkers(Callback<v1::ListWorkersResponse> done) override {
     loop_->Post([this, done = std::move(done)]() mutable {
@@ -309,6 +338,104 @@ class SchedulerImpl : public Scheduler {
     for (auto& send : outbox) send();
   }
 
+  // ---- Run history --------------------------------------------------------------------------
+
+  // The key of a run that exists (live, or in the store); NOT_FOUND otherwise.
+  absl::StatusOr<RunKey> KnownRun(std::string_view run_id) {
+    ASSIGN_OR_RETURN(RunKey key, ParseRunId(run_id));
+    if (runs_.contains(key)) return key;
+    absl::Status stored = store_->GetRun(key).status();
+    if (absl::IsNotFound(stored)) {
+      return absl::NotFoundError(absl::StrCat("no run ", AsAbsl(run_id)));
+    }
+    RETURN_IF_ERROR(stored);
+    return key;
+  }
+
+  // Runs after a commit, so the page holds every line committed so far. A follower with nothing
+  // to read waits in log_waiters_ until OnLogs commits a line for the run or the run ends.
+  void DoReadRunLogs(const v1::GetRunLogsRequest& request, size_t max_lines,
+                     Callback<RunLogPage> done) {
+    absl::StatusOr<RunKey> key = KnownRun(request.run_id());
+    if (!key.ok()) {
+      Reply(std::move(done), absl::StatusOr<RunLogPage>(key.status()));
+      return;
+    }
+    absl::StatusOr<v1::LogLines> lines =
+        ReadLogPage(*store_, *key, request.from_index(), max_lines);
+    if (!lines.ok()) {
+      Reply(std::move(done), absl::StatusOr<RunLogPage>(lines.status()));
+      return;
+    }
+    const bool live = runs_.contains(*key);
+    if (lines->entries().empty() && live && request.follow()) {
+      log_waiters_[*key].push_back([this, request, max_lines, done]() mutable {
+        DoReadRunLogs(request, max_lines, std::move(done));
+      });
+      return;
+    }
+    RunLogPage page;
+    page.lines = *std::move(lines);
+    page.run_ended = !live;
+    Reply(std::move(done), absl::StatusOr<RunLogPage>(std::move(page)));
+  }
+
+  // The index of `key`'s next log line. The first use per run (and so the first after a
+  // restart) continues after the lines already stored: a recovered run's log is appended to,
+  // not overwritten from line 0.
+  uint64_t& NextLogIndex(RunKey key) {
+    auto [it, inserted] = next_log_index_.try_emplace(key, 0);
+    if (inserted) {
+      absl::Status scanned = store_->ScanLogs(key, 0, [&](uint64_t line, const v1::LogEntry&) {
+        it->second = line + 1;
+        return true;
+      });
+      if (!scanned.ok()) {
+        std::fprintf(stderr, "sematic-scheduler: reading the log of %s: %s\n",
+                     FormatRunId(key).c_str(), scanned.ToString().c_str());
+      }
+    }
+    return it->second;
+  }
+
+  // Lines of `key` were appended, or it ended: its followers read again after the commit.
+  void WakeLogWaiters(RunKey key) {
+    auto it = log_waiters_.find(key);
+    if (it == log_waiters_.end()) return;
+    for (auto& read : it->second) reads_.push_back(std::move(read));
+    log_waiters_.erase(it);
+  }
+
+  // Writes an artifact's metadata unless it is stored already: its first producer and creation
+  // time stay. An uploaded artifact (no producer yet) gets `meta`'s producer.
+  void RecordArtifact(v1::ArtifactMeta meta) {
+    absl::StatusOr<v1::ArtifactMeta> existing = store_->GetArtifact(meta.digest());
+    if (existing.ok()) {
+      if (!existing->producer_run_id().empty() || meta.producer_run_id().empty()) return;
+      existing->set_producer_run_id(meta.producer_run_id());
+      meta = *std::move(existing);
+    }
+    batch_.PutArtifact(meta);
+  }
+
+  // A run reported an uploaded artifact as its output: it must be of the run's output type.
+  // Records the run as its producer. INVALID_ARGUMENT naming both types on a mismatch.
+  absl::Status AcceptOutputArtifact(const LiveRun& run, const std::string& digest) {
+    absl::StatusOr<v1::ArtifactMeta> meta = store_->GetArtifact(digest);
+    if (!meta.ok()) return absl::OkStatus();  // stored in this turn: its metadata is pending
+    const v1::TypeDesc& expected = run.stored.node().output_type();
+    if (!SameType(meta->type(), expected)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "results.artifact_digest: artifact ", digest, " is ", TypeName(meta->type()), ", but ",
+          run.stored.run().function(), " returns ", TypeName(expected)));
+    }
+    if (meta->producer_run_id().empty()) {
+      meta->set_producer_run_id(run.stored.run().id());
+      batch_.PutArtifact(*meta);
+    }
+    return absl::OkStatus();
+  }
+
   // ---- Jobs ---------------------------------------------------------------------------------
 
   const v1::FunctionSignature* FindSignature(std::string_view name, std::string_view version,
@@ -355,7 +482,10 @@ class SchedulerImpl : public Scheduler {
     if (signature == nullptr) return why;
     ASSIGN_OR_RETURN(v1::CallNode root,
                      RootCall(request, *signature, options_.limits,
-                              [this](std::string_view d) { return HasArtifact(d); }));
+                              [this](std::string_view d) -> absl::StatusOr<v1::TypeDesc> {
+                                ASSIGN_OR_RETURN(v1::ArtifactMeta meta, store_->GetArtifact(d));
+                                return std::move(*meta.mutable_type());
+                              }));
 
     const uint64_t job_id = ++last_job_id_;
     LiveJob& job = jobs_[job_id];
@@ -771,7 +901,7 @@ class SchedulerImpl : public Scheduler {
       FailRun(run.key, value.status(), RunEvent::kFailedFinal);
       return;
     }
-    absl::StatusOr<std::string> digest = StoreValue(node.output_type(), *value);
+    absl::StatusOr<std::string> digest = StoreValue(node.output_type(), *value, run.key);
     if (!digest.ok()) {
       FailRun(run.key, digest.status(), RunEvent::kFailedFinal);
       return;
@@ -781,8 +911,9 @@ class SchedulerImpl : public Scheduler {
     Succeed(run.key, *digest);
   }
 
-  // Stores a value as an artifact; returns its digest.
-  absl::StatusOr<std::string> StoreValue(const v1::TypeDesc& type, const v1::Value& value) {
+  // Stores a value as an artifact produced by `producer`; returns its digest.
+  absl::StatusOr<std::string> StoreValue(const v1::TypeDesc& type, const v1::Value& value,
+                                         RunKey producer) {
     if (value.ByteSizeLong() > options_.limits.max_inline_value_bytes) {
       return absl::InvalidArgumentError(absl::StrCat("value: larger than ",
                                                      options_.limits.max_inline_value_bytes,
@@ -791,9 +922,11 @@ class SchedulerImpl : public Scheduler {
     RETURN_IF_ERROR(ValidateValue(type, value, "value"));
     const std::string bytes = CanonicalBytes(type, value);
     std::string digest;
+    bool known = false;  // its metadata is written already (it is in the value cache)
     if (bytes.size() <= kSmallValueBytes) {
       // Small values go into this turn's batch (no file per value) ...
       digest = Sha256Hex(bytes);
+      known = values_.contains(digest) || uncommitted_values_.contains(digest);
       batch_.PutValueBytes(digest, bytes);
       if (cached_bytes_ + bytes.size() <= kValueCacheBytes && !values_.contains(digest)) {
         // ... and stay in memory to feed downstream assignments without a read.
@@ -806,12 +939,14 @@ class SchedulerImpl : public Scheduler {
     } else {
       ASSIGN_OR_RETURN(digest, blobs_->Put(bytes));
     }
+    if (known) return digest;
     v1::ArtifactMeta meta;
     meta.set_digest(digest);
     *meta.mutable_type() = type;
     meta.set_size_bytes(bytes.size());
     meta.set_created_unix_micros(Micros(absl::Now()));
-    batch_.PutArtifact(meta);
+    meta.set_producer_run_id(FormatRunId(producer));
+    RecordArtifact(std::move(meta));
     return digest;
   }
 
@@ -869,6 +1004,7 @@ class SchedulerImpl : public Scheduler {
     const v1::Run& r = it->second.stored.run();
     PersistRun(it->second);
     FlushRun(it->second);
+    WakeLogWaiters(key);  // the run ends: its log followers finish
     LiveJob& job = jobs_.at(key.job);
     --job.unfinished;
     v1::Job& j = *job.stored.mutable_job();
@@ -1012,7 +1148,7 @@ class SchedulerImpl : public Scheduler {
     note->set_unix_micros(Micros(absl::Now()));
     note->set_text(absl::StrCat("attempt ", run.stored.run().attempt(), " failed: ",
                                 why.ToString(), "; retrying"));
-    batch_.AppendLog(key, next_log_index_[key]++, *note);
+    batch_.AppendLog(key, NextLogIndex(key)++, *note);
     run.stored.mutable_run()->clear_logs();
     MustSetState(run, event);
     // A lost worker says nothing about the run: re-queue it at once. Failures of the run itself
@@ -1306,7 +1442,7 @@ class SchedulerImpl : public Scheduler {
     switch (result.outcome_case()) {
       case v1::RunResult::kValue: {
         absl::StatusOr<std::string> digest = StoreValue(run->stored.node().output_type(),
-                                                        result.value());
+                                                        result.value(), key);
         if (!digest.ok()) {
           ReleaseWorker(*run);
           FailRun(key, digest.status(), RunEvent::kFailedFinal);
@@ -1322,6 +1458,12 @@ class SchedulerImpl : public Scheduler {
               "results.artifact_digest: ", result.artifact_digest(), " was never uploaded"));
         }
         ReleaseWorker(*run);
+        // A wrong type is the step's (deterministic) fault: it fails the run, not the stream.
+        if (absl::Status accepted = AcceptOutputArtifact(*run, result.artifact_digest());
+            !accepted.ok()) {
+          FailRun(key, accepted, RunEvent::kFailedFinal);
+          break;
+        }
         Succeed(key, result.artifact_digest());
         break;
       case v1::RunResult::kGraph: {
@@ -1399,11 +1541,12 @@ class SchedulerImpl : public Scheduler {
       LiveRun* run = FindLive(entry.run_id());
       if (run == nullptr) continue;
       for (const auto& line : entry.entries()) {
-        batch_.AppendLog(run->key, next_log_index_[run->key]++, line);
+        batch_.AppendLog(run->key, NextLogIndex(run->key)++, line);
       }
       for (const auto& point : entry.metrics()) {
         batch_.AppendMetric(run->key, next_metric_index_[run->key]++, point);
       }
+      if (entry.entries_size() > 0) WakeLogWaiters(run->key);
     }
   }
 
@@ -1540,6 +1683,7 @@ class SchedulerImpl : public Scheduler {
   std::unique_ptr<Store> store_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<PlacementPolicy> policy_;
+  ArtifactService artifacts_;
   const std::string scheduler_id_;
   const absl::Time started_;
   std::atomic<WorkerSessionId> next_session_{0};
@@ -1564,6 +1708,8 @@ class SchedulerImpl : public Scheduler {
   absl::flat_hash_map<std::string, uint64_t> pending_idempotency_;
   absl::flat_hash_map<RunKey, uint64_t> next_log_index_;
   absl::flat_hash_map<RunKey, uint64_t> next_metric_index_;
+  // Log followers waiting for a line of the run, or for its end (see DoReadRunLogs).
+  absl::flat_hash_map<RunKey, std::vector<std::function<void()>>> log_waiters_;
   // Output child -> the nested run it completes.
   absl::flat_hash_map<RunKey, RunKey> output_parent_;
   // Small values by digest, to inline them in assignments without reading their blob.

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <deque>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,11 +13,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/ids.h"
+#include "common/digest.h"
 #include "scheduler/store/keys.h"
 #include "scheduler/store/store.h"
 #include "common/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "scheduler/store/keys.h"
 #include "sematic/sematic.h"
 
 namespace scheduler_test {
@@ -621,6 +625,309 @@ TEST(SchedulerHeartbeatTest, ASilentWorkerIsDroppedAndItsRunsGoElsewhere) {
   }
   scheduler.reset();
   std::filesystem::remove_all(dir);
+}
+
+// ---- Run history and artifacts ------------------------------------------------------------------
+
+// Uploads `value` through the scheduler's ArtifactService; returns its digest.
+absl::StatusOr<std::string> UploadValue(sch::Scheduler& scheduler, const v1::TypeDesc& type,
+                                        const v1::Value& value) {
+  const std::string bytes = sematic::CanonicalBytes(type, value);
+  std::unique_ptr<sch::ArtifactService::Upload> upload = scheduler.artifacts().StartUpload();
+  v1::UploadChunk chunk;
+  chunk.set_digest(sematic::ArtifactId(type, value));
+  chunk.set_total_size(bytes.size());
+  chunk.set_data(bytes);
+  if (absl::Status s = upload->Append(chunk); !s.ok()) return s;
+  absl::StatusOr<v1::UploadResponse> done = upload->Finish();
+  if (!done.ok()) return done.status();
+  return done->digest();
+}
+
+// One ReadRunLogs reply, waited for with a deadline.
+class LogRead {
+ public:
+  LogRead(sch::Scheduler& scheduler, const std::string& run_id, uint64_t from, bool follow) {
+    v1::GetRunLogsRequest r;
+    r.set_run_id(run_id);
+    r.set_from_index(from);
+    r.set_follow(follow);
+    scheduler.ReadRunLogs(r, 100, [this](absl::StatusOr<sch::RunLogPage> page) {
+      page_ = std::move(page);
+      done_.Notify();
+    });
+  }
+  bool HasReplied() const { return done_.HasBeenNotified(); }
+  absl::StatusOr<sch::RunLogPage> Get() {
+    if (!done_.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+      return absl::DeadlineExceededError("no log page within 30 s");
+    }
+    return page_;
+  }
+
+ private:
+  absl::Notification done_;
+  absl::StatusOr<sch::RunLogPage> page_ = absl::UnknownError("unset");
+};
+
+std::vector<std::string> Texts(const v1::LogLines& lines) {
+  std::vector<std::string> out;
+  for (const auto& e : lines.entries()) out.push_back(e.text());
+  return out;
+}
+
+v1::WorkerMessage Logs(const std::string& run_id, std::vector<std::string> lines,
+                       std::vector<std::pair<std::string, double>> metrics = {}) {
+  v1::WorkerMessage m;
+  v1::RunLogs* logs = m.mutable_logs()->add_runs();
+  logs->set_run_id(run_id);
+  for (const auto& text : lines) logs->add_entries()->set_text(text);
+  int64_t step = 0;
+  for (const auto& [name, value] : metrics) {
+    v1::MetricPoint* p = logs->add_metrics();
+    p->set_name(name);
+    p->set_value(value);
+    p->set_step(++step);
+  }
+  return m;
+}
+
+TEST_F(SchedulerTest, LogsReadFromAnIndexAndAFollowerEndsWithTheRun) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(4)));
+  std::vector<v1::Assignment> a = worker.NextAssignments();
+  ASSERT_EQ(a.size(), 1u);
+  const std::string run_id = a[0].run_id();
+  scheduler_->OnWorkerMessage(worker.session(), Logs(run_id, {"a", "b", "c"}));
+
+  LogRead resumed(*scheduler_, run_id, 1, /*follow=*/false);
+  ASSERT_OK_AND_ASSIGN(sch::RunLogPage page, resumed.Get());
+  EXPECT_EQ(page.lines.first_index(), 1u);
+  EXPECT_THAT(Texts(page.lines), ::testing::ElementsAre("b", "c"));
+  EXPECT_FALSE(page.run_ended);
+
+  // A follower past the last line waits for the next committed line ...
+  LogRead next(*scheduler_, run_id, 3, /*follow=*/true);
+  LogRead sync(*scheduler_, run_id, 0, /*follow=*/false);  // a later read has been answered:
+  ASSERT_THAT(sync.Get().status(), IsOk());                 // the follower is parked by now
+  EXPECT_FALSE(next.HasReplied());
+  scheduler_->OnWorkerMessage(worker.session(), Logs(run_id, {"d"}));
+  ASSERT_OK_AND_ASSIGN(page, next.Get());
+  EXPECT_THAT(Texts(page.lines), ::testing::ElementsAre("d"));
+
+  // ... and for the run's end, which answers with an empty page.
+  LogRead end(*scheduler_, run_id, 4, /*follow=*/true);
+  worker.SendResult(TestWorker::Execute(a[0]));
+  ASSERT_OK_AND_ASSIGN(page, end.Get());
+  EXPECT_TRUE(page.lines.entries().empty());
+  EXPECT_TRUE(page.run_ended);
+  // Once ended, a follower gets what is there at once.
+  LogRead all(*scheduler_, run_id, 0, /*follow=*/true);
+  ASSERT_OK_AND_ASSIGN(page, all.Get());
+  EXPECT_THAT(Texts(page.lines), ::testing::ElementsAre("a", "b", "c", "d"));
+  EXPECT_TRUE(page.run_ended);
+
+  LogRead unknown(*scheduler_, sch::FormatRunId({999, 0}), 0, true);
+  EXPECT_THAT(unknown.Get(), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, AwaitJobEnd(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+}
+
+TEST_F(SchedulerTest, MetricsAreListedAllOrByName) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(4)));
+  std::vector<v1::Assignment> a = worker.NextAssignments();
+  ASSERT_EQ(a.size(), 1u);
+  scheduler_->OnWorkerMessage(worker.session(),
+                              Logs(a[0].run_id(), {}, {{"loss", 0.9}, {"acc", 0.5}, {"loss", 0.4}}));
+  worker.SendResult(TestWorker::Execute(a[0]));
+  auto metrics = [&](const std::string& run_id, const std::string& name) {
+    return Wait<v1::GetRunMetricsResponse>([&](auto cb) {
+      v1::GetRunMetricsRequest r;
+      r.set_run_id(run_id);
+      r.set_name(name);
+      scheduler_->GetRunMetrics(r, cb);
+    });
+  };
+  ASSERT_OK_AND_ASSIGN(v1::GetRunMetricsResponse all, metrics(a[0].run_id(), ""));
+  EXPECT_EQ(all.points_size(), 3);
+  ASSERT_OK_AND_ASSIGN(v1::GetRunMetricsResponse loss, metrics(a[0].run_id(), "loss"));
+  ASSERT_EQ(loss.points_size(), 2);
+  EXPECT_EQ(loss.points(0).value(), 0.9);
+  EXPECT_EQ(loss.points(1).value(), 0.4);
+  EXPECT_THAT(metrics(sch::FormatRunId({999, 0}), ""), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SchedulerTest, LineageOfASmallJobsArtifacts) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(3)));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  ASSERT_OK_AND_ASSIGN(v1::ListRunsResponse listed, Wait<v1::ListRunsResponse>([&](auto cb) {
+                         v1::ListRunsRequest r;
+                         r.set_job_id(job.id());
+                         scheduler_->ListRuns(r, cb);
+                       }));
+  std::map<std::string, v1::Run> by_id;
+  std::multimap<std::string, std::string> ids_of;  // function -> run ids
+  for (const auto& run : listed.runs()) {
+    by_id[run.id()] = run;
+    ids_of.emplace(run.function(), run.id());
+  }
+  ASSERT_EQ(ids_of.count("Add"), 1u);
+  const std::string add = ids_of.find("Add")->second;
+  const std::string sum = ids_of.find("Sum")->second;
+  const std::string gather = ids_of.find("sematic.gather")->second;
+
+  // The job's output was produced by Add (the nested Pipeline only passes it on).
+  v1::GetArtifactRequest get;
+  get.set_digest(job.output_digest());
+  ASSERT_OK_AND_ASSIGN(v1::GetArtifactResponse meta, scheduler_->artifacts().GetArtifact(get));
+  EXPECT_EQ(meta.meta().producer_run_id(), add);
+
+  auto lineage = [&](auto set, int max_depth) {
+    return Wait<v1::GetLineageResponse>([&](auto cb) {
+      v1::GetLineageRequest r;
+      set(r);
+      r.set_max_depth(max_depth);
+      scheduler_->GetLineage(r, cb);
+    });
+  };
+  auto functions = [&](const v1::GetLineageResponse& l) {
+    std::multiset<std::string> out;
+    for (const auto& run : l.runs()) out.insert(run.function());
+    return out;
+  };
+  auto has_edge = [](const v1::GetLineageResponse& l, const std::string& producer,
+                     const std::string& consumer, const std::string& digest) {
+    for (const auto& e : l.edges()) {
+      if (e.producer_run_id() == producer && e.consumer_run_id() == consumer &&
+          e.artifact_digest() == digest) {
+        return true;
+      }
+    }
+    return false;
+  };
+
+  ASSERT_OK_AND_ASSIGN(v1::GetLineageResponse full,
+                       lineage([&](auto& r) { r.set_artifact_digest(job.output_digest()); }, 0));
+  EXPECT_EQ(functions(full), (std::multiset<std::string>{"Add", "Sum", "sematic.gather",
+                                                         "Square", "Square", "Square"}));
+  EXPECT_TRUE(has_edge(full, add, "", job.output_digest()));
+  EXPECT_TRUE(has_edge(full, sum, add, by_id[sum].output_digest()));
+  EXPECT_TRUE(has_edge(full, gather, sum, by_id[gather].output_digest()));
+  for (const auto& [f, id] : ids_of) {
+    if (f == "Square") {
+      EXPECT_TRUE(has_edge(full, id, gather, by_id[id].output_digest())) << id;
+    }
+  }
+  // Add's literal "b" (n) was given inline: an edge with no producer and no digest.
+  bool literal = false;
+  for (const auto& e : full.edges()) {
+    literal |= e.consumer_run_id() == add && e.input_name() == "b" && e.producer_run_id().empty();
+  }
+  EXPECT_TRUE(literal);
+
+  ASSERT_OK_AND_ASSIGN(v1::GetLineageResponse shallow,
+                       lineage([&](auto& r) { r.set_artifact_digest(job.output_digest()); }, 1));
+  EXPECT_EQ(functions(shallow), (std::multiset<std::string>{"Add", "Sum"}));
+
+  // By run: a Square's consumers, transitively.
+  const std::string square = ids_of.find("Square")->second;
+  ASSERT_OK_AND_ASSIGN(v1::GetLineageResponse down,
+                       lineage([&](auto& r) { r.set_run_id(square); }, 0));
+  EXPECT_EQ(functions(down), (std::multiset<std::string>{"Square", "sematic.gather", "Sum", "Add"}));
+  EXPECT_TRUE(has_edge(down, square, gather, by_id[square].output_digest()));
+  EXPECT_TRUE(has_edge(down, sum, add, by_id[sum].output_digest()));
+
+  EXPECT_THAT(lineage([](auto& r) { r.set_artifact_digest(sematic::Sha256Hex("no")); }, 0),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(lineage([](auto&) {}, 0), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(SchedulerTest, ArtifactsByDigestMustHaveTheExpectedType) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(std::string text, UploadValue(*scheduler_, sematic::TypeOf<std::string>(),
+                                                     sematic::Encode(std::string("seven"))));
+  ASSERT_OK_AND_ASSIGN(std::string seven,
+                       UploadValue(*scheduler_, sematic::TypeOf<int>(), sematic::Encode(7)));
+  // Submitting by artifact id: the artifact's type must be the parameter's.
+  v1::SubmitJobRequest r;
+  r.set_function("Square");
+  r.add_args()->set_name("x");
+  r.mutable_args(0)->set_artifact_digest(text);
+  EXPECT_THAT(
+      Wait<v1::SubmitJobResponse>([&](auto cb) { scheduler_->SubmitJob(r, cb); }),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("args[0] (x).artifact_digest")));
+  r.mutable_args(0)->set_artifact_digest(seven);
+  ASSERT_OK_AND_ASSIGN(auto submitted,
+                       Wait<v1::SubmitJobResponse>([&](auto cb) { scheduler_->SubmitJob(r, cb); }));
+  std::vector<v1::Assignment> a = worker.NextAssignments();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0].inputs_size(), 1);
+  EXPECT_EQ(a[0].inputs(0).value().int_value(), 7);
+
+  // A result reported by digest must be of the run's output type: a string fails the run.
+  v1::RunResult wrong;
+  wrong.set_run_id(a[0].run_id());
+  wrong.set_attempt(a[0].attempt());
+  wrong.set_artifact_digest(text);
+  worker.SendResult(wrong);
+  ASSERT_OK_AND_ASSIGN(v1::Job failed, AwaitJobEnd(submitted.job().id()));
+  EXPECT_EQ(failed.state(), v1::JOB_FAILED);
+  EXPECT_THAT(failed.error(), HasSubstr("results.artifact_digest"));
+
+  // The right type succeeds, and the run becomes the uploaded artifact's producer.
+  ASSERT_OK_AND_ASSIGN(std::string fortynine,
+                       UploadValue(*scheduler_, sematic::TypeOf<int>(), sematic::Encode(49)));
+  ASSERT_OK_AND_ASSIGN(auto again,
+                       Wait<v1::SubmitJobResponse>([&](auto cb) { scheduler_->SubmitJob(r, cb); }));
+  a = worker.NextAssignments();
+  ASSERT_EQ(a.size(), 1u);
+  v1::RunResult right;
+  right.set_run_id(a[0].run_id());
+  right.set_attempt(a[0].attempt());
+  right.set_artifact_digest(fortynine);
+  worker.SendResult(right);
+  ASSERT_OK_AND_ASSIGN(v1::Job job, AwaitJobEnd(again.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.output_digest(), fortynine);
+  v1::GetArtifactRequest get;
+  get.set_digest(fortynine);
+  ASSERT_OK_AND_ASSIGN(v1::GetArtifactResponse meta, scheduler_->artifacts().GetArtifact(get));
+  EXPECT_EQ(meta.meta().producer_run_id(), a[0].run_id());
+}
+
+TEST_F(SchedulerTest, ARecoveredRunsLogIsAppendedToNotOverwritten) {
+  std::string run_id;
+  int attempt = 0;
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(5)));
+    std::vector<v1::Assignment> a = worker.NextAssignments();
+    ASSERT_EQ(a.size(), 1u);
+    run_id = a[0].run_id();
+    attempt = a[0].attempt();
+    scheduler_->OnWorkerMessage(worker.session(), Logs(run_id, {"before-1", "before-2"}));
+    LogRead committed(*scheduler_, run_id, 0, false);
+    ASSERT_THAT(committed.Get().status(), IsOk());
+  }
+  scheduler_.reset();
+  Open();
+  TestWorker worker(scheduler_.get(), "w1");
+  v1::RunAttempt still_running;
+  still_running.set_run_id(run_id);
+  still_running.set_attempt(attempt);
+  worker.Hello({still_running});
+  scheduler_->OnWorkerMessage(worker.session(), Logs(run_id, {"after"}));
+  LogRead all(*scheduler_, run_id, 0, false);
+  ASSERT_OK_AND_ASSIGN(sch::RunLogPage page, all.Get());
+  EXPECT_THAT(Texts(page.lines), ::testing::ElementsAre("before-1", "before-2", "after"));
 }
 
 }  // namespace scheduler_test

@@ -2,8 +2,8 @@
 //
 //   sematic-scheduler --data-dir=/var/lib/sematic --port=50051 [--sync] [--host=0.0.0.0]
 //
-// Serves JobService, RunService, AdminService and WorkerService, plus grpc.health.v1 and server
-// reflection. Prints one line "listening on HOST:PORT" once ready (with --port=0 the port is
+// Serves JobService, RunService, ArtifactService, AdminService and WorkerService, plus
+// grpc.health.v1 and server reflection. Prints one line "listening on HOST:PORT" once ready (with --port=0 the port is
 // chosen by the kernel). SIGTERM or SIGINT: stop accepting, drain streams, commit, flush, exit 0.
 #include <signal.h>
 

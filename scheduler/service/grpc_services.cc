@@ -4,8 +4,10 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "common/thread_pool.h"
 #include "grpcpp/grpcpp.h"
 #include "sematic/v1/admin_service.grpc.pb.h"
+#include "sematic/v1/artifact_service.grpc.pb.h"
 #include "sematic/v1/job.grpc.pb.h"
 #include "sematic/v1/run_service.grpc.pb.h"
 #include "sematic/v1/worker_service.grpc.pb.h"
@@ -188,9 +190,110 @@ grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(
   return new WatchReactor(scheduler_, *request);
 }
 
+// Streams a run's log in pages, one write in flight: the next page is asked for only when the
+// previous one is written (a slow client never makes the scheduler buffer). With follow, the
+// scheduler holds the read until a line is committed or the run ends. State shared with the
+// scheduler's callbacks outlives the reactor (OnDone marks it gone).
+class RunLogsReactor : public grpc::ServerWriteReactor<v1::LogLines> {
+ public:
+  static constexpr size_t kLinesPerPage = 500;
+
+  struct Shared {
+    absl::Mutex mu;
+    RunLogsReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+  };
+
+  RunLogsReactor(Scheduler* scheduler, const v1::GetRunLogsRequest& request)
+      : scheduler_(scheduler), request_(request), shared_(std::make_shared<Shared>()) {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->reactor = this;
+    ReadNextPage();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&shared_->mu);
+    if (!ok) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the client went away"));
+      return;
+    }
+    ReadNextPage();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&shared_->mu);
+    FinishOnce(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&shared_->mu);
+      shared_->reactor = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  void ReadNextPage() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
+    if (shared_->finished) return;
+    std::shared_ptr<Shared> shared = shared_;
+    scheduler_->ReadRunLogs(request_, kLinesPerPage, [shared](absl::StatusOr<RunLogPage> page) {
+      absl::MutexLock lock(&shared->mu);
+      if (shared->reactor == nullptr || shared->finished) return;
+      shared->reactor->OnPage(std::move(page));
+    });
+  }
+
+  void OnPage(absl::StatusOr<RunLogPage> page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
+    if (!page.ok()) {
+      FinishOnce(ToGrpcStatus(page.status()));
+      return;
+    }
+    if (page->lines.entries().empty()) {  // the end: the run ended, or not following
+      FinishOnce(grpc::Status::OK);
+      return;
+    }
+    request_.set_from_index(request_.from_index() + page->lines.entries_size());
+    current_ = std::move(page->lines);
+    StartWrite(&current_);
+  }
+
+  void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
+    if (shared_->finished) return;
+    shared_->finished = true;
+    Finish(status);
+  }
+
+  Scheduler* const scheduler_;
+  v1::GetRunLogsRequest request_;  // from_index advances as pages are written
+  std::shared_ptr<Shared> shared_;
+  v1::LogLines current_;
+};
+
 class RunServiceImpl final : public v1::RunService::CallbackService {
  public:
   explicit RunServiceImpl(Scheduler* scheduler) : scheduler_(scheduler) {}
+
+  grpc::ServerWriteReactor<v1::LogLines>* GetRunLogs(
+      grpc::CallbackServerContext*, const v1::GetRunLogsRequest* request) override {
+    return new RunLogsReactor(scheduler_, *request);
+  }
+
+  grpc::ServerUnaryReactor* GetRunMetrics(grpc::CallbackServerContext* context,
+                                          const v1::GetRunMetricsRequest* request,
+                                          v1::GetRunMetricsResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    scheduler_->GetRunMetrics(*request, FinishWith(reactor, response));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetLineage(grpc::CallbackServerContext* context,
+                                       const v1::GetLineageRequest* request,
+                                       v1::GetLineageResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    scheduler_->GetLineage(*request, FinishWith(reactor, response));
+    return reactor;
+  }
 
   grpc::ServerUnaryReactor* GetRun(grpc::CallbackServerContext* context,
                                    const v1::GetRunRequest* request, v1::Run* response) override {
@@ -209,6 +312,135 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
 
  private:
   Scheduler* scheduler_;
+};
+
+// ---- Artifacts -----------------------------------------------------------------------------------
+//
+// ArtifactService calls read and write disk (and fsync a finished upload), so they run on a small
+// I/O pool, never on a gRPC callback thread. Each stream has exactly one operation outstanding at
+// a time — a read, a write, or a pool task — so the reactor is alive whenever that operation
+// completes, and it finishes exactly once.
+
+// Receives chunks and hands each to the upload on the pool; the next read starts once the chunk
+// is on disk, so at most one chunk per stream is in memory.
+class UploadReactor : public grpc::ServerReadReactor<v1::UploadChunk> {
+ public:
+  UploadReactor(ArtifactService* artifacts, ThreadPool* io, v1::UploadResponse* response)
+      : io_(io), response_(response), upload_(artifacts->StartUpload()) {
+    StartRead(&chunk_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client half-closed (or went away): verify and commit what arrived
+      io_->Schedule([this] {
+        absl::StatusOr<v1::UploadResponse> done = upload_->Finish();
+        if (done.ok()) *response_ = *std::move(done);
+        Finish(ToGrpcStatus(done.status()));
+      });
+      return;
+    }
+    io_->Schedule([this] {
+      absl::Status appended = upload_->Append(chunk_);
+      if (!appended.ok()) {
+        Finish(ToGrpcStatus(appended));
+        return;
+      }
+      chunk_.Clear();
+      StartRead(&chunk_);
+    });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  ThreadPool* const io_;
+  v1::UploadResponse* const response_;
+  std::unique_ptr<ArtifactService::Upload> upload_;
+  v1::UploadChunk chunk_;
+};
+
+// Writes 1 MiB chunks one at a time: the next is read from disk only when the previous is sent.
+class DownloadReactor : public grpc::ServerWriteReactor<v1::DownloadChunk> {
+ public:
+  DownloadReactor(ArtifactService* artifacts, ThreadPool* io, const v1::DownloadRequest& request)
+      : io_(io) {
+    io_->Schedule([this, artifacts, request] {
+      absl::StatusOr<std::unique_ptr<ArtifactService::Download>> download =
+          artifacts->StartDownload(request);
+      if (!download.ok()) {
+        Finish(ToGrpcStatus(download.status()));
+        return;
+      }
+      download_ = *std::move(download);
+      WriteNext();
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the client went away"));
+      return;
+    }
+    io_->Schedule([this] { WriteNext(); });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    absl::StatusOr<bool> more = download_->Next(&chunk_);
+    if (!more.ok()) {
+      Finish(ToGrpcStatus(more.status()));
+    } else if (!*more) {
+      Finish(grpc::Status::OK);
+    } else {
+      StartWrite(&chunk_);
+    }
+  }
+
+  ThreadPool* const io_;
+  std::unique_ptr<ArtifactService::Download> download_;
+  v1::DownloadChunk chunk_;
+};
+
+class ArtifactServiceImpl final : public v1::ArtifactService::CallbackService {
+ public:
+  ArtifactServiceImpl(Scheduler* scheduler, ThreadPool* io)
+      : artifacts_(&scheduler->artifacts()), io_(io) {}
+
+  grpc::ServerUnaryReactor* GetArtifact(grpc::CallbackServerContext* context,
+                                        const v1::GetArtifactRequest* request,
+                                        v1::GetArtifactResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    io_->Schedule([this, reactor, request, response] {
+      FinishWith(reactor, response)(artifacts_->GetArtifact(*request));
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* FindMissing(grpc::CallbackServerContext* context,
+                                        const v1::FindMissingRequest* request,
+                                        v1::FindMissingResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    io_->Schedule([this, reactor, request, response] {
+      FinishWith(reactor, response)(artifacts_->FindMissing(*request));
+    });
+    return reactor;
+  }
+
+  grpc::ServerReadReactor<v1::UploadChunk>* Upload(grpc::CallbackServerContext*,
+                                                    v1::UploadResponse* response) override {
+    return new UploadReactor(artifacts_, io_, response);
+  }
+
+  grpc::ServerWriteReactor<v1::DownloadChunk>* Download(
+      grpc::CallbackServerContext*, const v1::DownloadRequest* request) override {
+    return new DownloadReactor(artifacts_, io_, *request);
+  }
+
+ private:
+  ArtifactService* const artifacts_;
+  ThreadPool* const io_;
 };
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
@@ -367,20 +599,32 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 class GrpcServicesImpl : public GrpcServices {
  public:
   explicit GrpcServicesImpl(Scheduler* scheduler)
-      : jobs_(scheduler), runs_(scheduler), admin_(scheduler), workers_(scheduler) {}
+      : jobs_(scheduler),
+        runs_(scheduler),
+        artifacts_(scheduler, &io_),
+        admin_(scheduler),
+        workers_(scheduler),
+        io_(kIoThreads) {}
 
   void RegisterWith(grpc::ServerBuilder& builder) override {
     builder.RegisterService(&jobs_);
     builder.RegisterService(&runs_);
+    builder.RegisterService(&artifacts_);
     builder.RegisterService(&admin_);
     builder.RegisterService(&workers_);
   }
 
  private:
+  static constexpr int kIoThreads = 2;
+
   JobServiceImpl jobs_;
   RunServiceImpl runs_;
+  ArtifactServiceImpl artifacts_;
   AdminServiceImpl admin_;
   WorkerServiceImpl workers_;
+  // Artifact disk work. Last: destroyed (and joined) first, while the services its tasks use
+  // still exist.
+  ThreadPool io_;
 };
 
 }  // namespace

@@ -18,6 +18,11 @@
 
 namespace sematic::scheduler {
 
+// The smallest max receive message size the server needs: an UploadChunk may carry 4 MiB of
+// data (artifact_service.proto), which with its digest and framing is just over gRPC's default
+// 4 MiB limit. Set it on the builder (SetMaxReceiveMessageSize) unless a larger limit is set.
+inline constexpr int kMinReceiveMessageBytes = (4 << 20) + (64 << 10);
+
 // Owns the service objects; they must outlive the server they are registered with, and the
 // scheduler must outlive them.
 class GrpcServices {
