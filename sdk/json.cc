@@ -320,8 +320,8 @@ absl::StatusOr<int64_t> ParseInt(const JValue& v, int64_t min, int64_t max,
     i = static_cast<int64_t>(d);
   } else if (v.kind_case() == JValue::kStringValue) {
     if (!absl::SimpleAtoi(v.string_value(), &i)) {
-      return path.Error(absl::StrCat("\"", v.string_value().substr(0, 64), "\" is not an ",
-                                     AsAbsl(type_name)));
+      return path.Error(absl::StrCat("expected ", AsAbsl(type_name), ", got string \"",
+                                     v.string_value().substr(0, 64), "\""));
     }
   } else {
     return JsonMismatch(path, type_name, v);
@@ -345,8 +345,8 @@ absl::StatusOr<uint64_t> ParseUint(const JValue& v, uint64_t max, std::string_vi
     u = static_cast<uint64_t>(d);
   } else if (v.kind_case() == JValue::kStringValue) {
     if (!absl::SimpleAtoi(v.string_value(), &u)) {
-      return path.Error(absl::StrCat("\"", v.string_value().substr(0, 64), "\" is not a ",
-                                     AsAbsl(type_name)));
+      return path.Error(absl::StrCat("expected ", AsAbsl(type_name), ", got string \"",
+                                     v.string_value().substr(0, 64), "\""));
     }
   } else {
     return JsonMismatch(path, type_name, v);
@@ -371,7 +371,8 @@ absl::StatusOr<double> ParseFloat(const JValue& v, bool is_float32, std::string_
     } else if (s == "-Infinity") {
       d = -std::numeric_limits<double>::infinity();
     } else if (!absl::SimpleAtod(s, &d)) {
-      return path.Error(absl::StrCat("\"", s.substr(0, 64), "\" is not a ", AsAbsl(type_name)));
+      return path.Error(
+          absl::StrCat("expected ", AsAbsl(type_name), ", got string \"", s.substr(0, 64), "\""));
     }
   } else {
     return JsonMismatch(path, type_name, v);

@@ -168,7 +168,7 @@ TEST(JsonTest, FromJsonErrorsNameThePath) {
   EXPECT_THAT(FromJson(TypeOf<jt::Args>(), R"({"lr":1,"layers":[1,2,true]})", "config"),
               StatusIs(kInvalid, "config.layers[2]: expected int32, got bool"));
   EXPECT_THAT(FromJson(TypeOf<jt::Args>(), R"({"lr":"fast"})"),
-              StatusIs(kInvalid, "args.lr: \"fast\" is not a double"));
+              StatusIs(kInvalid, "args.lr: expected double, got string \"fast\""));
   EXPECT_THAT(FromJson(TypeOf<jt::Args>(), R"({"lr":1,"layers":[],"named":{"k":{"mode":"kMedium"}}})"),
               StatusIs(kInvalid, HasSubstr("args.named[\"k\"].mode: \"kMedium\" is not an enumerator")));
   EXPECT_THAT(FromJson(TypeOf<jt::Args>(), R"({"lr":1,"extra":2})"),

@@ -1,0 +1,106 @@
+// The scheduler daemon (see daemon.h): flags, gRPC server, signal handling.
+//
+// Serves JobService, RunService, ArtifactService, AdminService and WorkerService, plus
+// grpc.health.v1 and server
+// reflection. Prints one line "listening on HOST:PORT" once ready (with --port=0 the port is
+// chosen by the kernel). SIGTERM or SIGINT: stop accepting, drain streams, commit, flush, exit 0.
+#include "scheduler/daemon/daemon.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "scheduler/core/scheduler.h"
+#include "scheduler/service/grpc_services.h"
+
+ABSL_FLAG(std::string, data_dir, ".sematic/scheduler", "where the scheduler keeps its state");
+ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on (0.0.0.0 for all interfaces)");
+ABSL_FLAG(int, port, sematic::scheduler::kDefaultPort, "gRPC port; 0 picks a free one");
+ABSL_FLAG(bool, sync, false, "fsync every committed batch (survives power loss)");
+ABSL_FLAG(absl::Duration, heartbeat_timeout, absl::Seconds(15),
+          "a worker silent for this long is declared dead");
+ABSL_FLAG(absl::Duration, recovery_grace, absl::Seconds(10),
+          "after a restart, how long reconnecting workers may report their runs");
+ABSL_FLAG(std::string, placement, "pack", "placement policy: pack or spread");
+ABSL_FLAG(int64_t, max_message_bytes, 64 << 20, "largest gRPC message accepted");
+
+namespace sematic::scheduler {
+namespace {
+
+// Accepts --data-dir as well as abseil's --data_dir spelling.
+void NormalizeFlagNames(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] != '-' || argv[i][1] != '-') continue;
+    for (char* c = argv[i] + 2; *c != '\0' && *c != '='; ++c) {
+      if (*c == '-') *c = '_';
+    }
+  }
+}
+
+}  // namespace
+
+int DaemonMain(int argc, char** argv) {
+  const std::string program = argc > 0 ? argv[0] : "sematic-scheduler";
+  absl::SetProgramUsageMessage(absl::StrCat(program, " --data-dir=DIR --port=PORT"));
+  NormalizeFlagNames(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+
+  // Signals are taken synchronously by the main thread: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  SchedulerOptions options;
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.sync = absl::GetFlag(FLAGS_sync);
+  options.heartbeat_timeout = absl::GetFlag(FLAGS_heartbeat_timeout);
+  options.recovery_grace = absl::GetFlag(FLAGS_recovery_grace);
+  options.placement = absl::GetFlag(FLAGS_placement);
+  absl::StatusOr<std::unique_ptr<Scheduler>> scheduler = Scheduler::Create(options);
+  if (!scheduler.ok()) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), scheduler.status().ToString().c_str());
+    return 1;
+  }
+  std::unique_ptr<GrpcServices> services = MakeGrpcServices(scheduler->get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address =
+      absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
+  int port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(absl::GetFlag(FLAGS_max_message_bytes)));
+  services->RegisterWith(builder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "%s: cannot listen on %s\n", program.c_str(), address.c_str());
+    return 1;
+  }
+  std::printf("listening on %s:%d\n", absl::GetFlag(FLAGS_host).c_str(), port);
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  std::fprintf(stderr, "%s: signal %d: draining\n", program.c_str(), signal);
+  (*scheduler)->Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  services.reset();
+  scheduler->reset();
+  std::fprintf(stderr, "%s: stopped\n", program.c_str());
+  return 0;
+}
+
+}  // namespace sematic::scheduler
