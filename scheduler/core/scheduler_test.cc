@@ -591,6 +591,38 @@ TEST_F(SchedulerTest, AHungRunTimesOutAndTheWorkerIsToldToCancel) {
   EXPECT_THAT(run.error(), HasSubstr("timed out after 200 ms"));
 }
 
+TEST(SchedulerLimitsTest, ASubGraphOverTheNodeLimitFailsItsRunNamingTheLimit) {
+  const auto dir =
+      std::filesystem::path(::testing::TempDir()) / ("scheduler-limits-" + sematic::RandomHex64());
+  sch::SchedulerOptions options;
+  options.data_dir = dir.string();
+  options.recovery_grace = absl::ZeroDuration();
+  options.limits.max_graph_nodes = 50;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<sch::Scheduler> scheduler, sch::Scheduler::Create(options));
+  {
+    TestWorker worker(scheduler.get(), "w1");
+    worker.Hello();
+    v1::SubmitJobRequest r;
+    r.set_function("WeightedSquares");
+    v1::NamedArg* a = r.add_args();
+    a->set_name("n");
+    *a->mutable_value() = sematic::Encode(100);  // a sub-graph of 102 nodes
+    ASSERT_OK_AND_ASSIGN(auto submitted, Wait<v1::SubmitJobResponse>(
+                                             [&](auto cb) { scheduler->SubmitJob(r, cb); }));
+    ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+    EXPECT_EQ(job.state(), v1::JOB_FAILED);
+    EXPECT_THAT(job.error(), HasSubstr("50"));
+    // The scheduler is unharmed: a small job still runs.
+    *a->mutable_value() = sematic::Encode(10);
+    ASSERT_OK_AND_ASSIGN(auto small, Wait<v1::SubmitJobResponse>(
+                                         [&](auto cb) { scheduler->SubmitJob(r, cb); }));
+    ASSERT_OK_AND_ASSIGN(v1::Job done, worker.RunUntilDone(small.job().id()));
+    EXPECT_EQ(done.state(), v1::JOB_SUCCEEDED) << done.error();
+  }
+  scheduler.reset();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(SchedulerHeartbeatTest, ASilentWorkerIsDroppedAndItsRunsGoElsewhere) {
   const auto dir =
       std::filesystem::path(::testing::TempDir()) / ("scheduler-hb-" + sematic::RandomHex64());

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <utility>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,10 @@ ABSL_FLAG(absl::Duration, recovery_grace, absl::Seconds(10),
           "after a restart, how long reconnecting workers may report their runs");
 ABSL_FLAG(std::string, placement, "pack", "placement policy: pack or spread");
 ABSL_FLAG(int64_t, max_message_bytes, 64 << 20, "largest gRPC message accepted");
+ABSL_FLAG(int64_t, max_graph_nodes, 1'000'000, "most nodes in one sub-graph registration");
+ABSL_FLAG(int64_t, max_runs_per_job, 10'000'000, "most runs one job may create");
+ABSL_FLAG(int64_t, max_inline_value_bytes, 64 << 20,
+          "largest value sent inline (larger ones are uploaded as artifacts)");
 
 namespace sematic::scheduler {
 namespace {
@@ -68,6 +73,20 @@ int DaemonMain(int argc, char** argv) {
   options.heartbeat_timeout = absl::GetFlag(FLAGS_heartbeat_timeout);
   options.recovery_grace = absl::GetFlag(FLAGS_recovery_grace);
   options.placement = absl::GetFlag(FLAGS_placement);
+  for (auto [name, value] : {std::pair{"--max-graph-nodes", absl::GetFlag(FLAGS_max_graph_nodes)},
+                             std::pair{"--max-runs-per-job", absl::GetFlag(FLAGS_max_runs_per_job)},
+                             std::pair{"--max-inline-value-bytes",
+                                       absl::GetFlag(FLAGS_max_inline_value_bytes)}}) {
+    if (value <= 0) {
+      std::fprintf(stderr, "%s: %s: expected a positive number, got %lld\n", program.c_str(), name,
+                   static_cast<long long>(value));
+      return 2;
+    }
+  }
+  options.limits.max_graph_nodes = static_cast<size_t>(absl::GetFlag(FLAGS_max_graph_nodes));
+  options.limits.max_runs_per_job = static_cast<size_t>(absl::GetFlag(FLAGS_max_runs_per_job));
+  options.limits.max_inline_value_bytes =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_inline_value_bytes));
   absl::StatusOr<std::unique_ptr<Scheduler>> scheduler = Scheduler::Create(options);
   if (!scheduler.ok()) {
     std::fprintf(stderr, "%s: %s\n", program.c_str(), scheduler.status().ToString().c_str());
