@@ -1604,7 +1604,7 @@ class SchedulerImpl : public Scheduler {
     // block cache).
     absl::flat_hash_map<RunKey, std::string> finished_outputs;
     for (auto& [job_id, job] : jobs_) {
-      RETURN_IF_ERROR(store_->ScanRuns(job_id, 0, [&](const internal::StoredRun& stored) {
+      RETURN_IF_ERROR(store_->ScanRuns(job_id, 0, [&](internal::StoredRun& stored) {
         absl::StatusOr<RunKey> key = ParseRunId(stored.run().id());
         if (!key.ok()) return true;
         if (IsTerminal(stored.run().state())) {
@@ -1615,10 +1615,10 @@ class SchedulerImpl : public Scheduler {
         }
         LiveRun& run = runs_[*key];
         run.key = *key;
-        run.stored = stored;
+        run.stored.Swap(&stored);  // take the parsed record rather than copy it
         ++job.unfinished;
         return true;
-      }));
+      }, /*bulk=*/true));
     }
     for (auto& [key, run] : runs_) {
       const v1::CallNode& node = run.stored.node();

@@ -512,6 +512,7 @@ enum class ScanMode {
   kPrefix,      // keys starting with a prefix of the family's extractor length
   kTotalOrder,  // the whole family, or a family without a prefix extractor
   kBulk,        // the whole family, once: read ahead, do not fill the block cache
+  kPrefixBulk,  // kPrefix, once: read ahead, do not fill the block cache
 };
 
 // Calls `visit(key, value)` for keys >= `start` that start with `prefix`, in key order, until it
@@ -536,6 +537,11 @@ absl::Status ScanForward(
       read.fill_cache = false;
       read.readahead_size = 4 << 20;
       break;
+    case ScanMode::kPrefixBulk:
+      read.prefix_same_as_start = true;
+      read.fill_cache = false;
+      read.readahead_size = 4 << 20;
+      break;
   }
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, family));
   for (it->Seek(ToSlice(start)); it->Valid(); it->Next()) {
@@ -552,8 +558,8 @@ template <typename Message>
 absl::Status ScanMessages(
     rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, uint8_t id, ScanMode mode,
     std::string_view prefix, std::string_view start,
-    const std::function<absl::StatusOr<bool>(std::string_view, const Message&)>& visit) {
-  Message message;
+    const std::function<absl::StatusOr<bool>(std::string_view, Message&)>& visit) {
+  Message message;  // reused: a visitor may swap the record out
   return ScanForward(db, family, mode, prefix, start,
                      [&](std::string_view key, std::string_view value) -> absl::StatusOr<bool> {
                        if (!message.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
@@ -580,18 +586,18 @@ absl::Status Store::ScanJobs(uint64_t before,
 }
 
 absl::Status Store::ScanRuns(uint64_t job, uint64_t from_index,
-                             const std::function<bool(const internal::StoredRun&)>& visit) const {
+                             const std::function<bool(internal::StoredRun&)>& visit,
+                             bool bulk) const {
   return ScanMessages<internal::StoredRun>(
-      db_.get(), families_[kRuns], kRuns, ScanMode::kPrefix, EncodeJobKey(job),
-      EncodeRunKey({job, from_index}),
-      [&](std::string_view, const internal::StoredRun& run) { return visit(run); });
+      db_.get(), families_[kRuns], kRuns, bulk ? ScanMode::kPrefixBulk : ScanMode::kPrefix,
+      EncodeJobKey(job), EncodeRunKey({job, from_index}),
+      [&](std::string_view, internal::StoredRun& run) { return visit(run); });
 }
 
-absl::Status Store::ScanAllRuns(
-    const std::function<bool(const internal::StoredRun&)>& visit) const {
+absl::Status Store::ScanAllRuns(const std::function<bool(internal::StoredRun&)>& visit) const {
   return ScanMessages<internal::StoredRun>(
       db_.get(), families_[kRuns], kRuns, ScanMode::kBulk, "", "",
-      [&](std::string_view, const internal::StoredRun& run) { return visit(run); });
+      [&](std::string_view, internal::StoredRun& run) { return visit(run); });
 }
 
 absl::Status Store::ScanDependents(RunKey upstream,

@@ -140,18 +140,21 @@ class Store {
   absl::StatusOr<uint64_t> GetIdempotency(std::string_view key) const;     // the job
 
   // Scans call `visit` in the stated order until it returns false or the range ends. The
-  // reference passed to `visit` is valid only during the call. Errors: DATA_LOSS naming the key
+  // reference passed to `visit` is valid only during the call; a run visitor may take the record
+  // (swap it out) rather than copy it. Errors: DATA_LOSS naming the key
   // of a record that does not parse (the scan stops there); INTERNAL from RocksDB.
   //
   // Jobs with id < `before`, newest first (pass UINT64_MAX for all).
   absl::Status ScanJobs(uint64_t before,
                         const std::function<bool(const internal::StoredJob&)>& visit) const;
-  // Runs of `job` with index >= `from_index`, in creation order.
+  // Runs of `job` with index >= `from_index`, in creation order. `bulk`: a one-time full read
+  // (restart recovery) that reads ahead and bypasses the block cache, so it does not evict the
+  // working set.
   absl::Status ScanRuns(uint64_t job, uint64_t from_index,
-                        const std::function<bool(const internal::StoredRun&)>& visit) const;
-  // Every run of every job, by (job, index): the scheduler's restart recovery. Reads ahead and
-  // bypasses the block cache, so it does not evict the working set.
-  absl::Status ScanAllRuns(const std::function<bool(const internal::StoredRun&)>& visit) const;
+                        const std::function<bool(internal::StoredRun&)>& visit,
+                        bool bulk = false) const;
+  // Every run of every job, by (job, index), read like a bulk ScanRuns.
+  absl::Status ScanAllRuns(const std::function<bool(internal::StoredRun&)>& visit) const;
   // The runs that consume `upstream`'s output, by key.
   absl::Status ScanDependents(RunKey upstream,
                               const std::function<bool(RunKey downstream)>& visit) const;
