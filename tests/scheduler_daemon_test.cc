@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/status_matchers.h"
+#include "tests/testing/processes.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
@@ -56,59 +57,14 @@ Future<int> DoubleAll(int n) {
 }
 SEMATIC_FUNC(DoubleAll, "n");
 
-// A daemon process on 127.0.0.1 with a kernel-chosen port.
-class Daemon {
+// The daemon on 127.0.0.1 with a kernel-chosen port, a short recovery grace and a heartbeat
+// timeout long enough that a slow machine never drops the test's worker.
+class Daemon : public sematic::testing::SchedulerProcess {
  public:
-  Daemon(const std::string& data_dir) {
-    int out[2];
-    if (pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      const std::string dir = "--data-dir=" + data_dir;
-      execl(SEMATIC_SCHEDULER_BINARY, SEMATIC_SCHEDULER_BINARY, dir.c_str(), "--port=0",
-            "--host=127.0.0.1", "--recovery-grace=300ms", "--heartbeat-timeout=120s",
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    // Read "listening on 127.0.0.1:PORT" with a deadline.
-    std::string line;
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline && line.find('\n') == std::string::npos) {
-      pollfd p{out[0], POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[256];
-      const ssize_t n = read(out[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      line.append(buf, static_cast<size_t>(n));
-    }
-    close(out[0]);
-    const size_t colon = line.rfind(':');
-    int port = 0;
-    if (colon != std::string::npos &&
-        absl::SimpleAtoi(line.substr(colon + 1, line.find('\n') - colon - 1), &port)) {
-      address_ = "127.0.0.1:" + std::to_string(port);
-    }
-  }
-
-  ~Daemon() { Kill(SIGKILL); }
-
-  void Kill(int signal) {
-    if (pid_ <= 0) return;
-    kill(pid_, signal);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  const std::string& address() const { return address_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string address_;
+  explicit Daemon(const std::string& data_dir)
+      : SchedulerProcess({SEMATIC_SCHEDULER_BINARY}, data_dir, 0,
+                         {"--recovery-grace=300ms", "--heartbeat-timeout=120s"}) {}
+  void Kill(int signal) { process().Kill(signal); }
 };
 
 std::unique_ptr<grpc::ClientContext> Context() {
@@ -195,16 +151,7 @@ class Worker {
 };
 
 std::map<std::string, v1::Run> Runs(const std::string& address, const std::string& job_id) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  auto stub = v1::RunService::NewStub(channel);
-  v1::ListRunsRequest request;
-  request.set_job_id(job_id);
-  request.set_page_size(1000);
-  v1::ListRunsResponse response;
-  std::map<std::string, v1::Run> out;
-  if (!stub->ListRuns(Context().get(), request, &response).ok()) return out;
-  for (const auto& run : response.runs()) out[run.id()] = run;
-  return out;
+  return sematic::testing::ListAllRuns(address, job_id);
 }
 
 TEST(SchedulerDaemonTest, KillNineMidJobLosesNoResult) {
@@ -329,43 +276,19 @@ TEST(SchedulerDaemonTest, KillNineMidJobLosesNoResult) {
   std::filesystem::remove_all(dir);
 }
 
-// Submits `function(name=value)`, retrying while no worker offers it yet (the worker's Hello
-// may land after the submit).
+// Submits `function(name=value)` once a worker offers it.
 absl::StatusOr<v1::Job> SubmitWhenOffered(const std::string& address, const std::string& function,
                                           const std::string& name, v1::Value value) {
-  auto jobs =
-      v1::JobService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   v1::SubmitJobRequest submit;
   submit.set_function(function);
   v1::NamedArg* arg = submit.add_args();
   arg->set_name(name);
   *arg->mutable_value() = std::move(value);
-  v1::SubmitJobResponse submitted;
-  grpc::Status status;
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (absl::Now() < deadline) {
-    status = jobs->SubmitJob(Context().get(), submit, &submitted);
-    if (status.error_code() != grpc::StatusCode::NOT_FOUND) break;
-    absl::SleepFor(absl::Milliseconds(20));  // polling interval
-  }
-  if (!status.ok()) return absl::UnknownError(status.error_message());
-  return submitted.job();
+  return sematic::testing::SubmitWhenOffered(address, submit);
 }
 
-// Polls the job until it ends (bounded).
 v1::Job AwaitJob(const std::string& address, const std::string& job_id) {
-  auto jobs =
-      v1::JobService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  v1::Job job;
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (absl::Now() < deadline) {
-    v1::GetJobRequest get;
-    get.set_job_id(job_id);
-    if (!jobs->GetJob(Context().get(), get, &job).ok()) break;
-    if (job.state() != v1::JOB_RUNNING && job.state() != v1::JOB_PENDING) break;
-    absl::SleepFor(absl::Milliseconds(20));  // polling interval
-  }
-  return job;
+  return sematic::testing::AwaitJobEnd(address, job_id);
 }
 
 class DaemonTest : public ::testing::Test {
