@@ -77,7 +77,9 @@ TEST(SplitLargeGathersTest, TooManyPartsSplitAgainAndNoRecordExceedsTheBound) {
     EXPECT_LE(node.args_size(), 3) << node.id();
     EXPECT_TRUE(seen.insert(node.id()).second) << "duplicate id " << node.id();
     for (const v1::Arg& arg : node.args()) {  // topological: inputs come first
-      if (!arg.node().empty()) EXPECT_TRUE(seen.contains(arg.node())) << node.id();
+      if (!arg.node().empty()) {
+        EXPECT_TRUE(seen.contains(arg.node())) << node.id();
+      }
     }
   }
   std::vector<std::string> leaves;
