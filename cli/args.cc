@@ -27,6 +27,8 @@ const std::vector<FlagSpec>& GlobalFlagSpecs() {
                               std::string(kDefaultScheduler) + ")"),
       Bool("json", "machine-readable output: protobuf JSON, one document (streams: one per line)"),
       Valued("timeout", "DURATION  deadline of each call to the scheduler (default 10s)"),
+      Valued("data-dir", "DIR  read an embedded engine's data (e.g. ./.sematic) instead of "
+                         "calling a scheduler"),
   };
   return *specs;
 }
@@ -46,6 +48,9 @@ absl::Status ApplyGlobal(const FlagSpec& spec, const std::string& value, GlobalF
     global->scheduler = value;
   } else if (spec.name == "json") {
     global->json = true;
+  } else if (spec.name == "data-dir") {
+    if (value.empty()) return UsageError("--data-dir: expected a directory");
+    global->data_dir = value;
   } else if (spec.name == "timeout") {
     absl::StatusOr<absl::Duration> timeout = ParseTimeout(value);
     if (!timeout.ok()) return timeout.status();

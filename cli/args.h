@@ -44,6 +44,7 @@ struct GlobalFlags {
   std::string scheduler = kDefaultScheduler;   // --scheduler, else $SEMATIC_SCHEDULER
   bool json = false;                           // --json
   absl::Duration timeout = absl::Seconds(10);  // --timeout, per RPC
+  std::string data_dir;  // --data-dir: an embedded engine's data, read in-process; empty: gRPC
 };
 
 struct Invocation {

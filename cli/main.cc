@@ -10,6 +10,7 @@
 #include "cli/commands/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/grpc_client.h"
+#include "cli/local_client.h"
 #include "scheduler/daemon/daemon.h"
 
 namespace sematic::cli {
@@ -59,8 +60,15 @@ int Main(int argc, char** argv) {
     return scheduler::DaemonMain(static_cast<int>(daemon_args.size() + 1), daemon_argv.data());
   }
 
-  std::unique_ptr<Client> client =
-      MakeGrpcClient({.address = inv->global.scheduler, .timeout = inv->global.timeout});
+  std::unique_ptr<Client> client;
+  if (!inv->global.data_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<Client>> local =
+        OpenLocalClient(inv->global.data_dir, inv->global.timeout);
+    if (!local.ok()) return Fail(local.status(), inv->command);
+    client = *std::move(local);
+  } else {
+    client = MakeGrpcClient({.address = inv->global.scheduler, .timeout = inv->global.timeout});
+  }
   CommandResult result = RunCommand(*inv, *client, Output{std::cout, isatty(STDOUT_FILENO) == 1});
   std::cout.flush();
   if (!result.ok()) return Fail(result.status(), inv->command);

@@ -503,4 +503,11 @@ absl::StatusOr<v1::TypedValue> SilentRunner::GetArtifact(std::string_view digest
 }
 std::string SilentRunner::last_job_id() const { return impl_->last_job_id(); }
 
+size_t SilentRunner::last_job_run_count() const {
+  const std::string job = last_job_id();
+  size_t count = 0;
+  for (const v1::Run& run : Runs()) count += run.job_id() == job;
+  return count;
+}
+
 }  // namespace sematic

@@ -1,9 +1,13 @@
 #include "worker/in_process.h"
 
+#include <algorithm>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
 
 namespace sematic::worker {
 namespace {
@@ -91,7 +95,62 @@ class InProcessConnector : public Connector {
   scheduler::Scheduler* const scheduler_;
 };
 
+class InProcessArtifactClient : public ArtifactClient {
+ public:
+  explicit InProcessArtifactClient(scheduler::Scheduler* scheduler) : scheduler_(scheduler) {}
+
+  absl::StatusOr<std::string> Download(const std::string& digest) override {
+    v1::DownloadRequest request;
+    request.set_digest(digest);
+    ASSIGN_OR_RETURN(std::unique_ptr<scheduler::ArtifactService::Download> download,
+                     scheduler_->artifacts().StartDownload(request));
+    std::string bytes;
+    v1::DownloadChunk chunk;
+    while (true) {
+      ASSIGN_OR_RETURN(bool more, download->Next(&chunk));
+      if (!more) return bytes;
+      if (bytes.empty()) bytes.reserve(chunk.total_size());
+      bytes.append(chunk.data());
+    }
+  }
+
+  absl::StatusOr<std::vector<std::string>> FindMissing(
+      const std::vector<std::string>& digests) override {
+    v1::FindMissingRequest request;
+    for (const std::string& digest : digests) request.add_digests(digest);
+    ASSIGN_OR_RETURN(v1::FindMissingResponse response,
+                     scheduler_->artifacts().FindMissing(request));
+    return std::vector<std::string>(response.missing().begin(), response.missing().end());
+  }
+
+  absl::Status Upload(const std::string& digest, const std::string& bytes) override {
+    std::unique_ptr<scheduler::ArtifactService::Upload> upload =
+        scheduler_->artifacts().StartUpload();
+    const size_t chunk_bytes = scheduler_->artifacts().options().max_chunk_bytes;
+    size_t offset = 0;
+    do {
+      v1::UploadChunk chunk;
+      if (offset == 0) {
+        chunk.set_digest(digest);
+        chunk.set_total_size(bytes.size());
+      }
+      const size_t n = std::min(chunk_bytes, bytes.size() - offset);
+      chunk.set_data(bytes.substr(offset, n));
+      RETURN_IF_ERROR(upload->Append(chunk));
+      offset += n;
+    } while (offset < bytes.size());
+    return upload->Finish().status();
+  }
+
+ private:
+  scheduler::Scheduler* const scheduler_;
+};
+
 }  // namespace
+
+std::unique_ptr<ArtifactClient> MakeInProcessArtifactClient(scheduler::Scheduler* scheduler) {
+  return std::make_unique<InProcessArtifactClient>(scheduler);
+}
 
 std::unique_ptr<Connector> MakeInProcessConnector(scheduler::Scheduler* scheduler) {
   return std::make_unique<InProcessConnector>(scheduler);

@@ -2,10 +2,11 @@
 // Messages pass as objects, with no serialization and no network.
 //
 //   std::unique_ptr<scheduler::Scheduler> s = *scheduler::Scheduler::Create({...});
-//   auto worker = *Worker::Create(options, MakeInProcessConnector(s.get()), nullptr);
+//   auto worker = *Worker::Create(options, MakeInProcessConnector(s.get()),
+//                                 MakeInProcessArtifactClient(s.get()));
 //   worker->Start();
 //
-// The scheduler must outlive the connector and every stream it opened.
+// The scheduler must outlive the connector, the artifact client and every stream opened.
 #ifndef SEMATIC_WORKER_IN_PROCESS_H_
 #define SEMATIC_WORKER_IN_PROCESS_H_
 
@@ -17,6 +18,9 @@
 namespace sematic::worker {
 
 std::unique_ptr<Connector> MakeInProcessConnector(scheduler::Scheduler* scheduler);
+
+// Moves large outputs and inputs through the scheduler's ArtifactService, without the network.
+std::unique_ptr<ArtifactClient> MakeInProcessArtifactClient(scheduler::Scheduler* scheduler);
 
 }  // namespace sematic::worker
 

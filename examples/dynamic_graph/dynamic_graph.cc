@@ -1,12 +1,15 @@
 // A graph shaped while it runs: the fan-out width comes from a step's output, a branch depends on
 // a computed value, and a nested step recurses.
 //
-//   build/examples/dynamic_graph [n]
+//   build/examples/dynamic_graph [n] [--runner=silent|embedded|cluster] [--scheduler=HOST:PORT]
 //   build/examples/dynamic_graph worker --scheduler=127.0.0.1:50051   # serve the steps
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "sematic/engine.h"
 #include "sematic/sematic.h"
 #include "worker/worker_main.h"
 
@@ -60,23 +63,30 @@ Future<int> Fib(int n) {
 }
 SEMATIC_FUNC(Fib, "n");
 
+// The first pipeline as one nested step: the root of a job is a call with literal arguments,
+// so the composition of calls lives in a step (see sematic/engine.h).
+Future<double> AdjustedMean(int n) { return Call(Adjust, Call(ProcessAll, Call(CountShards, n))); }
+SEMATIC_FUNC(AdjustedMean, "n");
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (sematic::worker::IsWorkerCommand(argc, argv)) return sematic::worker::Main(argc, argv);
+  absl::StatusOr<std::unique_ptr<sematic::Runner>> runner = sematic::RunnerFromFlags(argc, argv);
+  if (!runner.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(runner.status().message()).c_str());
+    return 2;
+  }
   const int n = argc > 1 ? std::atoi(argv[1]) : 12;
-  sematic::SilentRunner runner;
-  absl::StatusOr<double> adjusted =
-      runner.Resolve(Call(Adjust, Call(ProcessAll, Call(CountShards, n))));
-  absl::StatusOr<int> fib = runner.Resolve(Call(Fib, n));
+  absl::StatusOr<double> adjusted = (*runner)->Resolve(Call(AdjustedMean, n));
+  const size_t adjusted_runs = (*runner)->last_job_run_count();
+  absl::StatusOr<int> fib = (*runner)->Resolve(Call(Fib, n));
   if (!adjusted.ok() || !fib.ok()) {
     std::fprintf(stderr, "pipeline failed: %s %s\n", adjusted.status().ToString().c_str(),
                  fib.status().ToString().c_str());
     return 1;
   }
-  int nested = 0;
-  for (const auto& run : runner.Runs()) nested += run.nested();
-  std::printf("shards: %d, adjusted mean: %g, fib(%d) = %d, runs: %zu (%d nested)\n",
-              CountShards(n), *adjusted, n, *fib, runner.Runs().size(), nested);
+  std::printf("shards: %d, adjusted mean: %g, fib(%d) = %d\n", CountShards(n), *adjusted, n, *fib);
+  std::printf("runs: %zu + %zu\n", adjusted_runs, (*runner)->last_job_run_count());
   return 0;
 }

@@ -1,8 +1,10 @@
 // A hyperparameter sweep on Fashion-MNIST: the project's demo.
 //
-//   build/examples/fashion_mnist/fashion_mnist_sweep            # the demo grid, ~2 minutes
+//   build/examples/fashion_mnist/fashion_mnist_sweep            # the demo grid, embedded engine
 //   build/examples/fashion_mnist/fashion_mnist_sweep --full     # the full grid on all 60k images
-//   ... --data-dir=DIR --parallelism=N
+//   ... --runner=silent|embedded|cluster --scheduler=HOST:PORT --data-dir=.sematic
+//   ... --parallelism=N --mnist-dir=DIR (the dataset) --smoke (a seconds-long grid, for tests)
+//   build/examples/fashion_mnist/fashion_mnist_sweep worker --scheduler=HOST:PORT   # serve steps
 //
 // The graph: load the training and test splits (uint8 tensors), fan out one TrainEval per grid
 // point (the grid is a step's input, so its size is decided at run time), pick the best by test
@@ -11,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +23,9 @@
 #include "absl/time/clock.h"
 #include "examples/fashion_mnist/mnist_data.h"
 #include "examples/fashion_mnist/model.h"
+#include "sematic/engine.h"
 #include "sematic/sematic.h"
+#include "worker/worker_main.h"
 
 namespace fashion_sweep {
 
@@ -212,25 +217,40 @@ std::vector<HyperParams> Grid(const std::vector<std::string>& models, const std:
 }
 
 int Main(int argc, char** argv) {
+  if (sematic::worker::IsWorkerCommand(argc, argv)) return sematic::worker::Main(argc, argv);
+  // The runner's flags (--runner, --scheduler, --data-dir, --parallelism, --quiet) first.
+  absl::StatusOr<sematic::EngineOptions> engine = sematic::ParseEngineFlags(argc, argv);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str());
+    return 2;
+  }
   bool full = false;
-  int parallelism = 0;
-  std::string data_dir = fm::kDefaultFashionMnistDir;
+  bool smoke = false;
+  std::string mnist_dir = fm::kDefaultFashionMnistDir;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "--full") {
       full = true;
-    } else if (arg.starts_with("--data-dir=")) {
-      data_dir = std::string(arg.substr(strlen("--data-dir=")));
-    } else if (arg.starts_with("--parallelism=") &&
-               absl::SimpleAtoi(std::string(arg.substr(strlen("--parallelism="))), &parallelism)) {
+    } else if (arg == "--smoke") {
+      smoke = true;
+    } else if (arg.starts_with("--mnist-dir=")) {
+      mnist_dir = std::string(arg.substr(strlen("--mnist-dir=")));
     } else {
-      std::fprintf(stderr, "usage: %s [--full] [--data-dir=DIR] [--parallelism=N]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--full | --smoke] [--mnist-dir=DIR] [--runner=silent|embedded|"
+                   "cluster] [--scheduler=HOST:PORT] [--data-dir=DIR] [--parallelism=N] "
+                   "[--quiet]\n       %s worker --scheduler=HOST:PORT ...\n",
+                   argv[0], argv[0]);
       return 2;
     }
   }
   SweepSpec spec;
-  spec.data_dir = data_dir;
-  if (full) {
+  spec.data_dir = mnist_dir;
+  if (smoke) {
+    // Seconds, for tests: 2,000 training images, one epoch, two small models.
+    spec.train_limit = 2000;
+    spec.grid = {{"softmax", 0, 0.5, 1, 1e-4, 64, 1}, {"mlp", 32, 0.5, 1, 1e-4, 64, 1}};
+  } else if (full) {
     spec.grid = Grid({"mlp"}, {128, 256, 512}, {0.2, 0.5}, {15}, {1e-4, 1e-5});
     std::vector<HyperParams> linear = Grid({"softmax"}, {0}, {0.5}, {15}, {1e-4});
     spec.grid.insert(spec.grid.begin(), linear.begin(), linear.end());
@@ -242,14 +262,21 @@ int Main(int argc, char** argv) {
         {"mlp", 256, 0.5, 10, 1e-4, 64, 1},   {"mlp", 512, 0.5, 10, 1e-4, 64, 1},
     };
   }
-  std::printf("Fashion-MNIST sweep: %zu configurations on %s training images, in-process "
-              "with %s threads\n",
+  const int parallelism = engine->parallelism;
+  std::printf("Fashion-MNIST sweep: %zu configurations on %s training images, %s with %s\n",
               spec.grid.size(),
               spec.train_limit < 0 ? "all" : absl::StrCat(spec.train_limit).c_str(),
-              parallelism > 0 ? absl::StrCat(parallelism).c_str() : "all hardware");
+              sematic::DescribeRunner(*engine).c_str(),
+              parallelism > 0 ? absl::StrCat(parallelism, " steps at once").c_str()
+                              : "all hardware threads");
+  std::fflush(stdout);
   const absl::Time start = absl::Now();
-  sematic::SilentRunner runner(sematic::RunnerOptions{.parallelism = parallelism});
-  absl::StatusOr<SweepReport> report = runner.Resolve(Call(Sweep, spec));
+  absl::StatusOr<std::unique_ptr<sematic::Runner>> runner = sematic::MakeRunner(*engine);
+  if (!runner.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(runner.status().message()).c_str());
+    return 1;
+  }
+  absl::StatusOr<SweepReport> report = (*runner)->Resolve(Call(Sweep, spec));
   if (!report.ok()) {
     std::fprintf(stderr, "sweep failed: %s\n", report.status().ToString().c_str());
     return 1;
@@ -266,8 +293,16 @@ int Main(int argc, char** argv) {
               b.model.c_str(), b.hidden, b.learning_rate, b.epochs, b.l2,
               report->best.test_accuracy);
   std::printf("%zu runs recorded (job %s), %zu sample images, wall time %.1f s\n",
-              runner.Runs().size(), runner.last_job_id().c_str(), report->samples.size(),
-              absl::ToDoubleSeconds(absl::Now() - start));
+              (*runner)->last_job_run_count(), (*runner)->last_job_id().c_str(),
+              report->samples.size(), absl::ToDoubleSeconds(absl::Now() - start));
+  if (engine->kind == sematic::RunnerKind::kEmbedded) {
+    std::printf("Runs are in %s — inspect with: build/cli/sematic jobs --data-dir %s\n",
+                engine->data_dir.c_str(), engine->data_dir.c_str());
+  } else if (engine->kind == sematic::RunnerKind::kCluster) {
+    std::printf("Runs are on the scheduler — inspect with: build/cli/sematic status %s "
+                "--scheduler %s\n",
+                (*runner)->last_job_id().c_str(), engine->scheduler.c_str());
+  }
   return 0;
 }
 

@@ -1,5 +1,14 @@
 // Runners resolve futures: they run the graph of calls behind a Future and return its value.
 //
+//   void RunPipeline(sematic::Runner& runner) {              // any runner: see below
+//     absl::StatusOr<EvalResult> best = runner.Resolve(sematic::Call(Sweep, grid));
+//   }
+//
+// `Runner` is the interface pipelines are written against. This header's SilentRunner runs
+// everything inside the process; the embedded engine and the cluster runner (sematic/engine.h,
+// library sematic_engine) submit the root call as a job to a scheduler, so the same code runs in
+// all three places, chosen at run time by sematic::RunnerFromFlags.
+//
 //   sematic::SilentRunner runner;                         // in-process, hardware_concurrency threads
 //   absl::StatusOr<EvalResult> best = runner.Resolve(sematic::Call(Sweep, grid));
 //   for (const sematic::v1::Run& run : runner.Runs()) { ... }   // the recorded run tree
@@ -19,7 +28,9 @@
 #ifndef SEMATIC_RUNNER_H_
 #define SEMATIC_RUNNER_H_
 
+#include <cstddef>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -33,25 +44,41 @@
 
 namespace sematic {
 
+// Where a pipeline runs. Resolve returns the future's typed value, or the first failure.
+// Implementations say which calls are thread-safe.
+class Runner {
+ public:
+  virtual ~Runner() = default;
+
+  template <typename T>
+  absl::StatusOr<T> Resolve(const Future<T>& future) {
+    ASSIGN_OR_RETURN(v1::TypedValue result, ResolveNode(future.node()));
+    return Decode<T>(result.value(), "result");
+  }
+
+  // Runs everything `output` depends on; returns its value and type.
+  virtual absl::StatusOr<v1::TypedValue> ResolveNode(
+      const std::shared_ptr<const internal::Node>& output) = 0;
+
+  // The id of the job the last Resolve ran ("j-..."); empty before the first.
+  virtual std::string last_job_id() const = 0;
+  // How many runs the last Resolve's job recorded.
+  virtual size_t last_job_run_count() const = 0;
+};
+
 struct RunnerOptions {
   int parallelism = 0;  // threads running steps; <= 0: std::thread::hardware_concurrency()
   bool fail_fast = true;
 };
 
-class SilentRunner {
+class SilentRunner final : public Runner {
  public:
   explicit SilentRunner(RunnerOptions options = {});
   ~SilentRunner();
   SilentRunner(const SilentRunner&) = delete;
   SilentRunner& operator=(const SilentRunner&) = delete;
 
-  // Runs everything `future` depends on and returns its value, or the first failure.
-  template <typename T>
-  absl::StatusOr<T> Resolve(const Future<T>& future) {
-    ASSIGN_OR_RETURN(v1::TypedValue result,
-                     RunGraph(internal::BuildSharedGraph(future.node()), /*trusted=*/true));
-    return Decode<T>(result.value(), "result");
-  }
+  // Resolve(future) (from Runner) runs everything `future` depends on in this process.
 
   // Runs a graph built elsewhere (JSON, another process): validated first (see graph.h).
   absl::StatusOr<v1::TypedValue> ResolveGraph(v1::Graph graph) {
@@ -67,8 +94,15 @@ class SilentRunner {
   absl::StatusOr<v1::Run> GetRun(std::string_view run_id) const;
   // A stored value by artifact id; NOT_FOUND when this runner has not seen it.
   absl::StatusOr<v1::TypedValue> GetArtifact(std::string_view digest) const;
+
+  absl::StatusOr<v1::TypedValue> ResolveNode(
+      const std::shared_ptr<const internal::Node>& output) override {
+    return RunGraph(internal::BuildSharedGraph(output), /*trusted=*/true);
+  }
+
   // The id of the job the last Resolve ran ("j-...").
-  std::string last_job_id() const;
+  std::string last_job_id() const override;
+  size_t last_job_run_count() const override;
 
  private:
   class Impl;

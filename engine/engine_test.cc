@@ -1,0 +1,177 @@
+// The engine's flags, the root call as a submission, and the embedded engine end to end in this
+// process: the same graph resolved by the silent runner and the embedded engine gives the same
+// value, the job stays in the data directory, and a second engine on it is refused while the
+// first holds it.
+#include "sematic/engine.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "common/ids.h"
+#include "engine/root_call.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sematic/sematic.h"
+
+namespace sematic {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+int Square(int x) { return x * x; }
+SEMATIC_FUNC(Square, "x");
+
+int Sum(const std::vector<int>& xs) {
+  int total = 0;
+  for (int x : xs) total += x;
+  return total;
+}
+SEMATIC_FUNC(Sum, "xs");
+
+// Nested: the fan-out is decided while the job runs.
+Future<int> SumOfSquares(int n) {
+  std::vector<Future<int>> squares;
+  for (int i = 1; i <= n; ++i) squares.push_back(Call(Square, i));
+  return Call(Sum, squares);
+}
+SEMATIC_FUNC(SumOfSquares, "n");
+
+absl::StatusOr<int> Fails(int x) { return absl::InvalidArgumentError(absl::StrCat("bad x ", x)); }
+SEMATIC_FUNC(Fails, "x");
+
+std::vector<char*> Argv(std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+
+TEST(EngineFlagsTest, RemovesItsFlagsAndKeepsTheRestInOrder) {
+  std::vector<std::string> args = {"prog", "--full", "--runner=silent", "--data-dir=/tmp/x",
+                                   "--parallelism=3", "--mnist-dir=/d", "--quiet"};
+  std::vector<char*> argv = Argv(args);
+  int argc = static_cast<int>(args.size());
+  absl::StatusOr<EngineOptions> options = ParseEngineFlags(argc, argv.data());
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->kind, RunnerKind::kSilent);
+  EXPECT_EQ(options->data_dir, "/tmp/x");
+  EXPECT_EQ(options->parallelism, 3);
+  EXPECT_FALSE(options->progress);
+  ASSERT_EQ(argc, 3);
+  EXPECT_STREQ(argv[1], "--full");
+  EXPECT_STREQ(argv[2], "--mnist-dir=/d");
+  EXPECT_EQ(argv[3], nullptr);
+}
+
+TEST(EngineFlagsTest, SchedulerAloneMeansClusterAndClusterNeedsOne) {
+  std::vector<std::string> args = {"prog", "--scheduler=127.0.0.1:1"};
+  std::vector<char*> argv = Argv(args);
+  int argc = 2;
+  absl::StatusOr<EngineOptions> options = ParseEngineFlags(argc, argv.data());
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->kind, RunnerKind::kCluster);
+  EXPECT_EQ(options->scheduler, "127.0.0.1:1");
+
+  if (std::getenv("SEMATIC_SCHEDULER") == nullptr) {
+    std::vector<std::string> bare = {"prog", "--runner=cluster"};
+    std::vector<char*> bare_argv = Argv(bare);
+    argc = 2;
+    EXPECT_THAT(ParseEngineFlags(argc, bare_argv.data()).status().message(),
+                HasSubstr("--scheduler=HOST:PORT"));
+  }
+  std::vector<std::string> bad = {"prog", "--runner=cloud"};
+  std::vector<char*> bad_argv = Argv(bad);
+  argc = 2;
+  EXPECT_THAT(ParseEngineFlags(argc, bad_argv.data()).status().message(),
+              HasSubstr("expected silent, embedded or cluster"));
+}
+
+TEST(RootCallTest, LiteralArgumentsBecomeTheSubmission) {
+  absl::StatusOr<v1::SubmitJobRequest> request =
+      engine::SubmitRequestFor(*Call(SumOfSquares, 4).node());
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->function(), "SumOfSquares");
+  ASSERT_EQ(request->args_size(), 1);
+  EXPECT_EQ(request->args(0).name(), "n");
+  EXPECT_EQ(Decode<int>(request->args(0).value()).value(), 4);
+}
+
+TEST(RootCallTest, AFutureArgumentIsRefusedWithTheWayOut) {
+  absl::StatusOr<v1::SubmitJobRequest> request =
+      engine::SubmitRequestFor(*Call(Square, Call(Square, 2)).node());
+  EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(request.status().message(), HasSubstr("argument \"x\" of Square is the result of"));
+  EXPECT_THAT(request.status().message(), HasSubstr("nested step"));
+}
+
+class EmbeddedEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("engine-" + RandomHex64());
+    options_.kind = RunnerKind::kEmbedded;
+    options_.data_dir = dir_.string();
+    options_.progress = false;
+    options_.parallelism = 2;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path dir_;
+  EngineOptions options_;
+};
+
+TEST_F(EmbeddedEngineTest, SameValueAsTheSilentRunnerAndTheJobStaysOnDisk) {
+  SilentRunner silent;
+  absl::StatusOr<int> expected = silent.Resolve(Call(SumOfSquares, 6));
+  ASSERT_TRUE(expected.ok()) << expected.status();
+
+  absl::StatusOr<std::unique_ptr<Runner>> runner = MakeRunner(options_);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  absl::StatusOr<int> got = (*runner)->Resolve(Call(SumOfSquares, 6));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, *expected);
+  EXPECT_EQ(*got, 91);
+  const std::string job = (*runner)->last_job_id();
+  EXPECT_FALSE(job.empty());
+  EXPECT_GE((*runner)->last_job_run_count(), 8u);  // root, 6 squares, the sum
+
+  // While this engine holds the directory, a second one is refused in one line.
+  absl::StatusOr<std::unique_ptr<Runner>> second = MakeRunner(options_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr("in use by another process"));
+
+  // Closed and reopened: the job is still there, and the engine takes new jobs.
+  runner->reset();
+  runner = MakeRunner(options_);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  absl::StatusOr<int> again = (*runner)->Resolve(Call(Square, 12));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, 144);
+  EXPECT_NE((*runner)->last_job_id(), job);
+}
+
+TEST_F(EmbeddedEngineTest, AFailingStepFailsTheResolveWithItsError) {
+  absl::StatusOr<std::unique_ptr<Runner>> runner = MakeRunner(options_);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  absl::StatusOr<int> got = (*runner)->Resolve(Call(Fails, 7));
+  ASSERT_FALSE(got.ok());
+  EXPECT_THAT(got.status().message(), HasSubstr("step Fails"));
+  EXPECT_THAT(got.status().message(), HasSubstr("bad x 7"));
+}
+
+TEST(ClusterRunnerTest, AnUnreachableSchedulerIsOneClearError) {
+  EngineOptions options;
+  options.kind = RunnerKind::kCluster;
+  options.scheduler = "127.0.0.1:1";
+  options.progress = false;
+  absl::StatusOr<std::unique_ptr<Runner>> runner = MakeRunner(options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  absl::StatusOr<int> got = (*runner)->Resolve(Call(Square, 3));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(got.status().message(), HasSubstr("cannot reach scheduler at 127.0.0.1:1"));
+}
+
+}  // namespace
+}  // namespace sematic

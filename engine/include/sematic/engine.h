@@ -1,0 +1,74 @@
+// Where a pipeline runs, chosen when it starts: in this process, on the embedded engine, or on a
+// cluster. The pipeline's code does not change; only the Runner does.
+//
+//   int main(int argc, char** argv) {
+//     if (sematic::worker::IsWorkerCommand(argc, argv)) return sematic::worker::Main(argc, argv);
+//     absl::StatusOr<std::unique_ptr<sematic::Runner>> runner = sematic::RunnerFromFlags(argc, argv);
+//     if (!runner.ok()) { std::cerr << runner.status().message() << "\n"; return 2; }
+//     absl::StatusOr<Report> report = (*runner)->Resolve(sematic::Call(Sweep, spec));
+//   }
+//
+//   $ ./pipeline                                  # embedded engine, data in ./.sematic
+//   $ ./pipeline --runner=silent                  # in-process, nothing stored
+//   $ ./pipeline --scheduler=10.0.0.5:7070        # a cluster (same as --runner=cluster)
+//
+// The embedded engine starts the real scheduler on the data directory and in-process workers in
+// this process; the cluster runner talks to a `sematic-scheduler` over gRPC, whose workers are
+// copies of this binary run as `./pipeline worker --scheduler=...`. Both submit the root call as
+// a job: it must be a call of a registered step with literal arguments (a call whose arguments
+// are other calls' futures is composed inside a nested step instead; see docs/architecture.md),
+// follow it with one line per finished step on stderr, and fetch and decode its output.
+// Runs stay in the data directory (embedded) or on the scheduler: `sematic jobs --data-dir
+// ./.sematic` or `sematic jobs --scheduler=HOST:PORT`.
+#ifndef SEMATIC_ENGINE_H_
+#define SEMATIC_ENGINE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "sematic/runner.h"
+
+namespace sematic {
+
+enum class RunnerKind { kSilent, kEmbedded, kCluster };
+
+struct EngineOptions {
+  RunnerKind kind = RunnerKind::kEmbedded;
+  std::string data_dir = ".sematic";  // embedded: the scheduler's store and blobs
+  std::string scheduler;              // cluster: HOST:PORT
+  // Steps running at once: the silent runner's threads, the embedded worker's concurrent runs.
+  // <= 0: the machine's hardware threads.
+  int parallelism = 0;
+  bool progress = true;  // one line per finished step on stderr
+  // How long a submit waits for a worker offering the root step (workers still connecting).
+  absl::Duration worker_wait = absl::Seconds(30);
+};
+
+// Reads the engine's flags and removes them from argv (argc shrinks; the rest keep their
+// order), so the program parses what is left:
+//   --runner=silent|embedded|cluster   default $SEMATIC_RUNNER, else embedded; --scheduler
+//                                      alone means cluster
+//   --scheduler=HOST:PORT              default $SEMATIC_SCHEDULER
+//   --data-dir=DIR                     default .sematic
+//   --parallelism=N  --quiet (no progress lines)
+// INVALID_ARGUMENT naming the flag for a bad value, or cluster without a scheduler address.
+absl::StatusOr<EngineOptions> ParseEngineFlags(int& argc, char** argv);
+
+// Starts the runner: the embedded engine opens its data directory (UNAVAILABLE, in one line,
+// when another process holds it) and starts its scheduler and workers, which live until the
+// runner is destroyed. The cluster runner connects lazily; an unreachable scheduler fails the
+// first Resolve with UNAVAILABLE naming the address.
+absl::StatusOr<std::unique_ptr<Runner>> MakeRunner(const EngineOptions& options);
+
+// ParseEngineFlags, then MakeRunner.
+absl::StatusOr<std::unique_ptr<Runner>> RunnerFromFlags(int& argc, char** argv);
+
+// Where the pipeline runs, for people: "in-process (silent runner)", "on the embedded engine
+// (data in .sematic)", "on the cluster at HOST:PORT".
+std::string DescribeRunner(const EngineOptions& options);
+
+}  // namespace sematic
+
+#endif  // SEMATIC_ENGINE_H_
