@@ -214,6 +214,14 @@ absl::StatusOr<WorkerFlags> ParseWorkerFlags(const std::vector<std::string>& arg
       if (name == "cancel-grace") o.cancel_grace = d;
       if (name == "drain-timeout") flags.drain_timeout = d;
       if (name == "max-reconnect-backoff") o.reconnect_max_backoff = d;
+    } else if (name == "isolate") {
+      if (value == "thread") {
+        o.isolation = Isolation::kThread;
+      } else if (value == "process") {
+        o.isolation = Isolation::kProcess;
+      } else {
+        return FlagError(name, "thread or process", value);
+      }
     } else if (name == "load" && allow_load) {
       if (value.empty()) return FlagError(name, "the path of a shared library", value);
       flags.load.push_back(value);
@@ -221,6 +229,7 @@ absl::StatusOr<WorkerFlags> ParseWorkerFlags(const std::vector<std::string>& arg
       return absl::InvalidArgumentError(absl::StrCat("--", name, ": unknown flag"));
     }
   }
+  o.step_process_libraries = flags.load;
   if (flags.scheduler.empty()) {
     return absl::InvalidArgumentError("--scheduler: expected host:port, got nothing");
   }
@@ -243,6 +252,8 @@ std::string WorkerUsage(std::string_view program, bool allow_load) {
       "       [--resource=NAME=COUNT]... [--label=KEY=VALUE]... [--max-runs=N]\n"
       "       [--cache-dir=DIR] [--cache-size=SIZE] [--inline-limit=SIZE] [--worker-id=ID]\n"
       "       [--cancel-grace=5s] [--drain-timeout=1m] [--max-reconnect-backoff=10s]\n"
+      "       [--isolate=thread|process]\n"
+      "--isolate=process runs each step in a child process: a crash fails only that attempt.\n"
       "Resources default to what this machine offers; SIZE is like 8GiB, 512MiB or 1000000.\n");
 }
 

@@ -2,6 +2,7 @@
 //
 //   ./my_pipeline worker --scheduler=10.0.0.5:7070 --cpus=4 --memory=8GiB --gpus=1
 //       --resource=tpu=2 --label=pool=gpu --max-runs=4 --cache-dir=/var/cache/sematic
+//       --isolate=process
 //
 //   ASSIGN_OR_RETURN(WorkerFlags flags, ParseWorkerFlags(args, DetectMachine()));
 //

@@ -45,7 +45,7 @@ TEST(ParseWorkerFlagsTest, EveryFlag) {
       {"--scheduler=127.0.0.1:7070", "--cpus=4", "--memory=8GiB", "--gpus", "1",
        "--resource=tpu=2", "--label=pool=gpu", "--label=zone=a", "--max-runs=3",
        "--cache-dir=/tmp/c", "--cache-size=1GiB", "--worker-id=w7", "--cancel-grace=2s",
-       "--drain_timeout=30s", "--inline-limit=64KiB"},
+       "--drain_timeout=30s", "--inline-limit=64KiB", "--isolate=process"},
       TestMachine());
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->scheduler, "127.0.0.1:7070");
@@ -62,6 +62,7 @@ TEST(ParseWorkerFlagsTest, EveryFlag) {
   EXPECT_EQ(f->options.cancel_grace, absl::Seconds(2));
   EXPECT_EQ(f->drain_timeout, absl::Seconds(30));
   EXPECT_EQ(f->options.max_inline_output_bytes, 64 << 10);
+  EXPECT_EQ(f->options.isolation, Isolation::kProcess);
 }
 
 TEST(ParseWorkerFlagsTest, DefaultsComeFromTheMachine) {
@@ -72,6 +73,7 @@ TEST(ParseWorkerFlagsTest, DefaultsComeFromTheMachine) {
   EXPECT_EQ(f->options.resources.gpus(), 0);
   EXPECT_EQ(f->options.max_concurrent_runs, 6);
   EXPECT_FALSE(f->options.cache_dir.empty());
+  EXPECT_EQ(f->options.isolation, Isolation::kThread);
 }
 
 TEST(ParseWorkerFlagsTest, ErrorsNameTheFlagAndTheExpectation) {
@@ -102,6 +104,11 @@ TEST(ParseWorkerFlagsTest, ErrorsNameTheFlagAndTheExpectation) {
       ParseWorkerFlags({"--scheduler=h:1", "--load=a.so", "--load=b.so"}, m, true);
   ASSERT_TRUE(load.ok());
   EXPECT_THAT(load->load, ::testing::ElementsAre("a.so", "b.so"));
+  // The step process of an isolated worker loads them too.
+  EXPECT_THAT(load->options.step_process_libraries, ::testing::ElementsAre("a.so", "b.so"));
+  EXPECT_THAT(ParseWorkerFlags({"--scheduler=h:1", "--isolate=vm"}, m),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "--isolate: expected thread or process, got \"vm\""));
 }
 
 TEST(DetectMachineTest, FindsCpusAndMemory) {

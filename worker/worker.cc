@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
 #include <cmath>
 #include <map>
 #include <random>
@@ -30,6 +31,7 @@
 #include "worker/artifact_cache.h"
 #include "worker/resource_ledger.h"
 #include "worker/result_book.h"
+#include "worker/step_process.h"
 
 namespace sematic::worker {
 namespace {
@@ -60,6 +62,15 @@ v1::RunResult ErrorResult(const std::string& run_id, int attempt, v1::ErrorKind 
   r.set_started_unix_micros(now);
   r.set_ended_unix_micros(now);
   return r;
+}
+
+// Protobuf serializes and parses messages of at most 2 GiB - 1 bytes.
+constexpr size_t kMaxMessageBytes = INT_MAX;
+
+std::string TooLargeForOneMessage(size_t bytes) {
+  return absl::StrCat("the output is ", bytes,
+                      " bytes encoded: values of 2 GiB and more cannot be stored yet (protobuf's "
+                      "2 GiB message limit; see docs/architecture.md)");
 }
 
 std::string DefaultWorkerId() {
@@ -408,7 +419,8 @@ class WorkerImpl : public Worker {
   }
 
   // Tells the step to stop; if it has not returned within the grace period, its attempt is
-  // reported as `kind` and its slot freed (its thread stays busy until it returns).
+  // reported as `kind` and its slot freed (its thread stays busy until it returns; under
+  // process isolation its process gets SIGTERM now and SIGKILL at the same deadline).
   void Stop(const AttemptKey& key, Run& run, v1::ErrorKind kind, std::string reason) {
     if (run.settled || run.stop_kind != v1::ERROR_KIND_UNSPECIFIED) return;
     run.stop_kind = kind;
@@ -418,11 +430,12 @@ class WorkerImpl : public Worker {
       auto it = runs_.find(key);
       if (it == runs_.end() || it->second.settled) return;
       Run& late = it->second;
-      std::fprintf(stderr,
-                   "sematic-worker %s: step %s (run %s) ignored cancellation for %s; its thread "
-                   "stays busy until it returns\n",
+      std::fprintf(stderr, "sematic-worker %s: step %s (run %s) ignored cancellation for %s; %s\n",
                    options_.worker_id.c_str(), late.func->name.c_str(), key.first.c_str(),
-                   absl::FormatDuration(options_.cancel_grace).c_str());
+                   absl::FormatDuration(options_.cancel_grace).c_str(),
+                   options_.isolation == Isolation::kProcess
+                       ? "its process is killed"
+                       : "its thread stays busy until it returns");
       results_.Add(StoppedResult(key, late));
       Settle(late);
     });
@@ -497,14 +510,59 @@ class WorkerImpl : public Worker {
     return value;
   }
 
-  // Sends a large output through the artifact service, unless it already has it.
-  absl::StatusOr<std::string> UploadOutput(const v1::TypeDesc& type, const v1::Value& value) {
+  // Sends a large output through the artifact service, unless it already has it. Says which
+  // in the run's log.
+  absl::StatusOr<std::string> UploadOutput(const v1::TypeDesc& type, const v1::Value& value,
+                                           Context& context) {
     const std::string bytes = CanonicalBytes(type, value);
     const std::string digest = Sha256Hex(bytes);
     ASSIGN_OR_RETURN(std::vector<std::string> missing, artifacts_->FindMissing({digest}));
-    if (!missing.empty()) RETURN_IF_ERROR(artifacts_->Upload(digest, bytes));
+    if (missing.empty()) {
+      context.Log("output artifact ", digest, " is already stored: not uploaded again");
+    } else {
+      RETURN_IF_ERROR(artifacts_->Upload(digest, bytes));
+      context.Log("output artifact ", digest, " uploaded (", bytes.size(), " bytes)");
+    }
     if (cache_ != nullptr) cache_->Insert(digest, bytes).IgnoreError();
     return digest;
+  }
+
+  // Runs the step in a child process (worker/step_process.h). `fetched` holds the inputs given
+  // by digest (moved into the request). An error means the child crashed or never reported.
+  absl::StatusOr<StepResult> InvokeInChildProcess(const v1::Assignment& a,
+                                                  std::vector<v1::TypedValue>& fetched,
+                                                  const Context& context,
+                                                  const std::atomic<bool>& cancelled) {
+    internal::StepProcessRequest request;
+    v1::Assignment& inline_assignment = *request.mutable_assignment();
+    inline_assignment = a;
+    for (int i = 0; i < inline_assignment.inputs_size(); ++i) {
+      v1::AssignedInput& input = *inline_assignment.mutable_inputs(i);
+      if (input.has_artifact_digest()) {
+        *input.mutable_value() = std::move(*fetched[i].mutable_value());
+      }
+    }
+    for (int id : context.gpu_ids()) request.add_gpu_ids(id);
+    ASSIGN_OR_RETURN(internal::StepProcessOutcome outcome,
+                     RunStepProcess(request, options_.step_process_libraries, context, logs_,
+                                    cancelled, options_.cancel_grace));
+    StepResult step;
+    switch (outcome.result_case()) {
+      case internal::StepProcessOutcome::kValue:
+        step.value = std::move(*outcome.mutable_value());
+        break;
+      case internal::StepProcessOutcome::kGraph:
+        step.graph = std::make_shared<const v1::Graph>(std::move(*outcome.mutable_graph()));
+        break;
+      case internal::StepProcessOutcome::kError:
+        step = StepResult::Failed(
+            absl::Status(static_cast<absl::StatusCode>(outcome.error_code()), outcome.error()),
+            outcome.retryable());
+        break;
+      case internal::StepProcessOutcome::RESULT_NOT_SET:
+        return absl::InternalError("the step process reported an empty outcome");
+    }
+    return step;
   }
 
   v1::RunResult Execute(const v1::Assignment& a, const FuncInfo& func,
@@ -565,7 +623,13 @@ class WorkerImpl : public Worker {
     info.gpus_assigned = true;
     Context context(std::move(info), &logs_, cancelled);
     StepResult step;
-    {
+    if (options_.isolation == Isolation::kProcess) {
+      absl::StatusOr<StepResult> isolated = InvokeInChildProcess(a, fetched, context, *cancelled);
+      if (!isolated.ok()) {
+        return fail(v1::INFRASTRUCTURE, std::string(isolated.status().message()), true);
+      }
+      step = *std::move(isolated);
+    } else {
       internal::ScopedContext scoped(&context);
       step = func.invoke(args);
     }
@@ -578,9 +642,12 @@ class WorkerImpl : public Worker {
       return fail(v1::USER_ERROR, step.status.ToString(), step.retryable);
     } else if (step.graph != nullptr) {
       *result.mutable_graph() = *step.graph;
+    } else if (step.value->ByteSizeLong() > kMaxMessageBytes) {
+      // CanonicalBytes would overrun its buffer and no parser takes it: say so instead.
+      return fail(v1::USER_ERROR, TooLargeForOneMessage(step.value->ByteSizeLong()), false);
     } else if (artifacts_ != nullptr && static_cast<int64_t>(step.value->ByteSizeLong()) >
                                             options_.max_inline_output_bytes) {
-      absl::StatusOr<std::string> digest = UploadOutput(*func.result_type, *step.value);
+      absl::StatusOr<std::string> digest = UploadOutput(*func.result_type, *step.value, context);
       if (!digest.ok()) {
         return fail(v1::INFRASTRUCTURE,
                     absl::StrCat("uploading the output: ", digest.status().ToString()), true);

@@ -17,7 +17,8 @@
 // local cache; uploads large outputs; streams logs and metrics; sends results in batches and
 // keeps them until acknowledged; heartbeats; honours cancellation and deadlines (a step that
 // ignores Context::Cancelled() past a grace period is reported and its resources freed, though
-// its thread stays busy until it returns); reconnects with exponential backoff and jitter, and
+// its thread stays busy until it returns — unless `isolation` runs it in a child process, which
+// is killed); reconnects with exponential backoff and jitter, and
 // resends whatever the scheduler has not acknowledged.
 //
 // Thread-safety: all public methods may be called from any thread. State lives on one event
@@ -29,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -37,6 +39,12 @@
 #include "worker/transport.h"
 
 namespace sematic::worker {
+
+// Where a step's body runs.
+enum class Isolation {
+  kThread,   // on a thread of the worker: cheapest; a crashing step takes the worker down
+  kProcess,  // in a child process per attempt (worker/step_process.h): a crash fails one attempt
+};
 
 struct WorkerOptions {
   std::string worker_id;  // empty: "<host>-<pid>-<random>", stable for the process
@@ -51,6 +59,10 @@ struct WorkerOptions {
   absl::Duration reconnect_max_backoff = absl::Seconds(10);
   absl::Duration log_flush_interval = absl::Milliseconds(200);
   size_t max_buffered_log_entries = 100'000;  // beyond this (no stream), the oldest are dropped
+  Isolation isolation = Isolation::kThread;
+  // kProcess: shared libraries the step process dlopen()s before looking the step up (the
+  // --load libraries of sematic-worker; empty for pipeline binaries, whose steps are linked in).
+  std::vector<std::string> step_process_libraries;
 };
 
 class Worker {

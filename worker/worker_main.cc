@@ -11,15 +11,17 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "worker/grpc_transport.h"
+#include "worker/step_process.h"
 #include "worker/worker.h"
 
 namespace sematic::worker {
 
 bool IsWorkerCommand(int argc, char** argv) {
-  return argc > 1 && std::strcmp(argv[1], "worker") == 0;
+  return argc > 1 && (std::strcmp(argv[1], "worker") == 0 || IsStepProcessCommand(argc, argv));
 }
 
 int Main(int argc, char** argv) {
+  if (IsStepProcessCommand(argc, argv)) return StepProcessMain(argc, argv);
   std::vector<std::string> args;
   for (int i = IsWorkerCommand(argc, argv) ? 2 : 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0) {

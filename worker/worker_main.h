@@ -18,7 +18,8 @@
 
 namespace sematic::worker {
 
-// True when argv[1] is "worker".
+// True when argv[1] is "worker", or the hidden subcommand of a step process (--isolate=process
+// re-executes this binary to run one step; see step_process.h).
 bool IsWorkerCommand(int argc, char** argv);
 
 // Parses the flags after argv[0] (and an optional "worker"), then runs RunWorker.

@@ -328,6 +328,7 @@ TEST(StatusTest, RunTreeNestsByParent) {
       MakeRun("r5", "r1", "PickBest", v1::CANCELED)};
   client.runs[3].set_error("boom");
   client.runs[3].set_attempt(3);
+  client.runs[3].set_worker_id("w2");
   std::string out;
   EXPECT_EQ(Sematic({"status", "j1"}, client, &out), ExitCode::kOk);
   EXPECT_EQ(out,
@@ -338,12 +339,12 @@ TEST(StatusTest, RunTreeNestsByParent) {
             "duration  2.5s\n"
             "error     step Train failed\n"
             "\n"
-            "RUN          ID  STATE      ATTEMPT  DURATION  ERROR\n"
-            "Sweep        r1  WAITING    1        1.0s\n"
-            "├─ Train     r2  SUCCEEDED  1        1.0s\n"
-            "├─ Inner     r3  WAITING    1        1.0s\n"
-            "│  └─ Train  r4  FAILED     3        1.0s      boom\n"
-            "└─ PickBest  r5  CANCELED   1        1.0s\n");
+            "RUN          ID  STATE      ATTEMPT  WORKER  DURATION  ERROR\n"
+            "Sweep        r1  WAITING    1        -       1.0s\n"
+            "├─ Train     r2  SUCCEEDED  1        -       1.0s\n"
+            "├─ Inner     r3  WAITING    1        -       1.0s\n"
+            "│  └─ Train  r4  FAILED     3        w2      1.0s      boom\n"
+            "└─ PickBest  r5  CANCELED   1        -       1.0s\n");
 }
 
 TEST(StatusTest, JsonHasTheJobAndItsRuns) {

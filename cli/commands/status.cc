@@ -38,6 +38,7 @@ void AddSubtree(const v1::Run& run, const std::string& indent, bool last, bool r
   const std::string& name = run.label().empty() ? run.function() : run.label();
   table.AddRow({indent + branch + name, run.id(), RunStateName(run.state()),
                 run.attempt() > 0 ? absl::StrCat(run.attempt()) : "-",
+                run.worker_id().empty() ? "-" : run.worker_id(),
                 ElapsedText(run.started_unix_micros(), run.ended_unix_micros(), now), run.error()});
   auto it = children.find(run.id());
   if (it == children.end()) return;
@@ -97,7 +98,7 @@ CommandResult RunStatus(const Invocation& inv, Client& client, Output output) {
       children[run.parent_id()].push_back(&run);
     }
   }
-  Table table({"RUN", "ID", "STATE", "ATTEMPT", "DURATION", "ERROR"});
+  Table table({"RUN", "ID", "STATE", "ATTEMPT", "WORKER", "DURATION", "ERROR"});
   for (const v1::Run* root : roots) AddSubtree(*root, "", true, true, children, now, table);
   if (table.rows() == 0) {
     output.out << "no runs yet\n";

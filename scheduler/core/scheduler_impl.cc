@@ -1231,6 +1231,7 @@ class SchedulerImpl : public Scheduler {
         run.session = session_id;
         run.stored.set_worker_id(session.hello.worker_id());
         v1::Run& r = *run.stored.mutable_run();
+        r.set_worker_id(session.hello.worker_id());
         r.set_attempt(r.attempt() + 1);
         r.set_started_unix_micros(Micros(absl::Now()));
         MustSetState(run, RunEvent::kAssigned);

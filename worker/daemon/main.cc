@@ -14,10 +14,13 @@
 #include <vector>
 
 #include "worker/flags.h"
+#include "worker/step_process.h"
 #include "worker/worker_main.h"
 
 int main(int argc, char** argv) {
   using namespace sematic::worker;
+  // --isolate=process: this binary re-executed to run one step (it loads the libraries itself).
+  if (IsStepProcessCommand(argc, argv)) return StepProcessMain(argc, argv);
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0) {
