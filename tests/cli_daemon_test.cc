@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "common/digest.h"
 #include "common/ids.h"
+#include "tests/testing/processes.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -62,117 +63,15 @@ SEMATIC_FUNC(DoubleAll, "n");
 int Hold(int x) { return x; }
 SEMATIC_FUNC(Hold, "x");
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs `argv` as a child process with a deadline, collecting stdout and stderr. A child still
-// running at the deadline is killed (exit_code -1). Always reaped.
-Result RunProcess(const std::vector<std::string>& argv, absl::Duration timeout) {
-  Result result;
-  int out[2], err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) return result;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    dup2(err[1], STDERR_FILENO);
-    close(out[0]);
-    close(out[1]);
-    close(err[0]);
-    close(err[1]);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  const absl::Time deadline = absl::Now() + timeout;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open_fds = 2;
-  bool timed_out = false;
-  while (open_fds > 0) {
-    const int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    if (poll(fds, 2, static_cast<int>(std::min<int64_t>(left, 1000))) <= 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP)) == 0) continue;
-      char buf[4096];
-      const ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      }
-    }
-  }
-  for (const pollfd& p : fds) {
-    if (p.fd >= 0) close(p.fd);
-  }
-  if (timed_out) kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  return result;
-}
+using Result = ::sematic::testing::ProcessResult;
+using ::sematic::testing::RunProcess;
 
 // The scheduler daemon, started as `sematic scheduler` on 127.0.0.1 with a kernel-chosen port.
-class Daemon {
+class Daemon : public ::sematic::testing::SchedulerProcess {
  public:
-  explicit Daemon(const std::string& data_dir) {
-    int out[2];
-    if (pipe(out) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      const std::string dir = "--data-dir=" + data_dir;
-      execl(SEMATIC_CLI_BINARY, SEMATIC_CLI_BINARY, "scheduler", dir.c_str(), "--port=0",
-            "--host=127.0.0.1", "--heartbeat-timeout=120s", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    std::string line;
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline && line.find('\n') == std::string::npos) {
-      pollfd p{out[0], POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[256];
-      const ssize_t n = read(out[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      line.append(buf, static_cast<size_t>(n));
-    }
-    close(out[0]);
-    absl::string_view rest(line);
-    int port = 0;
-    if (absl::ConsumePrefix(&rest, "listening on 127.0.0.1:") &&
-        absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &port)) {
-      address_ = "127.0.0.1:" + std::to_string(port);
-    }
-  }
-
-  ~Daemon() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
-
-  const std::string& address() const { return address_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string address_;
+  explicit Daemon(const std::string& data_dir)
+      : SchedulerProcess({SEMATIC_CLI_BINARY, "scheduler"}, data_dir, 0,
+                         {"--heartbeat-timeout=120s"}) {}
 };
 
 // A worker over a real stream, on its own thread: executes assignments with the SDK's invokers,

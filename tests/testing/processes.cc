@@ -88,6 +88,19 @@ void ChildProcess::Kill(int signal) {
 int ChildProcess::Stop(int signal, absl::Duration timeout) {
   if (pid_ <= 0) return -1;
   kill(pid_, signal);
+  return Wait(timeout);
+}
+
+bool ChildProcess::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) != pid_) return true;
+  pid_ = -1;
+  return false;
+}
+
+int ChildProcess::Wait(absl::Duration timeout) {
+  if (pid_ <= 0) return -1;
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     int status = 0;

@@ -40,8 +40,11 @@ class ChildProcess {
   // Sends `signal` and waits up to `timeout`: the exit code, or -1 after death by a signal or a
   // timeout (the child is then killed).
   int Stop(int signal, absl::Duration timeout);
+  // Waits up to `timeout` for the child to exit by itself; returns as Stop.
+  int Wait(absl::Duration timeout);
+  // True while the process has not exited (it is reaped once it has).
+  bool Running();
   pid_t pid() const { return pid_; }
-  bool running() const { return pid_ > 0; }
 
  private:
   pid_t pid_ = -1;
