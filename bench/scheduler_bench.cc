@@ -140,14 +140,13 @@ std::unique_ptr<sch::Scheduler> Open(const std::filesystem::path& dir, bool sync
   return *std::move(s);
 }
 
-// Submits FanOut(n) and waits for the job to end; returns the wall time.
-absl::Duration RunFanOut(sch::Scheduler* scheduler, int n) {
+// Submits FanOut(n); returns the job id once the submit is committed.
+std::string StartFanOut(sch::Scheduler* scheduler, int n) {
   v1::SubmitJobRequest request;
   request.set_function("FanOut");
   v1::NamedArg* arg = request.add_args();
   arg->set_name("n");
   arg->mutable_value()->set_int_value(n);
-  const absl::Time start = absl::Now();
   absl::Notification submitted;
   std::string job_id;
   scheduler->SubmitJob(request, [&](absl::StatusOr<v1::SubmitJobResponse> r) {
@@ -156,6 +155,13 @@ absl::Duration RunFanOut(sch::Scheduler* scheduler, int n) {
     submitted.Notify();
   });
   submitted.WaitForNotification();
+  return job_id;
+}
+
+// Submits FanOut(n) and waits for the job to end; returns the wall time.
+absl::Duration RunFanOut(sch::Scheduler* scheduler, int n) {
+  const absl::Time start = absl::Now();
+  const std::string job_id = StartFanOut(scheduler, n);
   absl::Notification ended;
   v1::JobState final_state = v1::JOB_STATE_UNSPECIFIED;
   v1::WatchJobRequest watch;
@@ -226,24 +232,6 @@ void FanOutMode(bool sync) {
   std::sort(rates.begin(), rates.end());
   std::printf("fanout %d, %s: median %.0f runs/s dispatched + completed\n", n,
               sync ? "--sync" : "WAL", rates[rates.size() / 2]);
-}
-
-// Submits FanOut(n) and returns the job id once the job is RUNNING.
-std::string StartFanOut(sch::Scheduler* scheduler, int n) {
-  v1::SubmitJobRequest request;
-  request.set_function("FanOut");
-  v1::NamedArg* arg = request.add_args();
-  arg->set_name("n");
-  arg->mutable_value()->set_int_value(n);
-  absl::Notification submitted;
-  std::string job_id;
-  scheduler->SubmitJob(request, [&](absl::StatusOr<v1::SubmitJobResponse> r) {
-    if (!r.ok()) Die("submit", r.status());
-    job_id = r->job().id();
-    submitted.Notify();
-  });
-  submitted.WaitForNotification();
-  return job_id;
 }
 
 v1::SchedulerInfo Info(sch::Scheduler* scheduler) {
