@@ -379,17 +379,26 @@ absl::Status ValidateValue(const v1::TypeDesc& type, const v1::Value& value,
   return Validate(type, value, path);
 }
 
-std::string CanonicalBytes(const v1::TypeDesc& type, const v1::Value& value) {
+absl::StatusOr<std::string> CanonicalBytes(const v1::TypeDesc& type, const v1::Value& value) {
   using google::protobuf::io::CodedOutputStream;
   const size_t type_size = type.ByteSizeLong();
   const size_t value_size = value.ByteSizeLong();
   const size_t total = 2 + CodedOutputStream::VarintSize64(type_size) + type_size +
                        CodedOutputStream::VarintSize64(value_size) + value_size;
+  if (total > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    // Protobuf serializes at most 2 GiB - 1 into one buffer (its sizes are ints).
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "value: ", total, " bytes serialized; one value can be at most ",
+        std::numeric_limits<int>::max(), " bytes (protobuf's limit)"));
+  }
   std::string out;
   out.resize(total);
-  google::protobuf::io::ArrayOutputStream array(out.data(), static_cast<int>(total));
-  CodedOutputStream coded(&array);
-  WriteTypedValue(type, value, &coded);
+  {
+    // The stream writes its last bytes when destroyed: before `out` is moved into the result.
+    google::protobuf::io::ArrayOutputStream array(out.data(), static_cast<int>(total));
+    CodedOutputStream coded(&array);
+    WriteTypedValue(type, value, &coded);
+  }
   return out;
 }
 

@@ -216,7 +216,7 @@ TEST(CodecTest, CanonicalBytesIsTheDeterministicTypedValueSerialization) {
   *tv.mutable_value() = v;
   std::string expected;
   ASSERT_TRUE(tv.SerializeToString(&expected));
-  EXPECT_EQ(CanonicalBytes(t, v), expected);
+  EXPECT_EQ(*CanonicalBytes(t, v), expected);
   EXPECT_EQ(ArtifactId(t, v), Sha256Hex(expected));
   EXPECT_TRUE(IsSha256Hex(ArtifactId(t, v)));
   // Same value, different type: different artifact.
@@ -228,7 +228,15 @@ TEST(CodecTest, ArtifactIdOfLargeBytesMatchesCanonicalBytes) {
   Bytes big{std::string(3 << 20, 'x')};
   big.data[12345] = 'y';
   const v1::Value v = Encode(big);
-  EXPECT_EQ(ArtifactId(TypeOf<Bytes>(), v), Sha256Hex(CanonicalBytes(TypeOf<Bytes>(), v)));
+  EXPECT_EQ(ArtifactId(TypeOf<Bytes>(), v), Sha256Hex(*CanonicalBytes(TypeOf<Bytes>(), v)));
+}
+
+TEST(CodecTest, CanonicalBytesRefusesValuesBeyondProtobufsTwoGiBLimit) {
+  // 2 GiB - 1 bytes of payload: with its framing the serialization exceeds INT_MAX (it used to
+  // write past the buffer).
+  const v1::Value v = Encode(Bytes{std::string(std::numeric_limits<int>::max(), 'x')});
+  EXPECT_THAT(CanonicalBytes(TypeOf<Bytes>(), v).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("protobuf's limit")));
 }
 
 TEST(CodecTest, DecodeErrorsNameThePath) {

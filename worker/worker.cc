@@ -514,7 +514,7 @@ class WorkerImpl : public Worker {
   // in the run's log.
   absl::StatusOr<std::string> UploadOutput(const v1::TypeDesc& type, const v1::Value& value,
                                            Context& context) {
-    const std::string bytes = CanonicalBytes(type, value);
+    ASSIGN_OR_RETURN(const std::string bytes, CanonicalBytes(type, value));
     const std::string digest = Sha256Hex(bytes);
     ASSIGN_OR_RETURN(std::vector<std::string> missing, artifacts_->FindMissing({digest}));
     if (missing.empty()) {

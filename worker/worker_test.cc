@@ -329,7 +329,7 @@ class MemoryArtifacts : public ArtifactClient {
     return absl::OkStatus();
   }
   std::string Put(const v1::TypeDesc& type, const v1::Value& value) {
-    const std::string bytes = CanonicalBytes(type, value);
+    const std::string bytes = *CanonicalBytes(type, value);
     const std::string digest = Sha256Hex(bytes);
     absl::MutexLock lock(&mu_);
     blobs_[digest] = bytes;

@@ -920,7 +920,7 @@ class SchedulerImpl : public Scheduler {
                                                      " bytes; upload it as an artifact"));
     }
     RETURN_IF_ERROR(ValidateValue(type, value, "value"));
-    const std::string bytes = CanonicalBytes(type, value);
+    ASSIGN_OR_RETURN(const std::string bytes, CanonicalBytes(type, value));
     std::string digest;
     bool known = false;  // its metadata is written already (it is in the value cache)
     if (bytes.size() <= kSmallValueBytes) {

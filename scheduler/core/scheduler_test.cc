@@ -664,7 +664,7 @@ TEST(SchedulerHeartbeatTest, ASilentWorkerIsDroppedAndItsRunsGoElsewhere) {
 // Uploads `value` through the scheduler's ArtifactService; returns its digest.
 absl::StatusOr<std::string> UploadValue(sch::Scheduler& scheduler, const v1::TypeDesc& type,
                                         const v1::Value& value) {
-  const std::string bytes = sematic::CanonicalBytes(type, value);
+  const std::string bytes = *sematic::CanonicalBytes(type, value);
   std::unique_ptr<sch::ArtifactService::Upload> upload = scheduler.artifacts().StartUpload();
   v1::UploadChunk chunk;
   chunk.set_digest(sematic::ArtifactId(type, value));

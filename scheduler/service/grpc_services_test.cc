@@ -236,7 +236,7 @@ TEST_F(GrpcServicesTest, A64MiBArtifactUploadsAndDownloadsByteIdenticalWithAResu
   }
   const v1::TypeDesc type = sematic::TypeOf<sematic::Bytes>();
   const v1::Value value = sematic::Encode(sematic::Bytes{std::move(data)});
-  const std::string bytes = sematic::CanonicalBytes(type, value);
+  const std::string bytes = *sematic::CanonicalBytes(type, value);
   const std::string digest = sematic::Sha256Hex(bytes);
   auto stub = v1::ArtifactService::NewStub(channel_);
 

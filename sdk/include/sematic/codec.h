@@ -113,7 +113,8 @@ absl::Status ValidateValue(const v1::TypeDesc& type, const v1::Value& value,
                            std::string_view root = "value");
 
 // Deterministic serialization of TypedValue{type, value}: equal values give equal bytes.
-std::string CanonicalBytes(const v1::TypeDesc& type, const v1::Value& value);
+// RESOURCE_EXHAUSTED beyond protobuf's 2 GiB limit on one serialized message.
+absl::StatusOr<std::string> CanonicalBytes(const v1::TypeDesc& type, const v1::Value& value);
 
 // SHA-256 hex of CanonicalBytes(type, value): the artifact id.
 std::string ArtifactId(const v1::TypeDesc& type, const v1::Value& value);
