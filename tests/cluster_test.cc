@@ -1,8 +1,8 @@
 // Cross-process: a heterogeneous local cluster — the real sematic-scheduler and several
 // sematic-worker daemons serving a --load'ed step library — all on 127.0.0.1. Covers placement
 // by labels and resources, a worker killed with SIGKILL mid-step, cancellation through the
-// `sematic` CLI, crashing steps under --isolate=process, upload deduplication and a large tensor
-// passed between workers.
+// `sematic` CLI, crashing steps (and their std::cout in the run's log) under --isolate=process,
+// upload deduplication and a large tensor passed between workers.
 #include <signal.h>
 
 #include <fstream>
@@ -245,7 +245,11 @@ TEST_F(ClusterTest, CrashingStepFailsOnlyItsAttemptUnderProcessIsolation) {
   EXPECT_EQ(job.output_digest(), sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(2)));
   std::vector<v1::Run> runs = RunsOf(address(), job_id, "Crash");
   ASSERT_EQ(runs.size(), 1u);
-  EXPECT_THAT(RunLogs(address(), runs[0].id()), HasSubstr("step crashed: SIGSEGV"));
+  const std::string logs = RunLogs(address(), runs[0].id());
+  EXPECT_THAT(logs, HasSubstr("step crashed: SIGSEGV"));
+  // What the step wrote to std::cout, on both attempts, the crashed one included.
+  EXPECT_THAT(logs, HasSubstr("Crash attempt 1 (segv)\n"));
+  EXPECT_THAT(logs, HasSubstr("Crash attempt 2 (segv)\n"));
 
   // Crashes every time: the retries run out and the job fails naming the crash.
   job_id = Submit(address(), Job("Crash", {Arg("how", sematic::Encode(std::string("abort"))),

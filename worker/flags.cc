@@ -253,7 +253,11 @@ std::string WorkerUsage(std::string_view program, bool allow_load) {
       "       [--cache-dir=DIR] [--cache-size=SIZE] [--inline-limit=SIZE] [--worker-id=ID]\n"
       "       [--cancel-grace=5s] [--drain-timeout=1m] [--max-reconnect-backoff=10s]\n"
       "       [--isolate=thread|process]\n"
-      "--isolate=process runs each step in a child process: a crash fails only that attempt.\n"
+      "--isolate=process runs each step in a child process: a crash fails only that attempt,\n"
+      "  and what the step writes to stdout/stderr becomes lines of its run's log.\n"
+      "--isolate=thread (the default) runs steps on threads of this process, which share one\n"
+      "  stdout/stderr: a step's std::cout/std::cerr go to the worker's own output, not to the\n"
+      "  run's log (use Context::Log, or --isolate=process).\n"
       "Resources default to what this machine offers; SIZE is like 8GiB, 512MiB or 1000000.\n");
 }
 

@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "common/strings.h"
 #include "sematic/func.h"
+#include "worker/output_lines.h"
 
 namespace sematic::worker {
 namespace {
@@ -34,6 +35,8 @@ constexpr int kChildFd = 3;
 // Frames above this cannot be parsed by protobuf anyway.
 constexpr uint64_t kMaxFrameBytes = INT_MAX;
 constexpr int kHeaderBytes = 8;
+// The most read from a stdout/stderr pipe at once; also the default maximum pipe capacity.
+constexpr size_t kDrainBudget = 1 << 20;
 
 bool SendAll(int fd, const char* data, size_t size) {
   while (size > 0) {
@@ -189,8 +192,9 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   return out;
 }
 
-// Starts /proc/self/exe as the step process with `fd` as its fd 3. Returns its pid.
-absl::StatusOr<pid_t> Spawn(int fd, const std::vector<std::string>& libraries,
+// Starts /proc/self/exe as the step process with `fd` as its fd 3 and `out`/`err` as its
+// stdout/stderr. Returns its pid.
+absl::StatusOr<pid_t> Spawn(int fd, int out, int err, const std::vector<std::string>& libraries,
                             const Context& context) {
   std::vector<std::string> argv = {"/proc/self/exe", kStepProcessCommand,
                                    absl::StrCat("--parent=", getpid())};
@@ -200,6 +204,8 @@ absl::StatusOr<pid_t> Spawn(int fd, const std::vector<std::string>& libraries,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fd, kChildFd);
+  posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, err, STDERR_FILENO);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // The worker blocks SIGTERM/SIGINT to take them synchronously; the step process must not.
@@ -225,6 +231,42 @@ absl::StatusOr<pid_t> Spawn(int fd, const std::vector<std::string>& libraries,
   return pid;
 }
 
+// `fd` moved to a number of 10 or more (close-on-exec), so that none of the child's dup2s onto
+// fds 1, 2 and 3 clobbers it or is a no-op. Closes `fd`; -1 on failure.
+int MoveAboveStdio(int fd) {
+  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  close(fd);
+  return moved;
+}
+
+// The read end of a pipe that becomes a child's stdout or stderr, split into log lines.
+struct OutputPipe {
+  int fd = -1;  // the read end, non-blocking; -1 once at end of stream
+  OutputLines lines;
+
+  // Reads until the pipe is empty (it stays open), at its end (fd closed), or `budget` bytes
+  // later: a step printing without pause must not starve the socket and the cancel checks.
+  void Drain(size_t budget) {
+    char buffer[1 << 16];
+    for (size_t done = 0; fd >= 0 && done < budget;) {
+      const ssize_t n = read(fd, buffer, sizeof(buffer));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) {
+        Close();
+        return;
+      }
+      lines.Append(std::string_view(buffer, static_cast<size_t>(n)));
+      done += static_cast<size_t>(n);
+    }
+  }
+
+  void Close() {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+};
+
 int Reap(pid_t pid) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -245,6 +287,9 @@ bool IsStepProcessCommand(int argc, char** argv) {
 }
 
 int StepProcessMain(int argc, char** argv) {
+  // stdout is a pipe to the worker: flush each line as it is written, so that the lines before
+  // a crash reach the run's log (stderr is unbuffered already).
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   pid_t parent = 0;
   for (int i = 2; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -322,6 +367,7 @@ int StepProcessMain(int argc, char** argv) {
     outcome->set_error("the step returned neither a value nor a graph");
     outcome->set_error_code(static_cast<int>(absl::StatusCode::kInternal));
   }
+  std::fflush(nullptr);  // the step's last output, before the outcome
   absl::Status sent = sink.Send(event);
   if (absl::IsResourceExhausted(sent)) {  // too large for one message: report that instead
     event.mutable_outcome()->set_error(std::string(sent.message()));
@@ -330,7 +376,6 @@ int StepProcessMain(int argc, char** argv) {
     sent = sink.Send(event);
   }
   if (!sent.ok()) ChildFails(absl::StrCat("sending the outcome: ", sent.ToString()));
-  std::fflush(nullptr);
   // Skip static destructors: the step's libraries may not tear down cleanly, and the outcome
   // is already out.
   _exit(0);
@@ -340,22 +385,40 @@ absl::StatusOr<internal::StepProcessOutcome> RunStepProcess(
     const internal::StepProcessRequest& request, const std::vector<std::string>& libraries,
     const Context& context, ContextSink& sink, const std::atomic<bool>& cancelled,
     absl::Duration cancel_grace) {
-  int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+  // The step's stdout and stderr become lines of its log, stderr's marked.
+  auto log_line = [&](std::string line) { sink.OnLog(context, line); };
+  OutputPipe out{-1, OutputLines("", kMaxOutputLineBytes, log_line)};
+  OutputPipe err{-1, OutputLines(kStderrPrefix, kMaxOutputLineBytes, log_line)};
+  int sock[2], out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock) != 0) {
     return absl::UnavailableError(absl::StrCat("socketpair: ", strerror(errno)));
   }
-  // Keep the child's end clear of fd 3 so that the dup2 onto it is never a no-op.
-  const int child_end = fcntl(fds[1], F_DUPFD_CLOEXEC, 10);
-  close(fds[1]);
-  const int fd = fds[0];
-  if (child_end < 0) {
-    close(fd);
-    return absl::UnavailableError(absl::StrCat("fcntl: ", strerror(errno)));
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    const int error = errno;
+    for (int end : {sock[0], sock[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+      if (end >= 0) close(end);
+    }
+    return absl::UnavailableError(absl::StrCat("pipe: ", strerror(error)));
   }
-  absl::StatusOr<pid_t> spawned = Spawn(child_end, libraries, context);
-  close(child_end);
+  const int fd = sock[0];
+  out.fd = out_pipe[0];
+  err.fd = err_pipe[0];
+  // Only the worker's ends: the child's writes still block on a full pipe.
+  fcntl(out.fd, F_SETFL, O_NONBLOCK);
+  fcntl(err.fd, F_SETFL, O_NONBLOCK);
+  const int child_ends[3] = {MoveAboveStdio(sock[1]), MoveAboveStdio(out_pipe[1]),
+                             MoveAboveStdio(err_pipe[1])};
+  absl::StatusOr<pid_t> spawned = absl::UnavailableError("fcntl: out of file descriptors");
+  if (child_ends[0] >= 0 && child_ends[1] >= 0 && child_ends[2] >= 0) {
+    spawned = Spawn(child_ends[0], child_ends[1], child_ends[2], libraries, context);
+  }
+  for (int end : child_ends) {
+    if (end >= 0) close(end);
+  }
   if (!spawned.ok()) {
     close(fd);
+    out.Close();
+    err.Close();
     return spawned.status();
   }
   const pid_t pid = *spawned;
@@ -378,10 +441,14 @@ absl::StatusOr<internal::StepProcessOutcome> RunStepProcess(
       kill(pid, SIGKILL);
       killed = true;
     }
-    pollfd p{fd, POLLIN, 0};
-    const int ready = poll(&p, 1, 50);  // how quickly cancellation is noticed
+    // A closed pipe's fd is -1, which poll skips.
+    pollfd p[3] = {{fd, POLLIN, 0}, {out.fd, POLLIN, 0}, {err.fd, POLLIN, 0}};
+    const int ready = poll(p, 3, 50);  // how quickly cancellation is noticed
     if (ready < 0 && errno != EINTR) break;
     if (ready <= 0) continue;
+    if (p[1].revents != 0) out.Drain(kDrainBudget);
+    if (p[2].revents != 0) err.Drain(kDrainBudget);
+    if (p[0].revents == 0) continue;
     if (!reader.ReadSome(fd)) break;  // end of stream: the child exited
     for (;;) {
       absl::StatusOr<std::optional<internal::StepProcessEvent>> event = reader.Next();
@@ -412,6 +479,15 @@ absl::StatusOr<internal::StepProcessOutcome> RunStepProcess(
   }
   close(fd);
   const int status = Reap(pid);
+  // Whatever the child wrote is in the pipes now, even when it crashed: log it before the
+  // outcome. That is at most a pipe's capacity (64 KiB by default, 1 MiB at most unprivileged),
+  // since a write to a full pipe blocks. A process the step started may hold a pipe open and
+  // write on: its output from now on is not read.
+  for (OutputPipe* pipe : {&out, &err}) {
+    pipe->Drain(kDrainBudget);
+    pipe->lines.Finish();
+    pipe->Close();
+  }
 
   if (outcome.has_value()) return *std::move(outcome);
   if (!protocol_error.ok()) return protocol_error;

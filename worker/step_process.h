@@ -11,7 +11,8 @@
 // The child is /proc/self/exe started with posix_spawn (never a bare fork: the worker is full of
 // gRPC and pool threads whose locks a forked child would inherit mid-use). It re-loads the
 // `libraries` (sematic-worker's --load), finds the step in its own registry, reads the request
-// from fd 3 and writes logs, metrics and then the outcome back on the same socket.
+// from fd 3 and writes logs, metrics and then the outcome back on the same socket. Its stdout
+// and stderr are pipes that the worker reads into the same log (stdout is line-buffered there).
 // Cancellation reaches it as SIGTERM, which sets Context::Cancelled(); SIGKILL follows after
 // the grace period.
 #ifndef SEMATIC_WORKER_STEP_PROCESS_H_
@@ -31,6 +32,9 @@ namespace sematic::worker {
 // argv[1] of the child process. Not for humans: it is absent from every usage text.
 inline constexpr char kStepProcessCommand[] = "__sematic_step";
 
+// Starts each line the step wrote to stderr in its log; stdout lines are as written.
+inline constexpr char kStderrPrefix[] = "[stderr] ";
+
 // True when argv[1] is kStepProcessCommand.
 bool IsStepProcessCommand(int argc, char** argv);
 
@@ -39,7 +43,10 @@ bool IsStepProcessCommand(int argc, char** argv);
 int StepProcessMain(int argc, char** argv);
 
 // Runs `request` in a child process and returns the outcome it reported. Its logs and metrics
-// go to `sink` as lines of `context`. Once `cancelled` turns true the child gets SIGTERM, and
+// go to `sink` as lines of `context`, and so does what it writes to stdout and stderr, line by
+// line (worker/output_lines.h: lines over 64 KiB are cut; stderr lines start with
+// kStderrPrefix). All of it has reached `sink` when this returns, a crash's last lines
+// included. Once `cancelled` turns true the child gets SIGTERM, and
 // SIGKILL `cancel_grace` later. Blocks until the child has exited and been reaped.
 //
 // Errors (the attempt is then an infrastructure failure): UNAVAILABLE when the child could not

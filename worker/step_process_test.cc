@@ -3,10 +3,13 @@
 #include "worker/step_process.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +42,28 @@ absl::StatusOr<int> IsoRejects(int x) {
 }
 SEMATIC_FUNC(IsoRejects, "x");
 
+// Writes to stdout and stderr by every route: iostreams, stdio, a raw write(2), and a last
+// stdout line without its newline.
+int IsoPrints(int x) {
+  std::cout << "out " << x << std::endl;
+  std::cerr << "err " << x << "\n";
+  std::printf("printf line\n");
+  (void)!write(STDERR_FILENO, "raw\n", 4);
+  std::cout << "partial";
+  return x;
+}
+SEMATIC_FUNC(IsoPrints, "x");
+
+// Prints, then crashes before it can report. Nothing flushes stdout (std::cerr would: it is
+// tied to std::cout), so the line is there only if the step process's stdout is line-buffered.
+int IsoPrintsThenCrashes(int x) {
+  std::cerr << "almost";  // no newline
+  std::cout << "before the crash\n";
+  std::abort();
+  return x;
+}
+SEMATIC_FUNC(IsoPrintsThenCrashes, "x");
+
 // Returns 1 once cancelled (SIGTERM in the child), 0 after 20 s without.
 int IsoAwaitCancel(int x) {
   sematic::Context& ctx = sematic::Context::Current();
@@ -70,6 +95,7 @@ namespace v1 = ::sematic::v1;
 using ::sematic::worker::RunStepProcess;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
 
 class RecordingSink : public sematic::ContextSink {
  public:
@@ -145,6 +171,26 @@ TEST_F(StepProcessTest, ReturnsTheValueAndForwardsLogsAndMetrics) {
   EXPECT_THAT(sink_.lines(), ElementsAre("r1: adding 2 and 40", "sum=42@3"));
 }
 
+TEST_F(StepProcessTest, TheStepsStdoutAndStderrAreLinesOfItsLog) {
+  auto outcome = Run(Request("IsoPrints", {sematic::Encode(7)}));
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(sematic::Decode<int>(outcome->value(), "value").value(), 7);
+  // Two pipes: each keeps its order; between them, lines are in order of arrival.
+  std::vector<std::string> out, err;
+  for (const std::string& line : sink_.lines()) {
+    (line.starts_with("r1: [stderr] ") ? err : out).push_back(line);
+  }
+  EXPECT_THAT(out, ElementsAre("r1: out 7", "r1: printf line", "r1: partial"));
+  EXPECT_THAT(err, ElementsAre("r1: [stderr] err 7", "r1: [stderr] raw"));
+}
+
+TEST_F(StepProcessTest, OutputBeforeACrashArrivesWithTheOutcome) {
+  auto outcome = Run(Request("IsoPrintsThenCrashes", {sematic::Encode(1)}));
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(outcome.status().message(), "step crashed: SIGABRT");
+  EXPECT_THAT(sink_.lines(), UnorderedElementsAre("r1: before the crash", "r1: [stderr] almost"));
+}
+
 TEST_F(StepProcessTest, AStepErrorIsAnOutcomeNotACrash) {
   auto outcome = Run(Request("IsoRejects", {sematic::Encode(3)}));
   ASSERT_TRUE(outcome.ok()) << outcome.status();
@@ -194,6 +240,11 @@ TEST_F(StepProcessTest, AStepTheChildLacksFailsTheAttempt) {
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInternal);
   EXPECT_THAT(outcome.status().message(),
               HasSubstr("the step process exited with status 3 without an outcome"));
+  // Why, in the run's log: the child said so on its stderr.
+  const std::vector<std::string> lines = sink_.lines();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr("r1: [stderr] sematic step process "));
+  EXPECT_THAT(lines[0], HasSubstr("NoSuchStep"));
 }
 
 }  // namespace step_process_test

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -115,10 +116,11 @@ SEMATIC_FUNC(GpuIdsAll, "n");
 int TpuOnly(int x) { return x; }
 SEMATIC_FUNC(TpuOnly, "x").Label("pool", "tpu");
 
-// Crashes (`how`: "segv" or "abort") on attempts up to `crashing_attempts`, then returns the
-// attempt number.
+// Says on std::cout which attempt it is, then crashes (`how`: "segv" or "abort") on attempts
+// up to `crashing_attempts`, then returns the attempt number.
 int Crash(const std::string& how, int crashing_attempts) {
   const int attempt = sematic::Context::Current().attempt();
+  std::cout << "Crash attempt " << attempt << " (" << how << ")\n";  // not flushed
   if (attempt <= crashing_attempts) {
     if (how == "abort") std::abort();
     raise(SIGSEGV);
