@@ -693,6 +693,7 @@ class SchedulerImpl : public Scheduler {
       r.set_label(node.created_at());
       r.set_builtin(node.function().starts_with("sematic."));
       r.set_state(v1::CREATED);
+      CountRunState(job_id, v1::RUN_STATE_UNSPECIFIED, v1::CREATED);
       r.set_created_unix_micros(now);
       *run.stored.mutable_node() = node;
       run.input_digests.resize(node.args_size());
@@ -726,6 +727,20 @@ class SchedulerImpl : public Scheduler {
       if (run.pending_inputs == 0) InputsReady(run);
     }
     return created;
+  }
+
+  // Keeps Job.runs_by_state (indexed by RunState) in step with a run moving `from` -> `to`
+  // (UNSPECIFIED: a new run). The job record is written at the turn's end.
+  void CountRunState(uint64_t job_id, v1::RunState from, v1::RunState to) {
+    auto job = jobs_.find(job_id);
+    if (job == jobs_.end()) return;
+    auto* counts = job->second.stored.mutable_job()->mutable_runs_by_state();
+    while (counts->size() <= v1::RunState_MAX) counts->Add(0);
+    if (from != v1::RUN_STATE_UNSPECIFIED && counts->Get(from) > 0) {
+      counts->Set(from, counts->Get(from) - 1);
+    }
+    counts->Set(to, counts->Get(to) + 1);
+    PersistJob(job_id);
   }
 
   // Marks a run changed; FlushChanges writes it (and publishes its event) once per turn.
@@ -795,6 +810,7 @@ class SchedulerImpl : public Scheduler {
 
   absl::Status SetState(LiveRun& run, RunEvent event) {
     ASSIGN_OR_RETURN(v1::RunState next, Transition(run.stored.run().state(), event));
+    CountRunState(run.key.job, run.stored.run().state(), next);
     run.stored.mutable_run()->set_state(next);
     PersistRun(run);
     return absl::OkStatus();

@@ -336,6 +336,17 @@ TEST_F(SchedulerTest, NestedStepsRegisterSubGraphs) {
   // Pipeline, 20 Squares, the gather, Sum, Add.
   EXPECT_EQ(runs.runs_size(), 24);
   for (const auto& run : runs.runs()) EXPECT_EQ(run.state(), v1::SUCCEEDED) << run.id();
+  // The job's counts by state followed every transition.
+  ASSERT_EQ(job.runs_by_state_size(), v1::RunState_MAX + 1);
+  for (int state = 0; state <= v1::RunState_MAX; ++state) {
+    EXPECT_EQ(job.runs_by_state(state), state == v1::SUCCEEDED ? 24 : 0)
+        << v1::RunState_Name(static_cast<v1::RunState>(state));
+  }
+  // And they survive a restart.
+  scheduler_.reset();
+  Open();
+  ASSERT_OK_AND_ASSIGN(v1::Job reopened, GetJob(job.id()));
+  EXPECT_EQ(reopened.runs_by_state(v1::SUCCEEDED), 24);
 }
 
 TEST_F(SchedulerTest, SubmitErrorsNameTheProblem) {
