@@ -379,6 +379,23 @@ absl::Status ValidateValue(const v1::TypeDesc& type, const v1::Value& value,
   return Validate(type, value, path);
 }
 
+namespace {
+
+// The TypedValue serialization into a string of exactly `total` bytes (total <= INT_MAX).
+std::string SerializeTypedValue(const v1::TypeDesc& type, const v1::Value& value, size_t total) {
+  std::string out;
+  out.resize(total);
+  {
+    // The stream writes its last bytes when destroyed: that must happen before `out` is returned.
+    google::protobuf::io::ArrayOutputStream array(out.data(), static_cast<int>(total));
+    google::protobuf::io::CodedOutputStream coded(&array);
+    WriteTypedValue(type, value, &coded);
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> CanonicalBytes(const v1::TypeDesc& type, const v1::Value& value) {
   using google::protobuf::io::CodedOutputStream;
   const size_t type_size = type.ByteSizeLong();
@@ -391,15 +408,7 @@ absl::StatusOr<std::string> CanonicalBytes(const v1::TypeDesc& type, const v1::V
         "value: ", total, " bytes serialized; one value can be at most ",
         std::numeric_limits<int>::max(), " bytes (protobuf's limit)"));
   }
-  std::string out;
-  out.resize(total);
-  {
-    // The stream writes its last bytes when destroyed: before `out` is moved into the result.
-    google::protobuf::io::ArrayOutputStream array(out.data(), static_cast<int>(total));
-    CodedOutputStream coded(&array);
-    WriteTypedValue(type, value, &coded);
-  }
-  return out;
+  return SerializeTypedValue(type, value, total);
 }
 
 std::string ArtifactId(const v1::TypeDesc& type, const v1::Value& value) {

@@ -34,7 +34,8 @@ Artifact MakeArtifact(size_t bytes, char fill = 'x') {
   std::string data(bytes, fill);
   for (size_t i = 0; i < data.size(); i += 97) data[i] = static_cast<char>(i % 251);
   a.value = Encode(Bytes{std::move(data)});
-  a.bytes = *CanonicalBytes(a.type, a.value);
+  absl::StatusOr<std::string> canonical = CanonicalBytes(a.type, a.value);
+  a.bytes = *canonical;
   a.digest = ArtifactId(a.type, a.value);
   return a;
 }
@@ -250,7 +251,8 @@ TEST_F(ArtifactServiceTest, GetArtifactShowsMetadataAndATruncatedJsonView) {
   Artifact a;
   a.type = TypeOf<Tensor>();
   a.value = Encode(t);
-  a.bytes = *CanonicalBytes(a.type, a.value);
+  absl::StatusOr<std::string> canonical = CanonicalBytes(a.type, a.value);
+  a.bytes = *canonical;
   a.digest = ArtifactId(a.type, a.value);
   ASSERT_THAT(Upload(a, 4096).status(), IsOk());
 
