@@ -104,7 +104,7 @@ class SocketSink : public ContextSink {
     internal::StepProcessEvent event;
     v1::LogEntry* log = event.mutable_log();
     log->set_unix_micros(absl::ToUnixMicros(absl::Now()));
-    log->set_text(std::string(line));
+    log->set_text(ValidUtf8(line));  // proto3 strings must be UTF-8, step output need not be
     Send(event).IgnoreError();  // the worker is gone: PDEATHSIG ends this process
   }
 

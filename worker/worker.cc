@@ -29,6 +29,7 @@
 #include "sematic/context.h"
 #include "sematic/func.h"
 #include "worker/artifact_cache.h"
+#include "worker/output_lines.h"
 #include "worker/resource_ledger.h"
 #include "worker/result_book.h"
 #include "worker/step_process.h"
@@ -95,7 +96,7 @@ class LogBuffer : public ContextSink {
       first = count_ == 0;
       v1::LogEntry* entry = RunLocked(context)->add_entries();
       entry->set_unix_micros(NowMicros());
-      entry->set_text(std::string(line));
+      entry->set_text(ValidUtf8(line));  // proto3 strings must be UTF-8, step output need not be
       ++count_;
       TrimLocked();
     }

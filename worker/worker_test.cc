@@ -524,6 +524,21 @@ TEST_F(ScriptedTest, LogsAndMetricsPrecedeTheResult) {
   EXPECT_TRUE(measured);
 }
 
+TEST_F(ScriptedTest, LogLinesThatAreNotUtf8AreRepairedNotDropped) {
+  StartWorker(Small(1, 1));
+  fake_.Assign(0, {Assignment("r1", "LogsRawBytes", {{"x", Encode(1)}})});
+  ASSERT_TRUE(fake_.AwaitResult(0, "r1").has_value());
+  std::vector<std::string> lines;
+  for (const v1::WorkerMessage& m : fake_.Received(0)) {
+    for (const v1::RunLogs& run : m.logs().runs()) {
+      for (const auto& e : run.entries()) lines.push_back(e.text());
+    }
+    std::string wire;
+    EXPECT_TRUE(m.SerializeToString(&wire));  // proto3 strings must be valid UTF-8
+  }
+  EXPECT_THAT(lines, ::testing::Contains("raw \xEF\xBF\xBD\xEF\xBF\xBD bytes"));
+}
+
 TEST_F(ScriptedTest, DeadlineCancelsTheStepAndReportsTimeout) {
   StartWorker(Small(1, 1));
   v1::Assignment slow = Assignment("r1", "SlowDouble",

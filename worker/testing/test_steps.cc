@@ -51,6 +51,13 @@ int SlowDouble(int x, int millis) {
 }
 SEMATIC_FUNC(SlowDouble, "x", "millis");
 
+// Logs bytes that are not UTF-8 (a step printing binary data): they must still travel.
+int LogsRawBytes(int x) {
+  sematic::Context::Current().Log("raw \xFF\xFE bytes");
+  return x;
+}
+SEMATIC_FUNC(LogsRawBytes, "x");
+
 Future<int> SlowDoubleAll(int n, int millis) {
   std::vector<Future<int>> parts;
   for (int i = 0; i < n; ++i) parts.push_back(Call(SlowDouble, i, millis));
