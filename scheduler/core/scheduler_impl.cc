@@ -1498,7 +1498,11 @@ class SchedulerImpl : public Scheduler {
       case v1::RunResult::kError: {
         const v1::RunError& error = result.error();
         FailureKind kind = FailureKindFor(error.kind());
-        absl::Status why = absl::UnknownError(error.message());
+        absl::Status why = absl::UnknownError(
+            error.message().empty()
+                ? absl::StrCat("the worker reported a ", v1::ErrorKind_Name(error.kind()),
+                               " error without a message")
+                : error.message());
         if (!error.retryable() && kind != FailureKind::kCancelled) {
           ReleaseWorker(*run);
           FailRun(key, why, RunEvent::kFailedFinal);

@@ -215,6 +215,13 @@ class TestWorker {
 
   void Gone() { scheduler_->OnWorkerGone(session_, absl::UnavailableError("test dropped it")); }
 
+  // Waits (30 s at most) until the scheduler closes this worker's stream.
+  bool AwaitClosed() {
+    absl::MutexLock lock(&shared_->mu);
+    auto closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) { return shared_->closed; };
+    return shared_->mu.AwaitWithTimeout(absl::Condition(&closed), absl::Seconds(30));
+  }
+
   // Sends a heartbeat every `interval` from a thread until the worker is destroyed.
   void StartHeartbeats(absl::Duration interval) {
     heartbeats_ = std::thread([this, interval] {
@@ -600,6 +607,80 @@ TEST_F(SchedulerTest, AHungRunTimesOutAndTheWorkerIsToldToCancel) {
   ASSERT_OK_AND_ASSIGN(v1::Run run, GetRun(submitted.job().root_run_id()));
   EXPECT_EQ(run.state(), v1::TIMED_OUT);
   EXPECT_THAT(run.error(), HasSubstr("timed out after 200 ms"));
+}
+
+// Malformed results of every kind from a worker: each fails its run or is rejected with a reason,
+// and the scheduler keeps serving (the daemon must never crash on input).
+TEST_F(SchedulerTest, MalformedResultsFailTheirRunsAndTheSchedulerKeepsServing) {
+  auto bad_result = [&](std::function<void(v1::RunResult&, const v1::Assignment&)> spoil) {
+    TestWorker worker(scheduler_.get(), "bad-" + sematic::RandomHex64());
+    worker.Hello();
+    absl::StatusOr<v1::SubmitJobResponse> submitted = Submit("Square", "x", sematic::Encode(3));
+    EXPECT_THAT(submitted.status(), IsOk());
+    if (!submitted.ok()) return v1::Job();
+    std::vector<v1::Assignment> assigned = worker.NextAssignments();
+    EXPECT_EQ(assigned.size(), 1u);
+    if (assigned.empty()) return v1::Job();
+    v1::RunResult result = TestWorker::Execute(assigned[0]);
+    spoil(result, assigned[0]);
+    worker.SendResult(result);
+    absl::StatusOr<v1::Job> job = AwaitJobEnd(submitted->job().id());
+    worker.Gone();
+    return job.ok() ? *job : v1::Job();
+  };
+  // A value of the wrong type.
+  v1::Job wrong_type = bad_result([](v1::RunResult& r, const v1::Assignment&) {
+    *r.mutable_value() = sematic::Encode(std::string("nine"));
+  });
+  EXPECT_EQ(wrong_type.state(), v1::JOB_FAILED);
+  EXPECT_THAT(wrong_type.error(), HasSubstr("expected int32"));
+  // A "sub-graph" from a step that is not nested, naming an unknown function.
+  v1::Job bad_graph = bad_result([](v1::RunResult& r, const v1::Assignment&) {
+    v1::Graph* g = r.mutable_graph();
+    v1::CallNode* n = g->add_nodes();
+    n->set_id("n1");
+    n->set_function("NoSuchStep");
+    g->set_output_node("n1");
+  });
+  EXPECT_EQ(bad_graph.state(), v1::JOB_FAILED);
+  EXPECT_FALSE(bad_graph.error().empty());
+  // A graph whose output names no node.
+  v1::Job dangling = bad_result([](v1::RunResult& r, const v1::Assignment&) {
+    r.mutable_graph()->set_output_node("nowhere");
+  });
+  EXPECT_EQ(dangling.state(), v1::JOB_FAILED);
+  // An error without a kind or message.
+  v1::Job empty_error = bad_result([](v1::RunResult& r, const v1::Assignment&) {
+    r.mutable_error();
+  });
+  EXPECT_EQ(empty_error.state(), v1::JOB_FAILED);
+  EXPECT_THAT(empty_error.error(), HasSubstr("without a message"));
+  // A result with no outcome at all is a protocol error: the stream is closed (its runs go to
+  // other workers as infrastructure failures).
+  {
+    TestWorker worker(scheduler_.get(), "no-outcome");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(5)));
+    std::vector<v1::Assignment> assigned = worker.NextAssignments();
+    ASSERT_EQ(assigned.size(), 1u);
+    v1::RunResult result;
+    result.set_run_id(assigned[0].run_id());
+    result.set_attempt(assigned[0].attempt());
+    worker.SendResult(result);
+    EXPECT_TRUE(worker.AwaitClosed());
+    worker.Gone();
+    TestWorker next(scheduler_.get(), "next");
+    next.Hello();
+    ASSERT_OK_AND_ASSIGN(v1::Job job, next.RunUntilDone(submitted.job().id()));
+    EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+  }
+
+  // Still serving: a good job succeeds.
+  TestWorker good(scheduler_.get(), "good");
+  good.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(4)));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, good.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
 }
 
 TEST(SchedulerLimitsTest, ASubGraphOverTheNodeLimitFailsItsRunNamingTheLimit) {
