@@ -259,11 +259,14 @@ class SchedulerTest : public ::testing::Test {
     scheduler_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void Open() {
+  // (Re)opens the scheduler on dir_; `adjust` may change the options first.
+  void Open(const std::function<void(sch::SchedulerOptions&)>& adjust = nullptr) {
+    scheduler_.reset();
     sch::SchedulerOptions options;
     options.data_dir = dir_.string();
     options.recovery_grace = absl::Milliseconds(300);
     options.heartbeat_timeout = absl::Seconds(60);
+    if (adjust) adjust(options);
     ASSERT_OK_AND_ASSIGN(scheduler_, sch::Scheduler::Create(options));
   }
 
@@ -683,60 +686,34 @@ TEST_F(SchedulerTest, MalformedResultsFailTheirRunsAndTheSchedulerKeepsServing) 
   EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
 }
 
-TEST(SchedulerLimitsTest, ASubGraphOverTheNodeLimitFailsItsRunNamingTheLimit) {
-  const auto dir =
-      std::filesystem::path(::testing::TempDir()) / ("scheduler-limits-" + sematic::RandomHex64());
-  sch::SchedulerOptions options;
-  options.data_dir = dir.string();
-  options.recovery_grace = absl::ZeroDuration();
-  options.limits.max_graph_nodes = 50;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<sch::Scheduler> scheduler, sch::Scheduler::Create(options));
-  {
-    TestWorker worker(scheduler.get(), "w1");
-    worker.Hello();
-    v1::SubmitJobRequest r;
-    r.set_function("WeightedSquares");
-    v1::NamedArg* a = r.add_args();
-    a->set_name("n");
-    *a->mutable_value() = sematic::Encode(100);  // a sub-graph of 102 nodes
-    ASSERT_OK_AND_ASSIGN(auto submitted, Wait<v1::SubmitJobResponse>(
-                                             [&](auto cb) { scheduler->SubmitJob(r, cb); }));
-    ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
-    EXPECT_EQ(job.state(), v1::JOB_FAILED);
-    EXPECT_THAT(job.error(), HasSubstr("50"));
-    // The scheduler is unharmed: a small job still runs.
-    *a->mutable_value() = sematic::Encode(10);
-    ASSERT_OK_AND_ASSIGN(auto small, Wait<v1::SubmitJobResponse>(
-                                         [&](auto cb) { scheduler->SubmitJob(r, cb); }));
-    ASSERT_OK_AND_ASSIGN(v1::Job done, worker.RunUntilDone(small.job().id()));
-    EXPECT_EQ(done.state(), v1::JOB_SUCCEEDED) << done.error();
-  }
-  scheduler.reset();
-  std::filesystem::remove_all(dir);
+TEST_F(SchedulerTest, ASubGraphOverTheNodeLimitFailsItsRunNamingTheLimit) {
+  Open([](sch::SchedulerOptions& o) { o.limits.max_graph_nodes = 50; });
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  // A sub-graph of 102 nodes.
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("WeightedSquares", "n", sematic::Encode(100)));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+  EXPECT_THAT(job.error(), HasSubstr("50"));
+  // The scheduler is unharmed: a small job still runs.
+  ASSERT_OK_AND_ASSIGN(auto small, Submit("WeightedSquares", "n", sematic::Encode(10)));
+  ASSERT_OK_AND_ASSIGN(v1::Job done, worker.RunUntilDone(small.job().id()));
+  EXPECT_EQ(done.state(), v1::JOB_SUCCEEDED) << done.error();
 }
 
-TEST(SchedulerHeartbeatTest, ASilentWorkerIsDroppedAndItsRunsGoElsewhere) {
-  const auto dir =
-      std::filesystem::path(::testing::TempDir()) / ("scheduler-hb-" + sematic::RandomHex64());
-  sch::SchedulerOptions options;
-  options.data_dir = dir.string();
-  options.recovery_grace = absl::ZeroDuration();
-  options.heartbeat_timeout = absl::Milliseconds(300);
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<sch::Scheduler> scheduler, sch::Scheduler::Create(options));
+TEST_F(SchedulerTest, ASilentWorkerIsDroppedAndItsRunsGoElsewhere) {
+  Open([](sch::SchedulerOptions& o) {
+    o.recovery_grace = absl::ZeroDuration();
+    o.heartbeat_timeout = absl::Milliseconds(300);
+  });
   {
-    TestWorker silent(scheduler.get(), "silent");
+    TestWorker silent(scheduler_.get(), "silent");
     silent.Hello();
-    v1::SubmitJobRequest r;
-    r.set_function("Square");
-    v1::NamedArg* a = r.add_args();
-    a->set_name("x");
-    *a->mutable_value() = sematic::Encode(9);
-    ASSERT_OK_AND_ASSIGN(auto submitted, Wait<v1::SubmitJobResponse>(
-                                             [&](auto cb) { scheduler->SubmitJob(r, cb); }));
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(9)));
     std::vector<v1::Assignment> first = silent.NextAssignments();
     ASSERT_EQ(first.size(), 1u);
     // The silent worker sends no heartbeat; a live one joins and gets the run's next attempt.
-    TestWorker live(scheduler.get(), "live");
+    TestWorker live(scheduler_.get(), "live");
     live.Hello();
     live.StartHeartbeats(absl::Milliseconds(50));
     std::vector<v1::Assignment> retried = live.NextAssignments();
@@ -747,8 +724,6 @@ TEST(SchedulerHeartbeatTest, ASilentWorkerIsDroppedAndItsRunsGoElsewhere) {
     ASSERT_OK_AND_ASSIGN(v1::Job job, live.RunUntilDone(submitted.job().id()));
     EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
   }
-  scheduler.reset();
-  std::filesystem::remove_all(dir);
 }
 
 // ---- Run history and artifacts ------------------------------------------------------------------
