@@ -2,9 +2,11 @@
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
+BENCH_BUILD_DIR ?= build-bench
+COMPARE_ARGS ?=
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test demo asan bench clean
+.PHONY: all deps configure build test demo asan bench bench-compare clean
 
 all: build
 
@@ -30,5 +32,14 @@ asan:
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do $$b; done
 
+# Sematic vs Dask on the same workloads, alternating (docs/benchmarks.md, "Side by side with
+# Dask"): a Release build in $(BENCH_BUILD_DIR), Debian's python3-distributed, and the shared
+# reference ../shared/bench/dask_baseline.py. E.g. COMPARE_ARGS="--smoke" or "--rounds=5".
+bench-compare: deps
+	@./deploy/install_bench_deps.sh
+	@cmake -S . -B $(BENCH_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target e2e_bench
+	@/usr/bin/python3 bench/compare/compare.py --e2e-bench $(BENCH_BUILD_DIR)/bench/e2e_bench $(COMPARE_ARGS)
+
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan $(BENCH_BUILD_DIR)

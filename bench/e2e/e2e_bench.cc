@@ -5,6 +5,7 @@
 //   build/bench/e2e_bench                    # fan-out 100k, chain 10k, sweep 2000 x 1 ms
 //   build/bench/e2e_bench --fanout=20000 --chain=2000 --sweep_points=500
 //   build/bench/e2e_bench --smoke            # tiny sizes; only checks that every job succeeds
+//   build/bench/e2e_bench --workloads=chain --chain=1000 --json   # one job, one JSON line
 //
 // Each job is timed from SubmitJob to GetJob reporting JOB_SUCCEEDED (polled every
 // --poll_interval), and its output is checked against the expected value. Per job it reports the
@@ -14,6 +15,10 @@
 // The chain's per-hop latency is the gap between consecutive Increment runs' end times as the
 // scheduler recorded them. One small unmeasured job first warms up connections and function
 // lookups. Exit code 0 only when every job succeeded with the right output.
+//
+// --json prints one JSON object per job on stdout (the report goes to stderr instead), for
+// bench/compare/compare.py, with the keys of the Dask reference (system, workload, n, seconds,
+// tasks_per_s, us_per_hop for the chain) plus the figures above.
 #include <signal.h>
 #include <stdlib.h>
 
@@ -32,6 +37,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/e2e/process.h"
@@ -53,6 +59,9 @@ ABSL_FLAG(bool, sync, false, "run the scheduler with --sync (fsync per committed
 ABSL_FLAG(absl::Duration, poll_interval, absl::Milliseconds(2), "GetJob polling interval");
 ABSL_FLAG(absl::Duration, job_timeout, absl::Minutes(10), "longest wait for one job");
 ABSL_FLAG(bool, keep_data, false, "keep the temporary directory (data, logs) at the end");
+ABSL_FLAG(std::string, workloads, "fanout,chain,sweep", "jobs to run, in this order");
+ABSL_FLAG(bool, json, false,
+          "one JSON object per job on stdout (the human-readable report goes to stderr)");
 ABSL_FLAG(bool, smoke, false,
           "tiny sizes (fan-out 200, chain 50, sweep 20 points): checks that the jobs succeed");
 
@@ -255,12 +264,32 @@ std::string IntDigest(int value) { return ArtifactId(TypeOf<int>(), Encode(value
 
 double Micros(absl::Duration d) { return absl::ToDoubleMicroseconds(d); }
 
+// Where the human-readable report goes: stdout, or stderr under --json.
+FILE* Report() { return absl::GetFlag(FLAGS_json) ? stderr : stdout; }
+
+double RunCount(const JobFigures& f) {
+  return static_cast<double>(std::max<size_t>(1, f.runs.size()));
+}
+
 void PrintJob(const char* name, const JobFigures& f) {
-  const double runs = static_cast<double>(std::max<size_t>(1, f.runs.size()));
-  std::printf("  %-8s wall %8.3f s  %7zu runs  CPU per run: scheduler %6.1f µs, "
+  const double runs = RunCount(f);
+  std::fprintf(Report(), "  %-8s wall %8.3f s  %7zu runs  CPU per run: scheduler %6.1f µs, "
               "workers %6.1f µs  scheduler peak RSS %4.0f MiB\n",
               name, absl::ToDoubleSeconds(f.wall), f.runs.size(), Micros(f.scheduler_cpu) / runs,
               Micros(f.worker_cpu) / runs, f.scheduler_peak_rss / 1048576.0);
+}
+
+// Under --json: one line on stdout for the job `workload` of `n` steps; `extra` holds more
+// members, each starting with a comma.
+void PrintJson(const char* workload, int n, const JobFigures& f, const std::string& extra = "") {
+  if (!absl::GetFlag(FLAGS_json)) return;
+  const double seconds = absl::ToDoubleSeconds(f.wall);
+  const double runs = RunCount(f);
+  std::printf("{\"system\": \"sematic\", \"workload\": \"%s\", \"n\": %d, \"seconds\": %.4f, "
+              "\"tasks_per_s\": %.1f, \"runs\": %zu, \"scheduler_cpu_us_per_run\": %.1f, "
+              "\"worker_cpu_us_per_run\": %.1f, \"scheduler_peak_rss_mib\": %.1f%s}\n",
+              workload, n, seconds, n / seconds, f.runs.size(), Micros(f.scheduler_cpu) / runs,
+              Micros(f.worker_cpu) / runs, f.scheduler_peak_rss / 1048576.0, extra.c_str());
 }
 
 // p in [0, 1] of sorted `values`.
@@ -279,55 +308,79 @@ absl::Status Run(const fs::path& root) {
     chain = 50;
     points = 20;
   }
+  const std::vector<std::string> workloads =
+      absl::StrSplit(absl::GetFlag(FLAGS_workloads), ',', absl::SkipEmpty());
+  for (const std::string& w : workloads) {
+    if (w != "fanout" && w != "chain" && w != "sweep") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown workload '", w, "' (fanout, chain, sweep)"));
+    }
+  }
   const int workers = absl::GetFlag(FLAGS_workers);
   const int worker_cpus = absl::GetFlag(FLAGS_worker_cpus);
   ASSIGN_OR_RETURN(std::unique_ptr<Cluster> cluster, Cluster::Start(root));
   Client client(cluster->address());
   RETURN_IF_ERROR(client.AwaitWorkers(workers, absl::Seconds(30)));
-  std::printf("e2e_bench: sematic-scheduler (WAL on, %s) + %d sematic-worker (%d cpu, "
-              "--max-runs=%d) on %s; data in %s\n",
-              absl::GetFlag(FLAGS_sync) ? "--sync" : "no fsync", workers, worker_cpus,
-              absl::GetFlag(FLAGS_max_runs), cluster->address().c_str(), root.c_str());
+  FILE* out = Report();
+  std::fprintf(out,
+               "e2e_bench: sematic-scheduler (WAL on, %s) + %d sematic-worker (%d cpu, "
+               "--max-runs=%d) on %s; data in %s\n",
+               absl::GetFlag(FLAGS_sync) ? "--sync" : "no fsync", workers, worker_cpus,
+               absl::GetFlag(FLAGS_max_runs), cluster->address().c_str(), root.c_str());
 
   RETURN_IF_ERROR(RunJob(*cluster, client, JobRequest("FanOut", {{"n", 100}}), IntDigest(100))
                       .status());  // warm-up
 
-  ASSIGN_OR_RETURN(JobFigures fan, RunJob(*cluster, client, JobRequest("FanOut", {{"n", fanout}}),
-                                          IntDigest(fanout)));
-  std::printf("fan-out: %d no-op steps, then Count over all of them\n", fanout);
-  PrintJob("fan-out", fan);
-  std::printf("  => %.0f steps/s end to end\n", fanout / absl::ToDoubleSeconds(fan.wall));
-
-  ASSIGN_OR_RETURN(JobFigures hops, RunJob(*cluster, client, JobRequest("Chain", {{"n", chain}}),
-                                           IntDigest(chain)));
-  std::vector<int64_t> ends;
-  for (const v1::Run& run : hops.runs) {
-    if (run.function() == "Increment") ends.push_back(run.ended_unix_micros());
+  for (const std::string& w : workloads) {
+    if (w == "fanout") {
+      ASSIGN_OR_RETURN(JobFigures fan,
+                       RunJob(*cluster, client, JobRequest("FanOut", {{"n", fanout}}),
+                              IntDigest(fanout)));
+      std::fprintf(out, "fan-out: %d no-op steps, then Count over all of them\n", fanout);
+      PrintJob("fan-out", fan);
+      std::fprintf(out, "  => %.0f steps/s end to end\n",
+                   fanout / absl::ToDoubleSeconds(fan.wall));
+      PrintJson("fanout", fanout, fan);
+    } else if (w == "chain") {
+      ASSIGN_OR_RETURN(JobFigures hops,
+                       RunJob(*cluster, client, JobRequest("Chain", {{"n", chain}}),
+                              IntDigest(chain)));
+      std::vector<int64_t> ends;
+      for (const v1::Run& run : hops.runs) {
+        if (run.function() == "Increment") ends.push_back(run.ended_unix_micros());
+      }
+      std::sort(ends.begin(), ends.end());
+      std::vector<int64_t> gaps;
+      for (size_t i = 1; i < ends.size(); ++i) gaps.push_back(ends[i] - ends[i - 1]);
+      std::sort(gaps.begin(), gaps.end());
+      std::fprintf(out, "chain: %d dependent Increment steps\n", chain);
+      PrintJob("chain", hops);
+      std::fprintf(out,
+                   "  => per hop: %.0f µs mean (wall / hops); p50 %lld µs, p90 %lld µs, "
+                   "p99 %lld µs (gaps between recorded ends)\n",
+                   Micros(hops.wall) / chain, static_cast<long long>(Percentile(gaps, 0.5)),
+                   static_cast<long long>(Percentile(gaps, 0.9)),
+                   static_cast<long long>(Percentile(gaps, 0.99)));
+      PrintJson("chain", chain, hops,
+                absl::StrFormat(", \"us_per_hop\": %.1f, \"p50_us_per_hop\": %lld",
+                                Micros(hops.wall) / chain,
+                                static_cast<long long>(Percentile(gaps, 0.5))));
+    } else {
+      const int64_t point_sum = int64_t{points} * (points - 1) / 2;
+      ASSIGN_OR_RETURN(JobFigures sweep,
+                       RunJob(*cluster, client,
+                              JobRequest("Sweep", {{"points", points}, {"micros", busy_micros}}),
+                              ArtifactId(TypeOf<int64_t>(), Encode(point_sum))));
+      const int cores = workers * worker_cpus;
+      const absl::Duration ideal = absl::Microseconds(int64_t{points} * busy_micros) / cores;
+      std::fprintf(out, "sweep: %d points x %d µs CPU, then Reduce\n", points, busy_micros);
+      PrintJob("sweep", sweep);
+      std::fprintf(out, "  => ideal %.3f s (%d x %d µs / %d cores): %.0f%% efficiency\n",
+                   absl::ToDoubleSeconds(ideal), points, busy_micros, cores,
+                   100 * absl::FDivDuration(ideal, sweep.wall));
+      PrintJson("sweep", points, sweep);
+    }
   }
-  std::sort(ends.begin(), ends.end());
-  std::vector<int64_t> gaps;
-  for (size_t i = 1; i < ends.size(); ++i) gaps.push_back(ends[i] - ends[i - 1]);
-  std::sort(gaps.begin(), gaps.end());
-  std::printf("chain: %d dependent Increment steps\n", chain);
-  PrintJob("chain", hops);
-  std::printf("  => per hop: %.0f µs mean (wall / hops); p50 %lld µs, p90 %lld µs, p99 %lld µs "
-              "(gaps between recorded ends)\n",
-              Micros(hops.wall) / chain, static_cast<long long>(Percentile(gaps, 0.5)),
-              static_cast<long long>(Percentile(gaps, 0.9)),
-              static_cast<long long>(Percentile(gaps, 0.99)));
-
-  const int64_t point_sum = int64_t{points} * (points - 1) / 2;
-  ASSIGN_OR_RETURN(
-      JobFigures sweep,
-      RunJob(*cluster, client, JobRequest("Sweep", {{"points", points}, {"micros", busy_micros}}),
-             ArtifactId(TypeOf<int64_t>(), Encode(point_sum))));
-  const int cores = workers * worker_cpus;
-  const absl::Duration ideal = absl::Microseconds(int64_t{points} * busy_micros) / cores;
-  std::printf("sweep: %d points x %d µs CPU, then Reduce\n", points, busy_micros);
-  PrintJob("sweep", sweep);
-  std::printf("  => ideal %.3f s (%d x %d µs / %d cores): %.0f%% efficiency\n",
-              absl::ToDoubleSeconds(ideal), points, busy_micros, cores,
-              100 * absl::FDivDuration(ideal, sweep.wall));
   return absl::OkStatus();
 }
 
