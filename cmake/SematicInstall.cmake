@@ -2,17 +2,19 @@
 # need, and a CMake package so that a project outside this tree can do
 #
 #   find_package(Sematic REQUIRED)                      # with -DCMAKE_PREFIX_PATH=P
-#   target_link_libraries(my_pipeline PRIVATE Sematic::sdk Sematic::worker)
+#   target_link_libraries(my_pipeline PRIVATE Sematic::sdk Sematic::worker Sematic::engine)
 #
 # SEMATIC_PUBLIC_LIBRARIES is the one list to edit: each entry is exported as Sematic::<name
 # without "sematic_">, together with every sematic_* library it links (they are static, so users
-# link those too). Headers and find_dependency() calls follow from that closure: a folder's
-# include/ tree when it has one, otherwise its *.h under include/<folder>/; generated *.pb.h from
-# the folder's build directory; one find_dependency per external package linked. Included at the
-# end of the top-level CMakeLists.txt, once every target exists.
+# link those too), and one find_dependency() per external package that closure links. Headers
+# follow the narrower closure through PUBLIC/INTERFACE links only (what users' code compiles
+# against; a PRIVATE link, e.g. the engine's scheduler, is linked but its headers stay behind):
+# a folder's include/ tree when it has one, otherwise its *.h under include/<folder>/; generated
+# *.pb.h from the folder's build directory. Included at the end of the top-level CMakeLists.txt,
+# once every target exists.
 include(CMakePackageConfigHelpers)
 
-set(SEMATIC_PUBLIC_LIBRARIES sematic_sdk sematic_worker)
+set(SEMATIC_PUBLIC_LIBRARIES sematic_sdk sematic_worker sematic_engine)
 set(SEMATIC_INSTALLED_PROGRAMS sematic sematic-scheduler sematic-worker)
 
 # Sets `out_targets` to `roots` and every sematic_* library they link, transitively, and
@@ -42,7 +44,30 @@ function(sematic_link_closure roots out_targets out_namespaces)
   set(${out_namespaces} ${namespaces} PARENT_SCOPE)
 endfunction()
 
+# Sets `out_targets` to `roots` and every sematic_* library their users compile against:
+# transitively through INTERFACE_LINK_LIBRARIES, skipping $<LINK_ONLY:...> (a static library's
+# PRIVATE links).
+function(sematic_usage_closure roots out_targets)
+  set(seen "")
+  set(pending ${roots})
+  while(pending)
+    list(POP_FRONT pending target)
+    if(target IN_LIST seen)
+      continue()
+    endif()
+    list(APPEND seen ${target})
+    get_target_property(interface ${target} INTERFACE_LINK_LIBRARIES)
+    foreach(lib IN LISTS interface)
+      if(lib MATCHES "^sematic_")
+        list(APPEND pending ${lib})
+      endif()
+    endforeach()
+  endwhile()
+  set(${out_targets} ${seen} PARENT_SCOPE)
+endfunction()
+
 sematic_link_closure("${SEMATIC_PUBLIC_LIBRARIES}" sematic_exported_targets sematic_namespaces)
+sematic_usage_closure("${SEMATIC_PUBLIC_LIBRARIES}" sematic_header_targets)
 
 # Libraries.
 foreach(target IN LISTS sematic_exported_targets)
@@ -57,7 +82,7 @@ install(TARGETS ${SEMATIC_INSTALLED_PROGRAMS} RUNTIME DESTINATION ${CMAKE_INSTAL
 
 # Headers, by folder.
 set(sematic_header_folders "")
-foreach(target IN LISTS sematic_exported_targets)
+foreach(target IN LISTS sematic_header_targets)
   get_target_property(source_dir ${target} SOURCE_DIR)
   file(RELATIVE_PATH folder ${PROJECT_SOURCE_DIR} ${source_dir})
   string(REGEX REPLACE "/.*" "" folder "${folder}")
@@ -87,7 +112,7 @@ endforeach()
 # Generated code, included as "sematic/v1/foo.pb.h": it exists only once built, so it is matched
 # when installing.
 set(sematic_generated_dirs "")
-foreach(target IN LISTS sematic_exported_targets)
+foreach(target IN LISTS sematic_header_targets)
   get_target_property(sources ${target} SOURCES)
   list(FILTER sources INCLUDE REGEX "\\.proto$")
   if(sources)

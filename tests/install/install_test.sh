@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs this build into a fresh prefix, builds tests/install/project against it (as a user's
-# project would: find_package(Sematic)), runs the pipeline in-process, then runs it as a worker
-# of the installed sematic-scheduler and submits to it with the installed `sematic` CLI.
+# project would: find_package(Sematic)), runs the pipeline in-process (Sematic::sdk alone) and on
+# the embedded engine (Sematic::engine; the installed `sematic` CLI reads the job back from its
+# data directory), then runs it as a worker of the installed sematic-scheduler and submits to it
+# with the installed `sematic` CLI and with the pipeline's own cluster runner.
 #
 #   install_test.sh BUILD_DIR PROJECT_DIR WORK_DIR [cmake -D options for the project...]
 #
@@ -25,6 +27,12 @@ cmake --install "$build_dir" --prefix "$prefix" >"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; echo "(is everything built? cmake --build first)"; exit 1; }
 test -f "$prefix/lib/cmake/Sematic/SematicConfig.cmake"
 test -f "$prefix/lib/cmake/Sematic/SematicConfigVersion.cmake"
+grep -q '^find_dependency(RocksDB' "$prefix/lib/cmake/Sematic/SematicConfig.cmake" ||
+  { echo "SematicConfig.cmake does not find RocksDB (Sematic::engine links it)"; exit 1; }
+test -f "$prefix/include/sematic/engine.h" || { echo "sematic/engine.h is not installed"; exit 1; }
+# The engine's scheduler and CLI libraries are linked privately: their headers stay behind.
+[[ ! -e "$prefix/include/scheduler" && ! -e "$prefix/include/cli" ]] ||
+  { echo "scheduler/ or cli/ headers are installed"; exit 1; }
 for program in sematic sematic-scheduler sematic-worker; do test -x "$prefix/bin/$program"; done
 
 step "configure and build the project"
@@ -33,10 +41,22 @@ cmake -S "$project_dir" -B "$work/build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" 
 cmake --build "$work/build" >"$work/build.log" || { cat "$work/build.log"; exit 1; }
 pipeline=$work/build/my_pipeline
 
-step "run in-process (SilentRunner)"
-out=$(timeout 60 "$pipeline")
+step "run in-process (SilentRunner, Sematic::sdk alone)"
+out=$(timeout 60 "$work/build/my_pipeline_silent")
 echo "$out"
 [[ "$out" == "sum of squares: 385" ]]
+
+step "run on the embedded engine (Sematic::engine)"
+out=$(timeout 120 "$pipeline" --runner=embedded --data-dir="$work/embedded" --quiet \
+      2>"$work/embedded.err") || { cat "$work/embedded.err"; exit 1; }
+echo "$out"
+[[ "$out" == "sum of squares: 385" ]]
+job=$(sed -n 's/^job \([^ ]*\)$/\1/p' "$work/embedded.err")
+[[ -n "$job" ]] || { cat "$work/embedded.err"; echo "no job id"; exit 1; }
+"$prefix/bin/sematic" --data-dir "$work/embedded" jobs --state succeeded >"$work/embedded.jobs"
+grep -qw "$job" "$work/embedded.jobs" ||
+  { cat "$work/embedded.jobs"; echo "job $job is not listed as succeeded"; exit 1; }
+echo "job $job succeeded in $work/embedded"
 
 step "serve as a worker of the installed scheduler"
 pids=()
@@ -80,4 +100,10 @@ digest=$("${sematic[@]}" status "$job" --json | grep -o '"outputDigest": *"[0-9a
 value=$("${sematic[@]}" get "$digest" --json)
 echo "$value" | grep -q '"json": *"385"' || { echo "unexpected output: $value"; exit 1; }
 echo "job output: 385"
+
+step "submit with the pipeline's cluster runner"
+out=$(timeout 120 "$pipeline" --scheduler="$address" --quiet 2>"$work/cluster.err") ||
+  { cat "$work/cluster.err" "$work/worker.out"; exit 1; }
+echo "$out"
+[[ "$out" == "sum of squares: 385" ]]
 echo "PASS"
