@@ -20,10 +20,12 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
@@ -63,18 +65,51 @@ SEMATIC_FUNC(FanOut, "n");
   std::exit(1);
 }
 
-// Answers each assignment at once: a no-op returns its input; other steps run their invoker.
+// Answers each assignment at once, on its own thread (as a worker process would: none of its
+// work runs on the scheduler's loop): a no-op returns its input; other steps run their invoker.
 // With a `budget`, it answers that many no-ops and then holds every further assignment (a job
 // caught mid-flight, for the recovery measurement).
 class SyntheticWorker : public sch::WorkerConnection {
  public:
-  SyntheticWorker(sch::Scheduler* scheduler, absl::Duration* invoke_time,
+  SyntheticWorker(sch::Scheduler* scheduler, std::atomic<int64_t>* invoke_micros,
                   std::shared_ptr<std::atomic<int64_t>> budget)
-      : scheduler_(scheduler), invoke_time_(invoke_time), budget_(std::move(budget)) {}
+      : scheduler_(scheduler), invoke_micros_(invoke_micros), budget_(std::move(budget)),
+        thread_([this] { Serve(); }) {}
+  ~SyntheticWorker() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+  }
   void set_session(sch::WorkerSessionId session) { session_ = session; }
 
   void Send(v1::SchedulerMessage message) override {
     if (!message.has_assignments()) return;
+    absl::MutexLock lock(&mu_);
+    inbox_.push_back(std::move(message));
+  }
+  void Close(absl::Status) override {}
+
+ private:
+  void Serve() {
+    while (true) {
+      std::vector<v1::SchedulerMessage> batch;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](SyntheticWorker* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
+              return w->stopping_ || !w->inbox_.empty();
+            },
+            this));
+        if (inbox_.empty()) return;  // stopping
+        batch.swap(inbox_);
+      }
+      for (v1::SchedulerMessage& message : batch) Answer(message);
+    }
+  }
+
+  void Answer(v1::SchedulerMessage& message) {
     v1::WorkerMessage out;
     for (v1::Assignment& a : *message.mutable_assignments()->mutable_assignments()) {
       if (a.function() == "NoOp" && budget_ != nullptr && budget_->fetch_sub(1) <= 0) continue;
@@ -96,23 +131,25 @@ class SyntheticWorker : public sch::WorkerConnection {
       } else {
         *result->mutable_value() = *r.value;
       }
-      *invoke_time_ += absl::Now() - start;
+      *invoke_micros_ += absl::ToInt64Microseconds(absl::Now() - start);
     }
     if (out.results().results_size() > 0) scheduler_->OnWorkerMessage(session_, std::move(out));
   }
-  void Close(absl::Status) override {}
 
- private:
-  sch::Scheduler* scheduler_;
-  absl::Duration* invoke_time_;
-  std::shared_ptr<std::atomic<int64_t>> budget_;
-  sch::WorkerSessionId session_ = 0;
+  sch::Scheduler* const scheduler_;
+  std::atomic<int64_t>* const invoke_micros_;
+  const std::shared_ptr<std::atomic<int64_t>> budget_;
+  std::atomic<sch::WorkerSessionId> session_{0};
+  absl::Mutex mu_;
+  std::vector<v1::SchedulerMessage> inbox_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts after the members it uses
 };
 
-void Connect(sch::Scheduler* scheduler, int count, int slots, absl::Duration* invoke_time,
+void Connect(sch::Scheduler* scheduler, int count, int slots, std::atomic<int64_t>* invoke_micros,
              std::shared_ptr<std::atomic<int64_t>> budget = nullptr) {
   for (int i = 0; i < count; ++i) {
-    auto worker = std::make_unique<SyntheticWorker>(scheduler, invoke_time, budget);
+    auto worker = std::make_unique<SyntheticWorker>(scheduler, invoke_micros, budget);
     SyntheticWorker* raw = worker.get();
     const sch::WorkerSessionId session = scheduler->ConnectWorker(std::move(worker));
     raw->set_session(session);
@@ -208,15 +245,16 @@ void FanOutMode(bool sync) {
   std::vector<double> rates;
   for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
     const std::filesystem::path dir = TempDir("fanout");
-    absl::Duration invoke_time;
+    std::atomic<int64_t> invoke_micros{0};
     {
       std::unique_ptr<sch::Scheduler> scheduler = Open(dir, sync);
       Connect(scheduler.get(), absl::GetFlag(FLAGS_workers), absl::GetFlag(FLAGS_slots),
-              &invoke_time);
+              &invoke_micros);
       const double cpu0 = CpuSeconds();
       const absl::Duration wall = RunFanOut(scheduler.get(), n);
       const double cpu = CpuSeconds() - cpu0;
       // The runs are the n no-ops plus the gather, the reducer and the parent.
+      const absl::Duration invoke_time = absl::Microseconds(invoke_micros.load());
       const double scheduled = absl::ToDoubleSeconds(wall - invoke_time);
       rates.push_back(n / scheduled);
       std::printf(
@@ -252,12 +290,12 @@ void RecoveryMode() {
   const int total = absl::GetFlag(FLAGS_recovery_runs);
   if (total <= 0) return;
   const std::filesystem::path dir = TempDir("recovery");
-  absl::Duration invoke_time;
+  std::atomic<int64_t> invoke_micros{0};
   {
     std::unique_ptr<sch::Scheduler> scheduler = Open(dir, false);
     auto budget = std::make_shared<std::atomic<int64_t>>(total / 2);
     Connect(scheduler.get(), absl::GetFlag(FLAGS_workers), absl::GetFlag(FLAGS_slots),
-            &invoke_time, budget);
+            &invoke_micros, budget);
     StartFanOut(scheduler.get(), total - 3);  // + the gather, the reducer and the root
     // Bounded: the budget runs out after total/2 answers; each Info is a loop turn later.
     for (int i = 0; i < 3000 && budget->load() > 0; ++i) {
