@@ -10,6 +10,7 @@ packages=(
   libabsl-dev librocksdb-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libeigen3-dev libpng-dev dataset-fashion-mnist
+  libgoogle-perftools-dev
 )
 
 missing=()
