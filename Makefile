@@ -36,7 +36,7 @@ bench: build
 # Dask"): a Release build in $(BENCH_BUILD_DIR), Debian's python3-distributed, and the shared
 # reference ../shared/bench/dask_baseline.py. E.g. COMPARE_ARGS="--smoke" or "--rounds=5".
 bench-compare: deps
-	@./deploy/install_bench_deps.sh
+	@./deploy/install_deps.sh --bench
 	@cmake -S . -B $(BENCH_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BENCH_BUILD_DIR) -j $(JOBS) --target e2e_bench
 	@/usr/bin/python3 bench/compare/compare.py --e2e-bench $(BENCH_BUILD_DIR)/bench/e2e_bench $(COMPARE_ARGS)

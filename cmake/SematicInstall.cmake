@@ -17,9 +17,11 @@ include(CMakePackageConfigHelpers)
 set(SEMATIC_PUBLIC_LIBRARIES sematic_sdk sematic_worker sematic_engine)
 set(SEMATIC_INSTALLED_PROGRAMS sematic sematic-scheduler sematic-worker)
 
-# Sets `out_targets` to `roots` and every sematic_* library they link, transitively, and
-# `out_namespaces` to the namespaces (absl, gRPC, ...) of the imported targets they link.
-function(sematic_link_closure roots out_targets out_namespaces)
+# Sets `out_targets` to `roots` and every sematic_* library reached from them through the target
+# properties `follow`, transitively, and `out_namespaces` to the namespaces (absl, gRPC, ...) of
+# the imported targets met on the way. Entries wrapped in $<LINK_ONLY:...> (a static library's
+# PRIVATE links, as its users see them) are not followed.
+function(sematic_closure roots follow out_targets out_namespaces)
   set(seen "")
   set(namespaces "")
   set(pending ${roots})
@@ -29,14 +31,15 @@ function(sematic_link_closure roots out_targets out_namespaces)
       continue()
     endif()
     list(APPEND seen ${target})
-    get_target_property(direct ${target} LINK_LIBRARIES)
-    get_target_property(interface ${target} INTERFACE_LINK_LIBRARIES)
-    foreach(lib IN LISTS direct interface)
-      if(lib MATCHES "^sematic_")
-        list(APPEND pending ${lib})
-      elseif(lib MATCHES "^([A-Za-z0-9_]+)::")
-        list(APPEND namespaces ${CMAKE_MATCH_1})
-      endif()
+    foreach(property IN LISTS follow)
+      get_target_property(libs ${target} ${property})
+      foreach(lib IN LISTS libs)
+        if(lib MATCHES "^sematic_")
+          list(APPEND pending ${lib})
+        elseif(lib MATCHES "^([A-Za-z0-9_]+)::")
+          list(APPEND namespaces ${CMAKE_MATCH_1})
+        endif()
+      endforeach()
     endforeach()
   endwhile()
   list(REMOVE_DUPLICATES namespaces)
@@ -44,30 +47,12 @@ function(sematic_link_closure roots out_targets out_namespaces)
   set(${out_namespaces} ${namespaces} PARENT_SCOPE)
 endfunction()
 
-# Sets `out_targets` to `roots` and every sematic_* library their users compile against:
-# transitively through INTERFACE_LINK_LIBRARIES, skipping $<LINK_ONLY:...> (a static library's
-# PRIVATE links).
-function(sematic_usage_closure roots out_targets)
-  set(seen "")
-  set(pending ${roots})
-  while(pending)
-    list(POP_FRONT pending target)
-    if(target IN_LIST seen)
-      continue()
-    endif()
-    list(APPEND seen ${target})
-    get_target_property(interface ${target} INTERFACE_LINK_LIBRARIES)
-    foreach(lib IN LISTS interface)
-      if(lib MATCHES "^sematic_")
-        list(APPEND pending ${lib})
-      endif()
-    endforeach()
-  endwhile()
-  set(${out_targets} ${seen} PARENT_SCOPE)
-endfunction()
-
-sematic_link_closure("${SEMATIC_PUBLIC_LIBRARIES}" sematic_exported_targets sematic_namespaces)
-sematic_usage_closure("${SEMATIC_PUBLIC_LIBRARIES}" sematic_header_targets)
+# What users link (every library, and the packages to find for them) ...
+sematic_closure("${SEMATIC_PUBLIC_LIBRARIES}" "LINK_LIBRARIES;INTERFACE_LINK_LIBRARIES"
+                sematic_exported_targets sematic_namespaces)
+# ... and what they compile against (whose headers are installed).
+sematic_closure("${SEMATIC_PUBLIC_LIBRARIES}" "INTERFACE_LINK_LIBRARIES"
+                sematic_header_targets unused_namespaces)
 
 # Libraries.
 foreach(target IN LISTS sematic_exported_targets)

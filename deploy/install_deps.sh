@@ -2,6 +2,9 @@
 # Installs the Debian 12 packages the project builds, tests and demos with. Idempotent and quiet
 # when everything is already there: it only calls apt-get for packages that are missing.
 #   deploy/install_deps.sh            (uses sudo when not root)
+#   deploy/install_deps.sh --bench    also what `make bench-compare` needs: Debian's Dask
+#                                     (python3-distributed, run with /usr/bin/python3); `make test`
+#                                     and `make demo` do not need it
 set -euo pipefail
 
 packages=(
@@ -12,6 +15,12 @@ packages=(
   libeigen3-dev libpng-dev dataset-fashion-mnist
   libgoogle-perftools-dev
 )
+if [[ ${1:-} == --bench ]]; then
+  packages+=(python3 python3-distributed)
+elif [[ $# -gt 0 ]]; then
+  echo "usage: $0 [--bench]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do

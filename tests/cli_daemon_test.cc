@@ -38,30 +38,10 @@
 namespace cli_daemon_test {
 
 namespace v1 = ::sematic::v1;
-using ::sematic::Call;
-using ::sematic::Future;
 using ::testing::HasSubstr;
 
-int Double(int x) { return 2 * x; }
-SEMATIC_FUNC(Double, "x");
+// The steps (Double, Total, DoubleAll, Hold...) come from worker/testing/test_steps.cc.
 
-int Total(const std::vector<int>& xs) {
-  int t = 0;
-  for (int x : xs) t += x;
-  return t;
-}
-SEMATIC_FUNC(Total, "xs");
-
-Future<int> DoubleAll(int n) {
-  std::vector<Future<int>> parts;
-  for (int i = 0; i < n; ++i) parts.push_back(Call(Double, i));
-  return Call(Total, parts);
-}
-SEMATIC_FUNC(DoubleAll, "n");
-
-// The test worker never finishes Hold: its runs stay RUNNING until cancelled.
-int Hold(int x) { return x; }
-SEMATIC_FUNC(Hold, "x");
 
 using Result = ::sematic::testing::ProcessResult;
 using ::sematic::testing::RunProcess;
@@ -253,7 +233,8 @@ TEST_F(CliDaemonTest, MistypedArgsAreAUsageErrorOnOneLine) {
 }
 
 TEST_F(CliDaemonTest, CancelMakesTheJobCancelledAndWatchFail) {
-  const std::string job_id = Submit("Hold", R"({"x": 1})");
+  // This test's worker never runs Hold: its run stays RUNNING until cancelled.
+  const std::string job_id = Submit("Hold", R"({"marker": "unused", "millis": 1})");
   ASSERT_TRUE(worker_->AwaitAssignment("Hold", absl::Seconds(30)));
 
   Result cancel = Sematic({"cancel", job_id});

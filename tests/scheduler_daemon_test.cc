@@ -37,25 +37,8 @@
 namespace daemon_test {
 
 namespace v1 = ::sematic::v1;
-using ::sematic::Call;
-using ::sematic::Future;
 
-int Double(int x) { return 2 * x; }
-SEMATIC_FUNC(Double, "x");
-
-int Total(const std::vector<int>& xs) {
-  int t = 0;
-  for (int x : xs) t += x;
-  return t;
-}
-SEMATIC_FUNC(Total, "xs");
-
-Future<int> DoubleAll(int n) {
-  std::vector<Future<int>> parts;
-  for (int i = 0; i < n; ++i) parts.push_back(Call(Double, i));
-  return Call(Total, parts);
-}
-SEMATIC_FUNC(DoubleAll, "n");
+// The steps (Double, Total, DoubleAll, Hold...) come from worker/testing/test_steps.cc.
 
 // The daemon on 127.0.0.1 with a kernel-chosen port, a short recovery grace and a heartbeat
 // timeout long enough that a slow machine never drops the test's worker.

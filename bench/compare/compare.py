@@ -112,7 +112,7 @@ def main():
     if not os.path.isfile(a.dask_script):
         missing = f"no Dask reference script at {a.dask_script}"
     elif not dask_available(a.python):
-        missing = f"{a.python} cannot import distributed (deploy/install_bench_deps.sh)"
+        missing = f"{a.python} cannot import distributed (deploy/install_deps.sh --bench)"
     if missing:
         if a.smoke:
             print(f"SKIPPED: {missing}", flush=True)
