@@ -6,8 +6,10 @@
 
 namespace sematic {
 
-EventLoop::EventLoop(std::function<void()> on_turn_end)
-    : on_turn_end_(std::move(on_turn_end)), thread_([this] { Loop(); }) {}
+EventLoop::EventLoop(std::function<void()> on_turn_end, std::function<bool()> turn_is_full)
+    : on_turn_end_(std::move(on_turn_end)),
+      turn_is_full_(std::move(turn_is_full)),
+      thread_([this] { Loop(); }) {}
 
 EventLoop::~EventLoop() {
   {
@@ -25,6 +27,12 @@ void EventLoop::Post(std::function<void()> closure) {
 void EventLoop::RunAt(absl::Time when, std::function<void()> closure) {
   absl::MutexLock lock(&mu_);
   timers_.emplace(when, std::move(closure));
+}
+
+bool EventLoop::HasQueuedClosures() {
+  if (left_in_turn_ > 0) return true;
+  absl::MutexLock lock(&mu_);
+  return !queue_.empty();
 }
 
 void EventLoop::RunSync(std::function<void()> closure) {
@@ -61,7 +69,12 @@ void EventLoop::Loop() {
       if (queue_.empty() && stopping_) return;
       turn.swap(queue_);
     }
-    for (auto& closure : turn) closure();
+    for (size_t i = 0; i < turn.size(); ++i) {
+      left_in_turn_ = turn.size() - i - 1;
+      turn[i]();
+      if (left_in_turn_ > 0 && turn_is_full_ && turn_is_full_() && on_turn_end_) on_turn_end_();
+    }
+    left_in_turn_ = 0;
     turn.clear();
     if (on_turn_end_) on_turn_end_();
   }

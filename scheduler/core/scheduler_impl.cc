@@ -23,6 +23,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "scheduler/artifacts/blob_store.h"
+#include "scheduler/core/commit_pipeline.h"
 #include "scheduler/core/graph_rewrite.h"
 #include "scheduler/core/requests.h"
 #include "scheduler/core/run_reads.h"
@@ -100,7 +101,12 @@ class SchedulerImpl : public Scheduler {
   // Rebuilds the live state from the store and starts the loop.
   absl::Status Start() {
     RETURN_IF_ERROR(Recover());
-    loop_ = std::make_unique<EventLoop>([this] { EndTurn(); });
+    commits_ = std::make_unique<CommitPipeline>(
+        store_.get(), [this](std::function<void()> release) { loop_->Post(std::move(release)); });
+    // A turn ends early once its batch is large, so that a burst of results (one closure per
+    // worker message) becomes several turns whose commits overlap the next turn's work.
+    loop_ = std::make_unique<EventLoop>([this] { EndTurn(); },
+                                        [this] { return batch_.ByteSize() >= kTurnBatchBytes; });
     loop_->Post([this] {
       for (const RunKey& key : ready_after_recovery_) {
         auto it = runs_.find(key);
@@ -314,14 +320,32 @@ class SchedulerImpl : public Scheduler {
     });
   }
 
-  // Turn end: place what can be placed, commit everything as one batch, then release replies.
+  // Turn end: place what can be placed and write the turn's changes as one batch; its replies
+  // and worker messages are released once the batch is committed.
+  //
+  // While more work is queued, or earlier batches are still being written, the batch goes to the
+  // commit pipeline and the loop moves on: a burst of results is split into turns (see
+  // kTurnBatchBytes) whose RocksDB writes overlap the next turn's scheduling on the other core.
+  // Otherwise — and always when the turn has reads, which must see everything written so far, or
+  // while shutting down — it commits here: an idle loop gains nothing from the hand-off, and a
+  // lone reply (a chain's next step) would only wait for another thread.
   void EndTurn() {
     Dispatch();
     FlushChanges();
-    if (batch_.size() > 0) {
-      absl::Status status = store_->Commit(std::move(batch_));
-      batch_ = Store::Batch();
-      uncommitted_values_.clear();
+    Store::Batch batch = std::exchange(batch_, Store::Batch());
+    std::vector<std::string> written = std::exchange(unreleased_this_turn_, {});
+    if (reads_.empty() && !shutting_down_ &&
+        (loop_->HasQueuedClosures() || !commits_->idle())) {
+      commits_->Submit(std::move(batch), [this, written = std::move(written),
+                                          outbox = std::exchange(outbox_, {})]() mutable {
+        ForgetUnreleased(written);
+        for (auto& send : outbox) send();
+      });
+      return;
+    }
+    commits_->Drain();
+    if (!batch.empty()) {
+      absl::Status status = store_->Commit(std::move(batch));
       if (!status.ok()) {
         // The store refused: what this turn promised is not durable. Fail loudly rather than
         // acknowledge it; the process restarts from the last committed state.
@@ -330,6 +354,7 @@ class SchedulerImpl : public Scheduler {
         std::abort();
       }
     }
+    ForgetUnreleased(written);
     std::vector<std::function<void()>> reads;
     reads.swap(reads_);
     for (auto& read : reads) read();
@@ -337,6 +362,19 @@ class SchedulerImpl : public Scheduler {
     outbox.swap(outbox_);
     for (auto& send : outbox) send();
   }
+
+  // The turn that wrote these values and artifact records is committed: the store answers for
+  // them from now on.
+  void ForgetUnreleased(const std::vector<std::string>& digests) {
+    for (const std::string& digest : digests) {
+      uncommitted_values_.erase(digest);
+      unreleased_artifacts_.erase(digest);
+    }
+  }
+
+  // Makes the store hold everything the loop has written (for a read on the loop that cannot
+  // wait for the turn's end). Releases the replies of the turns committed meanwhile.
+  void SettleStore() { commits_->Drain(); }
 
   // ---- Run history --------------------------------------------------------------------------
 
@@ -409,12 +447,15 @@ class SchedulerImpl : public Scheduler {
   // Writes an artifact's metadata unless it is stored already: its first producer and creation
   // time stay. An uploaded artifact (no producer yet) gets `meta`'s producer.
   void RecordArtifact(v1::ArtifactMeta meta) {
+    if (unreleased_artifacts_.contains(meta.digest())) return;  // written by a turn in flight
     absl::StatusOr<v1::ArtifactMeta> existing = store_->GetArtifact(meta.digest());
     if (existing.ok()) {
       if (!existing->producer_run_id().empty() || meta.producer_run_id().empty()) return;
       existing->set_producer_run_id(meta.producer_run_id());
       meta = *std::move(existing);
     }
+    unreleased_artifacts_.insert(meta.digest());
+    unreleased_this_turn_.push_back(meta.digest());
     batch_.PutArtifact(meta);
   }
 
@@ -465,6 +506,7 @@ class SchedulerImpl : public Scheduler {
     if (shutting_down_) return absl::UnavailableError("the scheduler is shutting down");
     RETURN_IF_ERROR(CheckSubmitShape(request, options_.limits));
     if (!request.idempotency_key().empty()) {
+      SettleStore();  // the job may have ended in a turn still being written
       absl::StatusOr<uint64_t> existing = store_->GetIdempotency(request.idempotency_key());
       auto pending = pending_idempotency_.find(request.idempotency_key());
       if (existing.ok() || pending != pending_idempotency_.end()) {
@@ -567,6 +609,7 @@ class SchedulerImpl : public Scheduler {
     ASSIGN_OR_RETURN(uint64_t job_id, ParseJobId(id));
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) {
+      SettleStore();  // it may have ended in a turn still being written
       ASSIGN_OR_RETURN(internal::StoredJob stored, store_->GetJob(job_id));
       return absl::FailedPreconditionError(absl::StrCat(
           "job ", AsAbsl(id), " already ended ", v1::JobState_Name(stored.job().state())));
@@ -848,8 +891,8 @@ class SchedulerImpl : public Scheduler {
 
   // Whether the artifact's bytes are stored (committed, or in this turn's batch).
   bool HasArtifact(std::string_view digest) {
-    return uncommitted_values_.contains(AsAbsl(digest)) || store_->GetArtifact(digest).ok() ||
-           blobs_->Contains(digest);
+    return values_.contains(AsAbsl(digest)) || uncommitted_values_.contains(AsAbsl(digest)) ||
+           store_->GetArtifact(digest).ok() || blobs_->Contains(digest);
   }
 
   // The canonical bytes of an artifact: small ones live in the store, large ones in blob files.
@@ -948,9 +991,11 @@ class SchedulerImpl : public Scheduler {
         // ... and stay in memory to feed downstream assignments without a read.
         cached_bytes_ += bytes.size();
         values_.emplace(digest, std::make_shared<const v1::Value>(value));
-      } else if (!values_.contains(digest)) {
+      } else if (!values_.contains(digest) &&
+                 uncommitted_values_.emplace(digest, std::make_shared<const v1::Value>(value))
+                     .second) {
         // Readable before the commit too: a consumer may be dispatched in this very turn.
-        uncommitted_values_.emplace(digest, std::make_shared<const v1::Value>(value));
+        unreleased_this_turn_.push_back(digest);
       }
     } else {
       ASSIGN_OR_RETURN(digest, blobs_->Put(bytes));
@@ -1739,9 +1784,14 @@ class SchedulerImpl : public Scheduler {
   // Artifacts up to this size live in the store's `values` family; larger ones in blob files.
   static constexpr size_t kSmallValueBytes = 64 * 1024;
   static constexpr size_t kValueCacheBytes = size_t{256} << 20;
+  static constexpr size_t kTurnBatchBytes = size_t{256} << 10;
   absl::flat_hash_map<std::string, std::shared_ptr<const v1::Value>> values_;
-  // Small values stored in this turn that values_ could not take; cleared after the commit.
+  // Small values that values_ could not take, until the turn that wrote them is committed.
   absl::flat_hash_map<std::string, std::shared_ptr<const v1::Value>> uncommitted_values_;
+  // Artifact records written by turns not yet committed (RecordArtifact keeps the first).
+  absl::flat_hash_set<std::string> unreleased_artifacts_;
+  // Digests this turn added to uncommitted_values_ / unreleased_artifacts_.
+  std::vector<std::string> unreleased_this_turn_;
   std::vector<RunKey> dirty_runs_;           // see LiveRun::dirty
   absl::flat_hash_set<uint64_t> dirty_jobs_;  // written at the turn's end
   size_t cached_bytes_ = 0;
@@ -1749,6 +1799,7 @@ class SchedulerImpl : public Scheduler {
   absl::Time recovering_until_ = absl::InfinitePast();
   bool shutting_down_ = false;
 
+  std::unique_ptr<CommitPipeline> commits_;  // outlives the loop, whose last turns drain it
   std::unique_ptr<EventLoop> loop_;  // last: stopped first
 };
 

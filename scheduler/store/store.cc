@@ -226,8 +226,11 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(uint8_t family,
     default:
       // artifacts, cache, idempotency: point lookups by opaque key, where a miss is common
       // (a cache miss, a new idempotency key): the whole-key bloom filter answers it. meta: one
-      // record.
+      // record. A bloom filter over the memtable's keys answers misses there too (the scheduler
+      // asks for every new value's metadata before recording it).
       o.write_buffer_size = family == kMeta ? 1 << 20 : 8 << 20;
+      o.memtable_whole_key_filtering = true;
+      o.memtable_prefix_bloom_size_ratio = 0.05;
       break;
   }
   if (prefix != 0) {
@@ -264,6 +267,18 @@ Store::Batch& Store::Batch::operator=(Batch&& other) noexcept {
     other.status_ = absl::OkStatus();
   }
   return *this;
+}
+
+void Store::Batch::Append(Batch&& other) {
+  if (status_.ok()) status_ = other.status_;
+  if (ops_.empty()) {
+    ops_ = std::move(other.ops_);
+    data_ = std::move(other.data_);
+  } else {
+    ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end());
+    data_.append(other.data_);
+  }
+  other = Batch();
 }
 
 void Store::Batch::Add(uint8_t family, std::string_view key, std::string_view value) {

@@ -92,6 +92,9 @@ class Store {
     void PutEvent(uint64_t job, const v1::JobEvent& event);  // keyed by event.sequence()
     void PutIdempotency(std::string_view key, uint64_t job);
 
+    // Adds `other`'s writes after this batch's (a later write to the same key wins).
+    void Append(Batch&& other);
+
     // Number of writes added, and the bytes of their keys and values.
     size_t size() const { return ops_.size(); }
     bool empty() const { return ops_.empty(); }
