@@ -44,7 +44,11 @@ int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 // A run that has not finished. Finished runs live only in the store.
 struct LiveRun {
   RunKey key;
-  internal::StoredRun stored;
+  internal::StoredRun stored;  // without its node, which is kept apart:
+  // What it executes: shares the sub-graph it came in (a fan-out's nodes are not copied per run).
+  std::shared_ptr<const v1::CallNode> node;
+  // Its whole record is stored; later flushes write only a RunUpdate.
+  bool recorded = false;
   // (consumer, argument index) pairs waiting for this run's output. One edge per argument, so
   // that an arrival is O(1) even for a gather of a million inputs.
   std::vector<std::pair<RunKey, int>> dependents;
@@ -464,7 +468,7 @@ class SchedulerImpl : public Scheduler {
   absl::Status AcceptOutputArtifact(const LiveRun& run, const std::string& digest) {
     absl::StatusOr<v1::ArtifactMeta> meta = store_->GetArtifact(digest);
     if (!meta.ok()) return absl::OkStatus();  // stored in this turn: its metadata is pending
-    const v1::TypeDesc& expected = run.stored.node().output_type();
+    const v1::TypeDesc& expected = (*run.node).output_type();
     if (!SameType(meta->type(), expected)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "results.artifact_digest: artifact ", digest, " is ", TypeName(meta->type()), ", but ",
@@ -546,7 +550,7 @@ class SchedulerImpl : public Scheduler {
     auto graph = std::make_shared<v1::Graph>();
     *graph->add_nodes() = std::move(root);
     graph->set_output_node("root");
-    ASSIGN_OR_RETURN(std::vector<RunKey> created, AddGraph(job_id, *graph, nullptr));
+    ASSIGN_OR_RETURN(std::vector<RunKey> created, AddGraph(job_id, std::move(graph), nullptr));
     j.set_root_run_id(FormatRunId(created.front()));
     j.set_state(v1::JOB_RUNNING);
     PersistJob(job_id);
@@ -706,10 +710,14 @@ class SchedulerImpl : public Scheduler {
 
   // Adds the runs of `graph` to job `job_id` under `parent` (nullptr: the job's root graph).
   // Returns the run keys in graph order. The graph must already be validated.
-  absl::StatusOr<std::vector<RunKey>> AddGraph(uint64_t job_id, const v1::Graph& submitted,
+  absl::StatusOr<std::vector<RunKey>> AddGraph(uint64_t job_id,
+                                               std::shared_ptr<const v1::Graph> submitted,
                                                LiveRun* parent) {
-    const std::optional<v1::Graph> split = SplitLargeGathers(submitted, kMaxGatherInputs);
-    const v1::Graph& graph = split.has_value() ? *split : submitted;
+    std::optional<v1::Graph> split = SplitLargeGathers(*submitted, kMaxGatherInputs);
+    const std::shared_ptr<const v1::Graph> shared =
+        split.has_value() ? std::make_shared<const v1::Graph>(*std::move(split))
+                          : std::move(submitted);
+    const v1::Graph& graph = *shared;
     LiveJob& job = jobs_.at(job_id);
     const uint64_t first = job.stored.next_run_index();
     if (first + graph.nodes_size() > options_.limits.max_runs_per_job) {
@@ -738,7 +746,7 @@ class SchedulerImpl : public Scheduler {
       r.set_state(v1::CREATED);
       CountRunState(job_id, v1::RUN_STATE_UNSPECIFIED, v1::CREATED);
       r.set_created_unix_micros(now);
-      *run.stored.mutable_node() = node;
+      run.node = std::shared_ptr<const v1::CallNode>(shared, &node);
       run.input_digests.resize(node.args_size());
       for (int a = 0; a < node.args_size(); ++a) {
         const v1::Arg& arg = node.args(a);
@@ -798,7 +806,12 @@ class SchedulerImpl : public Scheduler {
   void FlushRun(LiveRun& run) {
     if (!run.dirty) return;
     run.dirty = false;
-    batch_.PutRun(run.stored);
+    if (run.recorded) {
+      batch_.PutRunUpdate(run.stored);
+    } else {
+      batch_.PutRun(run.stored, *run.node);
+      run.recorded = true;
+    }
     if (jobs_.contains(run.key.job)) Emit(run.key.job, run.stored.run());
   }
 
@@ -904,7 +917,7 @@ class SchedulerImpl : public Scheduler {
 
   // The value of input `i` of `run`, inline.
   absl::StatusOr<v1::Value> InputValue(const LiveRun& run, int i) {
-    const v1::Arg& arg = run.stored.node().args(i);
+    const v1::Arg& arg = (*run.node).args(i);
     if (arg.source_case() == v1::Arg::kLiteral) return arg.literal();
     const std::string& digest = run.input_digests[i];
     auto cached = values_.find(digest);
@@ -921,7 +934,7 @@ class SchedulerImpl : public Scheduler {
 
   // Built-in nodes (gather, field, element, literal) are evaluated here, not on workers.
   void EvaluateBuiltin(LiveRun& run) {
-    const v1::CallNode& node = run.stored.node();
+    const v1::CallNode& node = (*run.node);
     absl::StatusOr<v1::Value> value;
     if (node.function() == "sematic.literal") {
       value = node.args(0).literal();
@@ -1350,9 +1363,9 @@ class SchedulerImpl : public Scheduler {
     a.set_parent_id(r.parent_id());
     a.set_function(r.function());
     a.set_version(r.version());
-    for (int i = 0; i < run.stored.node().args_size(); ++i) {
+    for (int i = 0; i < (*run.node).args_size(); ++i) {
       v1::AssignedInput* input = a.add_inputs();
-      input->set_name(run.stored.node().args(i).name());
+      input->set_name((*run.node).args(i).name());
       ASSIGN_OR_RETURN(*input->mutable_value(), InputValue(run, i));
     }
     if (signature.timeout_millis() > 0) {
@@ -1388,7 +1401,7 @@ class SchedulerImpl : public Scheduler {
 
   // ---- Worker protocol ----------------------------------------------------------------------
 
-  absl::Status HandleWorkerMessage(WorkerSession& s, const v1::WorkerMessage& message) {
+  absl::Status HandleWorkerMessage(WorkerSession& s, v1::WorkerMessage& message) {
     if (!s.greeted && message.message_case() != v1::WorkerMessage::kHello) {
       return absl::InvalidArgumentError("the first message on a worker stream must be a hello");
     }
@@ -1396,7 +1409,7 @@ class SchedulerImpl : public Scheduler {
       case v1::WorkerMessage::kHello:
         return OnHello(s, message.hello());
       case v1::WorkerMessage::kResults:
-        for (const v1::RunResult& result : message.results().results()) {
+        for (v1::RunResult& result : *message.mutable_results()->mutable_results()) {
           RETURN_IF_ERROR(OnResult(s, result));
         }
         return absl::OkStatus();
@@ -1476,7 +1489,8 @@ class SchedulerImpl : public Scheduler {
     if (run->stored.run().state() == v1::ASSIGNED) MustSetState(*run, RunEvent::kStarted);
   }
 
-  absl::Status OnResult(WorkerSession& s, const v1::RunResult& result) {
+  // `result` may be taken apart (a sub-graph is moved out, not copied).
+  absl::Status OnResult(WorkerSession& s, v1::RunResult& result) {
     v1::SchedulerMessage ack;
     v1::RunAttempt* acked = nullptr;
     LiveRun* run = FindLive(result.run_id());
@@ -1503,7 +1517,7 @@ class SchedulerImpl : public Scheduler {
     if (run->stored.run().state() == v1::ASSIGNED) MustSetState(*run, RunEvent::kStarted);
     switch (result.outcome_case()) {
       case v1::RunResult::kValue: {
-        absl::StatusOr<std::string> digest = StoreValue(run->stored.node().output_type(),
+        absl::StatusOr<std::string> digest = StoreValue((*run->node).output_type(),
                                                         result.value(), key);
         if (!digest.ok()) {
           ReleaseWorker(*run);
@@ -1536,7 +1550,8 @@ class SchedulerImpl : public Scheduler {
           break;
         }
         MustSetState(*run, RunEvent::kChildrenRegistered);
-        absl::StatusOr<std::vector<RunKey>> children = AddGraph(key.job, result.graph(), run);
+        absl::StatusOr<std::vector<RunKey>> children = AddGraph(
+            key.job, std::make_shared<const v1::Graph>(std::move(*result.mutable_graph())), run);
         if (!children.ok()) FailRun(key, children.status(), RunEvent::kFailedFinal);
         break;
       }
@@ -1682,12 +1697,15 @@ class SchedulerImpl : public Scheduler {
         LiveRun& run = runs_[*key];
         run.key = *key;
         run.stored.Swap(&stored);  // take the parsed record rather than copy it
+        run.node = std::make_shared<const v1::CallNode>(std::move(*run.stored.mutable_node()));
+        run.stored.clear_node();
+        run.recorded = true;
         ++job.unfinished;
         return true;
       }, /*bulk=*/true));
     }
     for (auto& [key, run] : runs_) {
-      const v1::CallNode& node = run.stored.node();
+      const v1::CallNode& node = (*run.node);
       run.input_digests.assign(node.args_size(), "");
       for (int a = 0; a < node.args_size() && a < run.stored.input_run_ids_size(); ++a) {
         const std::string& input = run.stored.input_run_ids(a);

@@ -34,12 +34,13 @@ enum Family : uint8_t {
   kEvents,
   kIdempotency,
   kValues,
+  kRunUpdates,
   kFamilyCount,
 };
 
 constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
     "meta",  "jobs", "runs",    "deps",   "artifacts",
-    "cache", "logs", "metrics", "events", "idempotency", "values"};
+    "cache", "logs", "metrics", "events", "idempotency", "values", "run_updates"};
 
 constexpr char kSchemaKey[] = "schema";
 
@@ -77,6 +78,9 @@ std::string DescribeKey(uint8_t family, std::string_view key) {
     case kRuns:
       if (key.size() == kRunKeySize) return absl::StrCat("run ", run_id(key));
       return absl::StrCat("run ", hex);
+    case kRunUpdates:
+      if (key.size() == kRunKeySize) return absl::StrCat("update of run ", run_id(key));
+      return absl::StrCat("run update ", hex);
     case kDeps:
       if (key.size() == 2 * kRunKeySize) {
         return absl::StrCat("dependency ", run_id(key), " -> ", run_id(key.substr(16)));
@@ -196,6 +200,13 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(uint8_t family,
       prefix = kJobKeySize;
       table.block_size = 16 << 10;  // scan-heavy: larger blocks read and compress better
       break;
+    case kRunUpdates:
+      // Rewritten on every transition of a live run, read with its run (point or per job).
+      o.write_buffer_size = 32 << 20;
+      o.max_write_buffer_number = 3;
+      prefix = kJobKeySize;
+      table.block_size = 16 << 10;
+      break;
     case kDeps:
       // Only ever scanned by upstream run (prefix 16); a leaf run's scan is answered by the
       // prefix filter without reading a data block. Keys only.
@@ -241,6 +252,25 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(uint8_t family,
   }
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return o;
+}
+
+// Replaces the fields of `run` that RunUpdate carries.
+void ApplyRunUpdate(internal::RunUpdate& update, internal::StoredRun& run) {
+  v1::Run& r = *run.mutable_run();
+  r.set_state(update.state());
+  r.set_attempt(update.attempt());
+  r.set_output_digest(std::move(*update.mutable_output_digest()));
+  r.set_error(std::move(*update.mutable_error()));
+  r.set_started_unix_micros(update.started_unix_micros());
+  r.set_ended_unix_micros(update.ended_unix_micros());
+  r.set_worker_id(std::move(*update.mutable_run_worker_id()));
+  r.set_nested(update.nested());
+  run.set_output_child_run_id(std::move(*update.mutable_output_child_run_id()));
+  run.set_user_failures(update.user_failures());
+  run.set_infra_failures(update.infra_failures());
+  run.set_not_before_unix_micros(update.not_before_unix_micros());
+  run.set_worker_id(std::move(*update.mutable_worker_id()));
+  run.set_pending_inputs(update.pending_inputs());
 }
 
 }  // namespace
@@ -322,6 +352,60 @@ void Store::Batch::PutRun(const internal::StoredRun& run) {
     return;
   }
   AddMessage(kRuns, EncodeRunKey(*key), run);
+}
+
+void Store::Batch::PutRun(const internal::StoredRun& run, const v1::CallNode& node) {
+  absl::StatusOr<RunKey> key = ParseRunId(run.run().id());
+  if (!key.ok()) {
+    if (status_.ok())
+      status_ = absl::InvalidArgumentError(absl::StrCat("PutRun: ", key.status().message()));
+    return;
+  }
+  // Serialized messages concatenate: the record's bytes followed by field 2 (node) parse as one
+  // StoredRun whose node is `node`.
+  constexpr uint8_t kNodeTag = (internal::StoredRun::kNodeFieldNumber << 3) | 2;
+  const size_t run_size = run.ByteSizeLong();
+  const size_t node_size = node.ByteSizeLong();
+  const size_t value_size = run_size + 1 +
+                            google::protobuf::io::CodedOutputStream::VarintSize64(node_size) +
+                            node_size;
+  const std::string encoded_key = EncodeRunKey(*key);
+  ops_.push_back({kRuns, false, static_cast<uint32_t>(encoded_key.size()),
+                  static_cast<uint32_t>(value_size)});
+  data_.append(encoded_key);
+  const size_t at = data_.size();
+  data_.resize(at + value_size);
+  uint8_t* out = reinterpret_cast<uint8_t*>(data_.data() + at);
+  out = run.SerializeWithCachedSizesToArray(out);
+  *out++ = kNodeTag;
+  out = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(node_size, out);
+  node.SerializeWithCachedSizesToArray(out);
+}
+
+void Store::Batch::PutRunUpdate(const internal::StoredRun& run) {
+  absl::StatusOr<RunKey> key = ParseRunId(run.run().id());
+  if (!key.ok()) {
+    if (status_.ok())
+      status_ = absl::InvalidArgumentError(absl::StrCat("PutRunUpdate: ", key.status().message()));
+    return;
+  }
+  const v1::Run& r = run.run();
+  internal::RunUpdate update;
+  update.set_state(r.state());
+  update.set_attempt(r.attempt());
+  update.set_output_digest(r.output_digest());
+  update.set_error(r.error());
+  update.set_started_unix_micros(r.started_unix_micros());
+  update.set_ended_unix_micros(r.ended_unix_micros());
+  update.set_run_worker_id(r.worker_id());
+  update.set_nested(r.nested());
+  update.set_output_child_run_id(run.output_child_run_id());
+  update.set_user_failures(run.user_failures());
+  update.set_infra_failures(run.infra_failures());
+  update.set_not_before_unix_micros(run.not_before_unix_micros());
+  update.set_worker_id(run.worker_id());
+  update.set_pending_inputs(run.pending_inputs());
+  AddMessage(kRunUpdates, EncodeRunKey(*key), update);
 }
 
 void Store::Batch::PutDep(RunKey upstream, RunKey downstream) {
@@ -448,6 +532,14 @@ absl::Status Store::CheckSchema() {
   RETURN_IF_ERROR(bytes.status());
   ASSIGN_OR_RETURN(internal::SchemaMeta meta,
                    ParseRecord<internal::SchemaMeta>(kMeta, kSchemaKey, *bytes));
+  if (meta.schema_version() == 1) {  // upgraded in place: its runs have no updates yet
+    meta.set_schema_version(kStoreSchemaVersion);
+    rocksdb::WriteOptions write;
+    write.sync = true;
+    RETURN_IF_ERROR(
+        FromRocks(db_->Put(write, families_[kMeta], kSchemaKey, meta.SerializeAsString()),
+                  "upgrading the store's schema version"));
+  }
   if (meta.schema_version() != kStoreSchemaVersion) {
     return absl::FailedPreconditionError(
         absl::StrCat("the store at ", options_.path, " has schema version ", meta.schema_version(),
@@ -499,7 +591,15 @@ absl::StatusOr<internal::StoredJob> Store::GetJob(uint64_t job) const {
 absl::StatusOr<internal::StoredRun> Store::GetRun(RunKey run) const {
   const std::string key = EncodeRunKey(run);
   ASSIGN_OR_RETURN(std::string bytes, Get(kRuns, key));
-  return ParseRecord<internal::StoredRun>(kRuns, key, bytes);
+  ASSIGN_OR_RETURN(internal::StoredRun stored,
+                   ParseRecord<internal::StoredRun>(kRuns, key, bytes));
+  absl::StatusOr<std::string> update_bytes = Get(kRunUpdates, key);
+  if (absl::IsNotFound(update_bytes.status())) return stored;
+  RETURN_IF_ERROR(update_bytes.status());
+  ASSIGN_OR_RETURN(internal::RunUpdate update,
+                   ParseRecord<internal::RunUpdate>(kRunUpdates, key, *update_bytes));
+  ApplyRunUpdate(update, stored);
+  return stored;
 }
 
 absl::StatusOr<v1::ArtifactMeta> Store::GetArtifact(std::string_view digest) const {
@@ -530,16 +630,8 @@ enum class ScanMode {
   kPrefixBulk,  // kPrefix, once: read ahead, do not fill the block cache
 };
 
-// Calls `visit(key, value)` for keys >= `start` that start with `prefix`, in key order, until it
-// returns false or an error.
-absl::Status ScanForward(
-    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, ScanMode mode, std::string_view prefix,
-    std::string_view start,
-    const std::function<absl::StatusOr<bool>(std::string_view, std::string_view)>& visit) {
+rocksdb::ReadOptions ReadOptionsFor(ScanMode mode) {
   rocksdb::ReadOptions read;
-  const std::string upper = PrefixSuccessor(std::string(prefix));
-  rocksdb::Slice upper_slice(upper);
-  if (!upper.empty()) read.iterate_upper_bound = &upper_slice;
   switch (mode) {
     case ScanMode::kPrefix:
       read.prefix_same_as_start = true;  // lets the prefix bloom filters skip files
@@ -558,6 +650,19 @@ absl::Status ScanForward(
       read.readahead_size = 4 << 20;
       break;
   }
+  return read;
+}
+
+// Calls `visit(key, value)` for keys >= `start` that start with `prefix`, in key order, until it
+// returns false or an error.
+absl::Status ScanForward(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, ScanMode mode, std::string_view prefix,
+    std::string_view start,
+    const std::function<absl::StatusOr<bool>(std::string_view, std::string_view)>& visit) {
+  rocksdb::ReadOptions read = ReadOptionsFor(mode);
+  const std::string upper = PrefixSuccessor(std::string(prefix));
+  rocksdb::Slice upper_slice(upper);
+  if (!upper.empty()) read.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, family));
   for (it->Seek(ToSlice(start)); it->Valid(); it->Next()) {
     const std::string_view key = ToView(it->key());
@@ -600,19 +705,44 @@ absl::Status Store::ScanJobs(uint64_t before,
   return FromRocks(it->status(), "scanning jobs");
 }
 
+// Runs in [start, the end of `prefix`), each with its update applied: the runs and run_updates
+// families share their keys, so one forward pass over each joins them.
+absl::Status Store::ScanRunsWithUpdates(std::string_view prefix, std::string_view start, bool bulk,
+                                        const std::function<bool(internal::StoredRun&)>& visit) const {
+  const ScanMode mode = prefix.empty() ? ScanMode::kBulk
+                                       : (bulk ? ScanMode::kPrefixBulk : ScanMode::kPrefix);
+  const std::string upper = PrefixSuccessor(std::string(prefix));
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read = ReadOptionsFor(mode);
+  if (!upper.empty()) read.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> updates(db_->NewIterator(read, families_[kRunUpdates]));
+  updates->Seek(ToSlice(start));
+  internal::RunUpdate update;
+  absl::Status status = ScanMessages<internal::StoredRun>(
+      db_.get(), families_[kRuns], kRuns, mode, prefix, start,
+      [&](std::string_view key, internal::StoredRun& run) -> absl::StatusOr<bool> {
+        while (updates->Valid() && ToView(updates->key()) < key) updates->Next();
+        if (updates->Valid() && ToView(updates->key()) == key) {
+          if (!update.ParseFromArray(updates->value().data(),
+                                     static_cast<int>(updates->value().size()))) {
+            return Unparsable(kRunUpdates, key);
+          }
+          ApplyRunUpdate(update, run);
+        }
+        return visit(run);
+      });
+  RETURN_IF_ERROR(status);
+  return FromRocks(updates->status(), "scanning run_updates");
+}
+
 absl::Status Store::ScanRuns(uint64_t job, uint64_t from_index,
                              const std::function<bool(internal::StoredRun&)>& visit,
                              bool bulk) const {
-  return ScanMessages<internal::StoredRun>(
-      db_.get(), families_[kRuns], kRuns, bulk ? ScanMode::kPrefixBulk : ScanMode::kPrefix,
-      EncodeJobKey(job), EncodeRunKey({job, from_index}),
-      [&](std::string_view, internal::StoredRun& run) { return visit(run); });
+  return ScanRunsWithUpdates(EncodeJobKey(job), EncodeRunKey({job, from_index}), bulk, visit);
 }
 
 absl::Status Store::ScanAllRuns(const std::function<bool(internal::StoredRun&)>& visit) const {
-  return ScanMessages<internal::StoredRun>(
-      db_.get(), families_[kRuns], kRuns, ScanMode::kBulk, "", "",
-      [&](std::string_view, internal::StoredRun& run) { return visit(run); });
+  return ScanRunsWithUpdates("", "", /*bulk=*/true, visit);
 }
 
 absl::Status Store::ScanDependents(RunKey upstream,

@@ -12,7 +12,10 @@
 // adjacent and every per-job or per-run listing is a prefix scan:
 //   meta         "schema"               -> SchemaMeta
 //   jobs         job(8)                 -> StoredJob
-//   runs         job(8) index(8)        -> StoredRun         (a job's runs in creation order)
+//   runs         job(8) index(8)        -> StoredRun         (a job's runs in creation order;
+//                                                             written whole once)
+//   run_updates  job(8) index(8)        -> RunUpdate         (the run's changes since: readers
+//                                                             apply it over the record)
 //   deps         up(16) down(16)        -> ""                (one small record per edge: a 1M
 //                                                             fan-out is 1M keys, never one
 //                                                             huge record)
@@ -58,7 +61,9 @@ class DB;
 namespace sematic::scheduler {
 
 // The on-disk format this code reads and writes (SchemaMeta.schema_version).
-inline constexpr uint32_t kStoreSchemaVersion = 1;
+// Version 2 added `run_updates`; a version-1 store is upgraded in place when opened (its runs
+// simply have no updates), and a version-1 binary refuses a version-2 store.
+inline constexpr uint32_t kStoreSchemaVersion = 2;
 
 struct StoreOptions {
   std::string path;                             // a directory; created if missing
@@ -81,7 +86,14 @@ class Store {
     // Keyed by job.job().id() / run.run().id(). A malformed id poisons the batch: Commit then
     // returns INVALID_ARGUMENT naming it and writes nothing.
     void PutJob(const internal::StoredJob& job);
+    // A run's whole record. Written once per run: a later PutRun does not clear the run's
+    // updates, which readers would still apply over it.
     void PutRun(const internal::StoredRun& run);
+    // The same, with the call node kept apart by the caller (`run` has none): stored as if it
+    // were `run.node`, without copying it into `run`.
+    void PutRun(const internal::StoredRun& run, const v1::CallNode& node);
+    // The changing fields of a run whose whole record is stored (see RunUpdate).
+    void PutRunUpdate(const internal::StoredRun& run);
     void PutDep(RunKey upstream, RunKey downstream);
     void PutArtifact(const v1::ArtifactMeta& meta);  // keyed by meta.digest()
     void PutValueBytes(std::string_view digest, std::string_view bytes);
@@ -135,6 +147,7 @@ class Store {
   absl::Status Commit(Batch batch);
 
   // Point reads. NOT_FOUND when absent; DATA_LOSS naming the key when a record does not parse.
+  // A run is returned with its latest update applied.
   absl::StatusOr<internal::StoredJob> GetJob(uint64_t job) const;
   absl::StatusOr<internal::StoredRun> GetRun(RunKey key) const;
   absl::StatusOr<v1::ArtifactMeta> GetArtifact(std::string_view digest) const;
@@ -150,7 +163,7 @@ class Store {
   // Jobs with id < `before`, newest first (pass UINT64_MAX for all).
   absl::Status ScanJobs(uint64_t before,
                         const std::function<bool(const internal::StoredJob&)>& visit) const;
-  // Runs of `job` with index >= `from_index`, in creation order. `bulk`: a one-time full read
+  // Runs of `job` with index >= `from_index`, in creation order, updates applied. `bulk`: a one-time full read
   // (restart recovery) that reads ahead and bypasses the block cache, so it does not evict the
   // working set.
   absl::Status ScanRuns(uint64_t job, uint64_t from_index,
@@ -187,6 +200,8 @@ class Store {
         std::vector<rocksdb::ColumnFamilyHandle*> families,
         std::vector<rocksdb::ColumnFamilyHandle*> other_families);
   absl::Status CheckSchema();
+  absl::Status ScanRunsWithUpdates(std::string_view prefix, std::string_view start, bool bulk,
+                                   const std::function<bool(internal::StoredRun&)>& visit) const;
   absl::StatusOr<std::string> Get(uint8_t family, std::string_view key) const;
 
   const StoreOptions options_;

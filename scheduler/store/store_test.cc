@@ -84,6 +84,31 @@ void RawPut(const std::filesystem::path& path, const std::string& family, const 
   delete db;
 }
 
+// Reads `key` in `family` with RocksDB directly ("" when absent).
+std::string RawGet(const std::filesystem::path& path, const std::string& family,
+                   const std::string& key) {
+  std::vector<std::string> names;
+  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path.string(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) {
+    descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  EXPECT_TRUE(
+      rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path.string(), descriptors, &handles, &db)
+          .ok());
+  std::string value;
+  for (size_t i = 0; i < descriptors.size(); ++i) {
+    if (descriptors[i].name == family) {
+      (void)db->Get(rocksdb::ReadOptions(), handles[i], key, &value);
+    }
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+  delete db;
+  return value;
+}
+
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -311,6 +336,118 @@ TEST_F(StoreTest, RunScansWorkAcrossFlushedFilesAndMemtable) {
   EXPECT_THAT(RunsOf(6), ElementsAre(RunKey{6, 0}));
   EXPECT_THAT(RunsOf(8), ElementsAre(RunKey{8, 0}));
   EXPECT_TRUE(RunsOf(5).empty());
+}
+
+TEST_F(StoreTest, ARunIsReadWithItsLatestUpdateAppliedByGetAndByScans) {
+  // Whole records for runs 0..5 of job 4 and a neighbour in jobs 3 and 5; updates for some.
+  v1::CallNode node;
+  node.set_id("n1");
+  node.set_function("Train");
+  node.add_args()->set_name("lr");
+  Store::Batch created;
+  for (uint64_t i = 0; i < 6; ++i) created.PutRun(MakeRun({4, i}), node);
+  created.PutRun(MakeRun({3, 0}));
+  created.PutRun(MakeRun({5, 0}));
+  Commit(std::move(created));
+  ASSERT_OK(store_->Flush());  // records in files, updates in the memtable: both joined
+
+  auto updated = [](RunKey key, int attempt) {
+    internal::StoredRun run = MakeRun(key, v1::SUCCEEDED);
+    run.mutable_run()->set_attempt(attempt);
+    run.mutable_run()->set_output_digest("digest-" + std::to_string(key.index));
+    run.mutable_run()->set_worker_id("w1");
+    run.set_infra_failures(attempt - 1);
+    // Fields outside RunUpdate are not written by an update.
+    run.mutable_run()->set_function("ignored");
+    return run;
+  };
+  Store::Batch first;
+  first.PutRunUpdate(updated({4, 1}, 1));
+  first.PutRunUpdate(updated({4, 4}, 1));
+  first.PutRunUpdate(updated({5, 0}, 1));
+  Commit(std::move(first));
+  Store::Batch second;  // the latest update wins
+  second.PutRunUpdate(updated({4, 4}, 3));
+  Commit(std::move(second));
+
+  ASSERT_OK_AND_ASSIGN(internal::StoredRun four, store_->GetRun({4, 4}));
+  EXPECT_EQ(four.run().state(), v1::SUCCEEDED);
+  EXPECT_EQ(four.run().attempt(), 3);
+  EXPECT_EQ(four.run().output_digest(), "digest-4");
+  EXPECT_EQ(four.run().worker_id(), "w1");
+  EXPECT_EQ(four.infra_failures(), 2);
+  EXPECT_EQ(four.run().function(), "");  // from the whole record
+  EXPECT_EQ(four.node().function(), "Train");
+  EXPECT_EQ(four.node().args(0).name(), "lr");
+  ASSERT_OK_AND_ASSIGN(internal::StoredRun zero, store_->GetRun({4, 0}));
+  EXPECT_EQ(zero.run().state(), v1::QUEUED);
+  EXPECT_EQ(zero.node().id(), "n1");
+
+  std::vector<std::pair<uint64_t, int>> scanned;  // (index, attempt) of SUCCEEDED runs
+  ASSERT_OK(store_->ScanRuns(4, 0, [&](internal::StoredRun& r) {
+    EXPECT_EQ(r.node().function(), "Train");
+    if (r.run().state() == v1::SUCCEEDED) scanned.emplace_back(KeyOf(r).index, r.run().attempt());
+    return true;
+  }));
+  EXPECT_THAT(scanned, ElementsAre(std::make_pair(1, 1), std::make_pair(4, 3)));
+  scanned.clear();
+  ASSERT_OK(store_->ScanRuns(4, 2, [&](internal::StoredRun& r) {
+    if (r.run().state() == v1::SUCCEEDED) scanned.emplace_back(KeyOf(r).index, r.run().attempt());
+    return true;
+  }, /*bulk=*/true));
+  EXPECT_THAT(scanned, ElementsAre(std::make_pair(4, 3)));
+
+  std::vector<std::string> all;  // "job/index:state"
+  ASSERT_OK(store_->ScanAllRuns([&](internal::StoredRun& r) {
+    all.push_back(absl::StrCat(KeyOf(r).job, "/", KeyOf(r).index, ":",
+                               v1::RunState_Name(r.run().state())));
+    return true;
+  }));
+  EXPECT_THAT(all, ElementsAre("3/0:QUEUED", "4/0:QUEUED", "4/1:SUCCEEDED", "4/2:QUEUED",
+                               "4/3:QUEUED", "4/4:SUCCEEDED", "4/5:QUEUED", "5/0:SUCCEEDED"));
+}
+
+TEST_F(StoreTest, ARunWithItsNodeKeptApartIsStoredAsIfTheNodeWereInTheRecord) {
+  internal::StoredRun run = MakeRun({9, 1});
+  v1::CallNode node;
+  node.set_id("fan-out-7");
+  node.set_function("NoOp");
+  node.mutable_args()->Add()->mutable_literal()->set_int_value(7);
+  Store::Batch batch;
+  batch.PutRun(run, node);
+  Commit(std::move(batch));
+  internal::StoredRun whole = run;
+  *whole.mutable_node() = node;
+  ASSERT_OK_AND_ASSIGN(internal::StoredRun read, store_->GetRun({9, 1}));
+  EXPECT_EQ(read.SerializeAsString(), whole.SerializeAsString());
+}
+
+TEST(StoreOpenTest, AVersionOneStoreIsUpgradedAndKeepsItsRuns) {
+  const std::filesystem::path dir = NewTempDir();
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, Store::Open({.path = dir.string()}));
+    Store::Batch batch;
+    batch.PutRun(MakeRun({1, 0}, v1::SUCCEEDED));
+    ASSERT_OK(store->Commit(std::move(batch)));
+  }
+  internal::SchemaMeta old;
+  old.set_schema_version(1);
+  old.set_scheduler_id("0123456789abcdef");
+  RawPut(dir, "meta", "schema", old.SerializeAsString());
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, Store::Open({.path = dir.string()}));
+    EXPECT_EQ(store->scheduler_id(), "0123456789abcdef");
+    ASSERT_OK_AND_ASSIGN(internal::StoredRun run, store->GetRun({1, 0}));
+    EXPECT_EQ(run.run().state(), v1::SUCCEEDED);
+  }
+  // Now at the current version (a version-1 binary refuses it), with the new family.
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.string(), &names).ok());
+  EXPECT_THAT(names, ::testing::Contains("run_updates"));
+  internal::SchemaMeta upgraded;
+  ASSERT_TRUE(upgraded.ParseFromString(RawGet(dir, "meta", "schema")));
+  EXPECT_EQ(upgraded.schema_version(), kStoreSchemaVersion);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(StoreTest, JobsScanNewestFirstWithPaging) {
