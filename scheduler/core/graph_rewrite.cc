@@ -49,32 +49,48 @@ void Split(v1::CallNode node, int max_inputs, const std::string& part_function, 
   Split(std::move(top), max_inputs, kConcatFunction, level + 1, out);
 }
 
+// The ids Split generates for a node `id` of `inputs` inputs, in the same order.
+void GeneratedIds(const std::string& id, int inputs, int max_inputs, int level,
+                  std::vector<std::string>* out) {
+  if (inputs <= max_inputs) return;
+  int parts = 0;
+  for (int first = 0; first < inputs; first += max_inputs, ++parts) {
+    out->push_back(level == 0 ? absl::StrCat(id, "/part", parts)
+                              : absl::StrCat(id, "/level", level, ".part", parts));
+  }
+  GeneratedIds(id, parts, max_inputs, level + 1, out);
+}
+
 }  // namespace
 
-std::optional<v1::Graph> SplitLargeGathers(const v1::Graph& graph, int max_inputs) {
-  bool any = false;
-  for (const v1::CallNode& node : graph.nodes()) any = any || NeedsSplit(node, max_inputs);
-  if (!any) return std::nullopt;
-  std::vector<v1::CallNode> nodes;
-  nodes.reserve(graph.nodes_size());
-  for (const v1::CallNode& node : graph.nodes()) {
+bool SplitLargeGathers(v1::Graph* graph, int max_inputs) {
+  std::vector<std::string> generated;
+  for (const v1::CallNode& node : graph->nodes()) {
     if (NeedsSplit(node, max_inputs)) {
-      Split(node, max_inputs, kGatherFunction, 0, &nodes);
-    } else {
-      nodes.push_back(node);
+      GeneratedIds(node.id(), node.args_size(), max_inputs, 0, &generated);
     }
   }
-  // Generated ids must not collide with the graph's own (a remote client picks its ids); on a
-  // collision the graph stays as it is: correct, only with larger records.
+  if (generated.empty()) return false;
+  // Generated ids must not collide with the graph's own (a remote client picks its ids). Checked
+  // before anything is moved.
   absl::flat_hash_set<std::string_view> ids;
-  for (const v1::CallNode& node : nodes) {
-    if (!ids.insert(node.id()).second) return std::nullopt;
+  for (const v1::CallNode& node : graph->nodes()) ids.insert(node.id());
+  for (const std::string& id : generated) {
+    if (!ids.insert(id).second) return false;
   }
-  v1::Graph out;
-  out.set_output_node(graph.output_node());
-  out.mutable_nodes()->Reserve(static_cast<int>(nodes.size()));
-  for (v1::CallNode& node : nodes) *out.add_nodes() = std::move(node);
-  return out;
+  std::vector<v1::CallNode> nodes;
+  nodes.reserve(graph->nodes_size() + generated.size());
+  for (v1::CallNode& node : *graph->mutable_nodes()) {
+    if (NeedsSplit(node, max_inputs)) {
+      Split(std::move(node), max_inputs, kGatherFunction, 0, &nodes);
+    } else {
+      nodes.push_back(std::move(node));
+    }
+  }
+  graph->clear_nodes();
+  graph->mutable_nodes()->Reserve(static_cast<int>(nodes.size()));
+  for (v1::CallNode& node : nodes) *graph->add_nodes() = std::move(node);
+  return true;
 }
 
 }  // namespace sematic::scheduler

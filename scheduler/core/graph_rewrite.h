@@ -2,8 +2,6 @@
 #ifndef SEMATIC_SCHEDULER_CORE_GRAPH_REWRITE_H_
 #define SEMATIC_SCHEDULER_CORE_GRAPH_REWRITE_H_
 
-#include <optional>
-
 #include "sematic/v1/graph.pb.h"
 
 namespace sematic::scheduler {
@@ -17,9 +15,11 @@ inline constexpr char kConcatFunction[] = "sematic.concat";
 // ("<id>/part<k>"), under a `sematic.concat` node that keeps the original id, so references to
 // the gather and the graph's output still resolve, and its value is the same list. Parts come
 // right before their concat (topological order is kept); a concat with more than `max_inputs`
-// parts is split again. Returns nullopt when no gather needs splitting (the common case: no
-// copy). `max_inputs` must be at least 2.
-std::optional<v1::Graph> SplitLargeGathers(const v1::Graph& graph, int max_inputs);
+// parts is split again. Rewrites `graph` in place, moving its nodes (a million-node fan-out is
+// not copied). Returns whether it split anything: false when no gather needs it (the common
+// case), or when a generated id would collide with one of the graph's own (the graph is then
+// left as it is: correct, only with larger records). `max_inputs` must be at least 2.
+bool SplitLargeGathers(v1::Graph* graph, int max_inputs);
 
 }  // namespace sematic::scheduler
 

@@ -33,7 +33,7 @@ namespace sematic::scheduler {
 
 // Size and count limits, enforced with INVALID_ARGUMENT naming the field.
 struct Limits {
-  size_t max_graph_nodes = 1'000'000;   // nodes in one sub-graph registration
+  size_t max_graph_nodes = 2'000'000;   // nodes in one sub-graph registration (1M steps + gather)
   size_t max_runs_per_job = 10'000'000;
   size_t max_inline_value_bytes = 64 << 20;
   size_t max_name_bytes = 1024;         // function names, arg names, ids, tags

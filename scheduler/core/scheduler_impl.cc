@@ -56,7 +56,7 @@ struct LiveRun {
   std::vector<std::string> input_digests;  // per argument, once produced (rebuilt on recovery)
   int pending_inputs = 0;
   WorkerSessionId session = 0;  // while ASSIGNED/RUNNING
-  RunDemand demand;             // reserved on `session`
+  std::shared_ptr<const RunDemand> demand;  // reserved on `session` (shared per function)
   bool queued = false;          // in the dispatch queue
   // Changed in this loop turn: the record is written, and one event published, at the turn's
   // end (a run created, queued and assigned in one turn costs one write, not three).
@@ -78,8 +78,17 @@ struct LiveJob {
 
 // The QUEUED runs of one function, in arrival order, and why the first cannot be placed.
 struct DispatchQueue {
+  std::string function;
+  std::string version;
   std::deque<RunKey> runs;
   std::string reason;  // why none can be placed now ("" when none is known)
+  // The function's signature among the live workers' and the demand it declares, as of
+  // `generation` (SchedulerImpl::sessions_generation_): looked up once per change of workers,
+  // not per run.
+  uint64_t generation = 0;
+  const v1::FunctionSignature* signature = nullptr;  // null: `missing` says why
+  absl::Status missing;
+  std::shared_ptr<const RunDemand> demand;
 };
 
 }  // namespace
@@ -359,6 +368,11 @@ class SchedulerImpl : public Scheduler {
       }
     }
     ForgetUnreleased(written);
+    if (value_cache_full_) {  // everything is committed: the store answers for every value
+      values_.clear();
+      cached_bytes_ = 0;
+      value_cache_full_ = false;
+    }
     std::vector<std::function<void()>> reads;
     reads.swap(reads_);
     for (auto& read : reads) read();
@@ -710,13 +724,12 @@ class SchedulerImpl : public Scheduler {
 
   // Adds the runs of `graph` to job `job_id` under `parent` (nullptr: the job's root graph).
   // Returns the run keys in graph order. The graph must already be validated.
+  // `submitted` is rewritten (SplitLargeGathers) and then shared, read-only, by the new runs.
   absl::StatusOr<std::vector<RunKey>> AddGraph(uint64_t job_id,
-                                               std::shared_ptr<const v1::Graph> submitted,
+                                               std::shared_ptr<v1::Graph> submitted,
                                                LiveRun* parent) {
-    std::optional<v1::Graph> split = SplitLargeGathers(*submitted, kMaxGatherInputs);
-    const std::shared_ptr<const v1::Graph> shared =
-        split.has_value() ? std::make_shared<const v1::Graph>(*std::move(split))
-                          : std::move(submitted);
+    SplitLargeGathers(submitted.get(), kMaxGatherInputs);
+    const std::shared_ptr<const v1::Graph> shared = std::move(submitted);
     const v1::Graph& graph = *shared;
     LiveJob& job = jobs_.at(job_id);
     const uint64_t first = job.stored.next_run_index();
@@ -894,7 +907,12 @@ class SchedulerImpl : public Scheduler {
   void Enqueue(LiveRun& run) {
     if (run.queued) return;
     run.queued = true;
-    queues_[QueueKey(run.stored.run())].runs.push_back(run.key);
+    DispatchQueue& queue = queues_[QueueKey(run.stored.run())];
+    if (queue.runs.empty() && queue.function.empty()) {
+      queue.function = run.stored.run().function();
+      queue.version = run.stored.run().version();
+    }
+    queue.runs.push_back(run.key);
     ++queued_runs_;
   }
 
@@ -1000,9 +1018,13 @@ class SchedulerImpl : public Scheduler {
       digest = Sha256Hex(bytes);
       known = values_.contains(digest) || uncommitted_values_.contains(digest);
       batch_.PutValueBytes(digest, bytes);
-      if (cached_bytes_ + bytes.size() <= kValueCacheBytes && !values_.contains(digest)) {
+      const size_t cost = bytes.size() + kValueCacheEntryBytes;
+      if (!values_.contains(digest) && cached_bytes_ + cost > kValueCacheBytes) {
+        value_cache_full_ = true;  // emptied at the next turn that commits in place
+      }
+      if (cached_bytes_ + cost <= kValueCacheBytes && !values_.contains(digest)) {
         // ... and stay in memory to feed downstream assignments without a read.
-        cached_bytes_ += bytes.size();
+        cached_bytes_ += cost;
         values_.emplace(digest, std::make_shared<const v1::Value>(value));
       } else if (!values_.contains(digest) &&
                  uncommitted_values_.emplace(digest, std::make_shared<const v1::Value>(value))
@@ -1183,7 +1205,7 @@ class SchedulerImpl : public Scheduler {
     auto s = sessions_.find(run.session);
     if (s != sessions_.end()) {
       s->second.runs.erase(run.stored.run().id());
-      Release(run.demand, &sessions_.at(run.session).view);
+      if (run.demand != nullptr) Release(*run.demand, &sessions_.at(run.session).view);
     }
     ReleaseJobSlot(run.key.job);
     run.session = 0;
@@ -1278,26 +1300,21 @@ class SchedulerImpl : public Scheduler {
           job.parked.push_back(key);
           continue;
         }
-        absl::Status why;
-        const v1::FunctionSignature* signature =
-            FindSignature(run.stored.run().function(), run.stored.run().version(), &why);
-        absl::StatusOr<std::string> placed = absl::UnknownError("unplaced");
-        if (signature != nullptr) {
-          run.demand = RunDemandFor(*signature);
-          placed = policy_->Place(run.demand, views);
-        } else {
-          placed = why;
-        }
+        if (queue.generation != sessions_generation_) RefreshSignature(queue);
+        const v1::FunctionSignature* signature = queue.signature;
+        absl::StatusOr<std::string> placed =
+            signature != nullptr ? policy_->Place(*queue.demand, views) : queue.missing;
         if (!placed.ok()) {
           NotePlacementFailure(queue, placed.status());
           break;  // the rest of this function's runs cannot be placed either
         }
+        run.demand = queue.demand;
         queue.reason.clear();
         queue.runs.pop_front();
         --queued_runs_;
         size_t w = 0;
         while (views[w].id != *placed) ++w;
-        Reserve(run.demand, &views[w]);
+        Reserve(*run.demand, &views[w]);
         view_changed[w] = true;
         const WorkerSessionId session_id = ids[w];
         WorkerSession& session = sessions_.at(session_id);
@@ -1331,6 +1348,16 @@ class SchedulerImpl : public Scheduler {
       if (view_changed[w]) sessions_.at(ids[w]).view = std::move(views[w]);
     }
     for (auto& [id, message] : batches) Send(sessions_.at(id), std::move(message));
+  }
+
+  // Looks up the queue's function among the live workers' signatures.
+  void RefreshSignature(DispatchQueue& queue) {
+    queue.generation = sessions_generation_;
+    queue.missing = absl::OkStatus();
+    queue.signature = FindSignature(queue.function, queue.version, &queue.missing);
+    queue.demand = queue.signature != nullptr
+                       ? std::make_shared<const RunDemand>(RunDemandFor(*queue.signature))
+                       : nullptr;
   }
 
   // Why a function's runs wait, shown with each of them (Presented): a structural reason (no
@@ -1437,6 +1464,7 @@ class SchedulerImpl : public Scheduler {
     }
     s.greeted = true;
     s.hello = hello;
+    ++sessions_generation_;  // signatures cached by the dispatch queues may have changed
     WorkerView& view = s.view;
     view.id = hello.worker_id();
     view.capacity = hello.resources();
@@ -1462,7 +1490,13 @@ class SchedulerImpl : public Scheduler {
       run->session = s.id;
       run->stored.set_worker_id(hello.worker_id());
       s.runs.insert(a.run_id());
-      Reserve(run->demand, &view);
+      if (run->demand == nullptr) {  // recovered from the store: never placed by this process
+        absl::Status ignored;
+        const v1::FunctionSignature* f =
+            FindSignature(run->stored.run().function(), run->stored.run().version(), &ignored);
+        if (f != nullptr) run->demand = std::make_shared<const RunDemand>(RunDemandFor(*f));
+      }
+      if (run->demand != nullptr) Reserve(*run->demand, &view);
       orphans_.erase(run->key);
     }
     Send(s, std::move(welcome));
@@ -1551,7 +1585,7 @@ class SchedulerImpl : public Scheduler {
         }
         MustSetState(*run, RunEvent::kChildrenRegistered);
         absl::StatusOr<std::vector<RunKey>> children = AddGraph(
-            key.job, std::make_shared<const v1::Graph>(std::move(*result.mutable_graph())), run);
+            key.job, std::make_shared<v1::Graph>(std::move(*result.mutable_graph())), run);
         if (!children.ok()) FailRun(key, children.status(), RunEvent::kFailedFinal);
         break;
       }
@@ -1651,6 +1685,7 @@ class SchedulerImpl : public Scheduler {
       }
     }
     sessions_.erase(it);
+    ++sessions_generation_;
   }
 
   void ScheduleHeartbeatCheck() {
@@ -1787,6 +1822,7 @@ class SchedulerImpl : public Scheduler {
   std::map<std::string, DispatchQueue> queues_;  // a map: Dispatch may add queues while it walks them
   size_t queued_runs_ = 0;
   std::map<WorkerSessionId, WorkerSession> sessions_;
+  uint64_t sessions_generation_ = 1;  // bumped when a worker greets or goes (see DispatchQueue)
   absl::flat_hash_set<RunKey> orphans_;
   std::vector<RunKey> ready_after_recovery_;
   absl::flat_hash_map<std::string, uint64_t> pending_idempotency_;
@@ -1801,7 +1837,11 @@ class SchedulerImpl : public Scheduler {
   static constexpr int kMaxGatherInputs = 1024;
   // Artifacts up to this size live in the store's `values` family; larger ones in blob files.
   static constexpr size_t kSmallValueBytes = 64 * 1024;
-  static constexpr size_t kValueCacheBytes = size_t{256} << 20;
+  // The value cache's budget, counting each entry's digest, control block and hash slot too.
+  // Full, it is emptied (not evicted entry by entry) once nothing is in flight: its entries
+  // may be values of turns still being written, which the store cannot answer for yet.
+  static constexpr size_t kValueCacheBytes = size_t{64} << 20;
+  static constexpr size_t kValueCacheEntryBytes = 224;
   static constexpr size_t kTurnBatchBytes = size_t{256} << 10;
   absl::flat_hash_map<std::string, std::shared_ptr<const v1::Value>> values_;
   // Small values that values_ could not take, until the turn that wrote them is committed.
@@ -1813,6 +1853,7 @@ class SchedulerImpl : public Scheduler {
   std::vector<RunKey> dirty_runs_;           // see LiveRun::dirty
   absl::flat_hash_set<uint64_t> dirty_jobs_;  // written at the turn's end
   size_t cached_bytes_ = 0;
+  bool value_cache_full_ = false;
   uint64_t last_job_id_ = 0;
   absl::Time recovering_until_ = absl::InfinitePast();
   bool shutting_down_ = false;

@@ -34,7 +34,8 @@ ABSL_FLAG(absl::Duration, recovery_grace, absl::Seconds(10),
           "after a restart, how long reconnecting workers may report their runs");
 ABSL_FLAG(std::string, placement, "pack", "placement policy: pack or spread");
 ABSL_FLAG(int64_t, max_message_bytes, 64 << 20, "largest gRPC message accepted");
-ABSL_FLAG(int64_t, max_graph_nodes, 1'000'000, "most nodes in one sub-graph registration");
+ABSL_FLAG(int64_t, max_graph_nodes, 2'000'000,
+          "most nodes in one sub-graph registration (a 1M-step fan-out has 1M + 2)");
 ABSL_FLAG(int64_t, max_runs_per_job, 10'000'000, "most runs one job may create");
 ABSL_FLAG(int64_t, max_inline_value_bytes, 64 << 20,
           "largest value sent inline (larger ones are uploaded as artifacts)");

@@ -168,6 +168,9 @@ rocksdb::DBOptions MakeDbOptions() {
   o.max_total_wal_size = uint64_t{512} << 20;
   // Smooth background writes instead of bursts of dirty pages.
   o.bytes_per_sync = 1 << 20;
+  // All memtables together stay under this (the per-family sizes below add up to far more when
+  // every family is busy, as in a million-run fan-out): the largest is flushed first.
+  o.db_write_buffer_size = size_t{192} << 20;
   o.keep_log_file_num = 4;
   o.max_log_file_size = 16 << 20;
   return o;
