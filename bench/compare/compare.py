@@ -263,7 +263,10 @@ def run_alone(a, alone, sizes):
                 log(f"error: ours {w}: unexpected result {res}")
                 return None
             results[w].append(res)
-            log(f"  round {r} {w:<8} {fmt_seconds(res['seconds']):>10}  (load {loadavg()})")
+            figures = ", ".join(f"{figure.split(':')[0]} {fmt.format(summary([res]))}"
+                                for rw, figure, summary, fmt, _, _ in ALONE_ROWS if rw == w)
+            log(f"  round {r} {w:<8} {fmt_seconds(res['seconds']):>10}  {figures}  "
+                f"(load {loadavg()})")
     return results
 
 

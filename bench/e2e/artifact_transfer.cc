@@ -39,7 +39,8 @@ absl::StatusOr<std::string> SerializedBytesValue(uint64_t payload_bytes) {
 }  // namespace
 
 absl::StatusOr<ArtifactTransfer> TransferArtifact(const std::string& address,
-                                                  uint64_t payload_bytes) {
+                                                  uint64_t payload_bytes,
+                                                  const CpuClock& server_cpu) {
   ArtifactTransfer t;
   std::string digest;
   std::unique_ptr<worker::ArtifactClient> client =
@@ -48,13 +49,19 @@ absl::StatusOr<ArtifactTransfer> TransferArtifact(const std::string& address,
     ASSIGN_OR_RETURN(const std::string bytes, SerializedBytesValue(payload_bytes));
     t.serialized_bytes = bytes.size();
     digest = Sha256Hex(bytes);
+    ASSIGN_OR_RETURN(const absl::Duration cpu_before, server_cpu());
     const absl::Time start = absl::Now();
     RETURN_IF_ERROR(client->Upload(digest, bytes));
     t.upload = absl::Now() - start;
+    ASSIGN_OR_RETURN(const absl::Duration cpu_after, server_cpu());
+    t.server_cpu_upload = cpu_after - cpu_before;
   }  // the uploaded copy is freed before the download allocates its own
+  ASSIGN_OR_RETURN(const absl::Duration cpu_before, server_cpu());
   absl::Time start = absl::Now();
   ASSIGN_OR_RETURN(const std::string downloaded, client->Download(digest));
   t.download = absl::Now() - start;
+  ASSIGN_OR_RETURN(const absl::Duration cpu_after, server_cpu());
+  t.server_cpu_download = cpu_after - cpu_before;
   start = absl::Now();
   const std::string downloaded_digest = Sha256Hex(downloaded);
   t.verify = absl::Now() - start;

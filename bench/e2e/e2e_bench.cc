@@ -498,28 +498,38 @@ double MegabytesPerSecond(uint64_t bytes, absl::Duration d) {
 }
 
 absl::Status MeasureArtifact(const Cluster& cluster, int64_t payload_bytes) {
-  ASSIGN_OR_RETURN(ArtifactTransfer t, TransferArtifact(cluster.address(), payload_bytes));
+  auto scheduler_cpu = [&cluster]() -> absl::StatusOr<absl::Duration> {
+    ASSIGN_OR_RETURN(ProcessUsage usage, cluster.scheduler().Usage());
+    return usage.cpu;
+  };
+  ASSIGN_OR_RETURN(ArtifactTransfer t,
+                   TransferArtifact(cluster.address(), payload_bytes, scheduler_cpu));
   ASSIGN_OR_RETURN(ProcessUsage usage, cluster.scheduler().Usage());
   const double up = MegabytesPerSecond(t.serialized_bytes, t.upload);
   const double down = MegabytesPerSecond(t.serialized_bytes, t.download);
   std::fprintf(Report(),
                "artifact: a BYTES value of %lld bytes (%llu serialized) through the worker's "
-               "gRPC ArtifactClient\n  upload %.3f s (%.0f MB/s)  download %.3f s (%.0f MB/s)  "
-               "SHA-256 check %.3f s  scheduler peak RSS %.0f MiB\n",
+               "gRPC ArtifactClient\n  upload %.3f s (%.0f MB/s; scheduler CPU %.3f s)  "
+               "download %.3f s (%.0f MB/s; scheduler CPU %.3f s)  SHA-256 check %.3f s  "
+               "scheduler peak RSS %.0f MiB\n",
                static_cast<long long>(payload_bytes),
                static_cast<unsigned long long>(t.serialized_bytes),
-               absl::ToDoubleSeconds(t.upload), up, absl::ToDoubleSeconds(t.download), down,
-               absl::ToDoubleSeconds(t.verify), MiB(usage.peak_rss_bytes));
+               absl::ToDoubleSeconds(t.upload), up, absl::ToDoubleSeconds(t.server_cpu_upload),
+               absl::ToDoubleSeconds(t.download), down,
+               absl::ToDoubleSeconds(t.server_cpu_download), absl::ToDoubleSeconds(t.verify),
+               MiB(usage.peak_rss_bytes));
   if (!absl::GetFlag(FLAGS_json)) return absl::OkStatus();
   std::printf("{\"system\": \"sematic\", \"workload\": \"artifact\", \"n\": %lld, "
               "\"serialized_bytes\": %llu, \"seconds\": %.4f, \"upload_s\": %.4f, "
               "\"download_s\": %.4f, \"verify_s\": %.4f, \"upload_mb_per_s\": %.1f, "
-              "\"download_mb_per_s\": %.1f, \"scheduler_peak_rss_mib\": %.1f}\n",
+              "\"download_mb_per_s\": %.1f, \"scheduler_cpu_upload_s\": %.4f, "
+              "\"scheduler_cpu_download_s\": %.4f, \"scheduler_peak_rss_mib\": %.1f}\n",
               static_cast<long long>(payload_bytes),
               static_cast<unsigned long long>(t.serialized_bytes),
               absl::ToDoubleSeconds(t.upload + t.download), absl::ToDoubleSeconds(t.upload),
               absl::ToDoubleSeconds(t.download), absl::ToDoubleSeconds(t.verify), up, down,
-              MiB(usage.peak_rss_bytes));
+              absl::ToDoubleSeconds(t.server_cpu_upload),
+              absl::ToDoubleSeconds(t.server_cpu_download), MiB(usage.peak_rss_bytes));
   return absl::OkStatus();
 }
 
