@@ -34,7 +34,9 @@ bench: build
 
 # Sematic vs Dask on the same workloads, alternating (docs/benchmarks.md, "Side by side with
 # Dask"): a Release build in $(BENCH_BUILD_DIR), Debian's python3-distributed, and the shared
-# reference ../shared/bench/dask_baseline.py. E.g. COMPARE_ARGS="--smoke" or "--rounds=5".
+# reference ../shared/bench/dask_baseline.py. Then our workloads without a Dask counterpart
+# ("ours alone"). E.g. COMPARE_ARGS="--smoke", "--rounds=5", or "--full" (adds the 1M-step
+# fan-out: about 1.5 min and 3 GiB per round).
 bench-compare: deps
 	@./deploy/install_deps.sh --bench
 	@cmake -S . -B $(BENCH_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null

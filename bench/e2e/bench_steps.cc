@@ -31,6 +31,19 @@ Future<int> FanOut(int n) {
 }
 SEMATIC_FUNC(FanOut, "n").Cpus(0);
 
+// FanOut's graph, returned by a step whose last act is one log line: its time (the worker's
+// clock, the same host's as the scheduler's) marks the graph leaving the step's hands, the start
+// of e2e_bench's sub-graph registration latency.
+Future<int> SubGraph(int n) {
+  std::vector<Future<int>> parts;
+  parts.reserve(n);
+  for (int i = 0; i < n; ++i) parts.push_back(Call(NoOp, i));
+  Future<int> count = Call(Count, parts);
+  sematic::Context::Current().LogLine("graph built");
+  return count;
+}
+SEMATIC_FUNC(SubGraph, "n").Cpus(0);
+
 int Increment(int x) { return x + 1; }
 SEMATIC_FUNC(Increment, "x").Cpus(0);
 
