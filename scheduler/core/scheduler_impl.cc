@@ -344,6 +344,7 @@ class SchedulerImpl : public Scheduler {
   // lone reply (a chain's next step) would only wait for another thread.
   void EndTurn() {
     Dispatch();
+    SendAcks();
     FlushChanges();
     Store::Batch batch = std::exchange(batch_, Store::Batch());
     std::vector<std::string> written = std::exchange(unreleased_this_turn_, {});
@@ -1525,8 +1526,6 @@ class SchedulerImpl : public Scheduler {
 
   // `result` may be taken apart (a sub-graph is moved out, not copied).
   absl::Status OnResult(WorkerSession& s, v1::RunResult& result) {
-    v1::SchedulerMessage ack;
-    v1::RunAttempt* acked = nullptr;
     LiveRun* run = FindLive(result.run_id());
     // Fencing: accept only the current attempt, from the worker that holds it.
     absl::Status fence =
@@ -1538,13 +1537,10 @@ class SchedulerImpl : public Scheduler {
       fence = absl::FailedPreconditionError("the run is assigned to another worker");
     }
     if (!fence.ok()) {
-      acked = ack.mutable_ack()->add_rejected();
-      acked->set_run_id(result.run_id());
-      acked->set_attempt(result.attempt());
+      AckResult(s, result, /*accepted=*/false);
       std::fprintf(stderr, "sematic-scheduler: rejected result for %s attempt %d from %s: %s\n",
                    result.run_id().c_str(), result.attempt(), s.hello.worker_id().c_str(),
                    fence.ToString().c_str());
-      Send(s, std::move(ack));
       return absl::OkStatus();
     }
     const RunKey key = run->key;
@@ -1610,12 +1606,31 @@ class SchedulerImpl : public Scheduler {
       case v1::RunResult::OUTCOME_NOT_SET:
         return absl::InvalidArgumentError("results.outcome: empty");
     }
-    acked = ack.mutable_ack()->add_accepted();
-    acked->set_run_id(result.run_id());
-    acked->set_attempt(result.attempt());
-    Send(s, std::move(ack));
+    AckResult(s, result, /*accepted=*/true);
     return absl::OkStatus();
   }
+
+  // Acknowledges `result` in the worker's ResultAck of this turn (SendAcks sends it).
+  void AckResult(WorkerSession& s, const v1::RunResult& result, bool accepted) {
+    if (s.unsent_ack.accepted_size() == 0 && s.unsent_ack.rejected_size() == 0) {
+      sessions_with_acks_.push_back(s.id);
+    }
+    v1::RunAttempt* acked = accepted ? s.unsent_ack.add_accepted() : s.unsent_ack.add_rejected();
+    acked->set_run_id(result.run_id());
+    acked->set_attempt(result.attempt());
+  }
+
+  void SendAcks() {
+    for (WorkerSessionId id : sessions_with_acks_) {
+      auto it = sessions_.find(id);
+      if (it == sessions_.end()) continue;
+      v1::SchedulerMessage message;
+      message.mutable_ack()->Swap(&it->second.unsent_ack);
+      Send(it->second, std::move(message));
+    }
+    sessions_with_acks_.clear();
+  }
+
 
   absl::Status ValidateSubGraph(const v1::Graph& graph) {
     GraphLimits limits;
@@ -1822,7 +1837,8 @@ class SchedulerImpl : public Scheduler {
   std::map<std::string, DispatchQueue> queues_;  // a map: Dispatch may add queues while it walks them
   size_t queued_runs_ = 0;
   std::map<WorkerSessionId, WorkerSession> sessions_;
-  uint64_t sessions_generation_ = 1;  // bumped when a worker greets or goes (see DispatchQueue)
+  uint64_t sessions_generation_ = 1;
+  std::vector<WorkerSessionId> sessions_with_acks_;  // whose unsent_ack has entries  // bumped when a worker greets or goes (see DispatchQueue)
   absl::flat_hash_set<RunKey> orphans_;
   std::vector<RunKey> ready_after_recovery_;
   absl::flat_hash_map<std::string, uint64_t> pending_idempotency_;

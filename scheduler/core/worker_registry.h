@@ -30,6 +30,8 @@ struct WorkerSession {
   absl::Time connected;
   absl::Time last_heard;
   bool draining = false;
+  // Results answered in this turn: one ResultAck per worker per turn, sent after the commit.
+  v1::ResultAck unsent_ack;
 };
 
 // "name@version".

@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <limits>
 #include <utility>
 #include <memory>
 #include <string>
@@ -33,7 +34,9 @@ ABSL_FLAG(absl::Duration, heartbeat_timeout, absl::Seconds(15),
 ABSL_FLAG(absl::Duration, recovery_grace, absl::Seconds(10),
           "after a restart, how long reconnecting workers may report their runs");
 ABSL_FLAG(std::string, placement, "pack", "placement policy: pack or spread");
-ABSL_FLAG(int64_t, max_message_bytes, 64 << 20, "largest gRPC message accepted");
+ABSL_FLAG(int64_t, max_message_bytes, 256 << 20,
+          "largest gRPC message accepted (a nested step's graph is one message: ~80 bytes a "
+          "node, so --max-graph-nodes of no-op calls fit)");
 ABSL_FLAG(int64_t, max_graph_nodes, 2'000'000,
           "most nodes in one sub-graph registration (a 1M-step fan-out has 1M + 2)");
 ABSL_FLAG(int64_t, max_runs_per_job, 10'000'000, "most runs one job may create");
@@ -83,6 +86,13 @@ int DaemonMain(int argc, char** argv) {
                    static_cast<long long>(value));
       return 2;
     }
+  }
+  if (absl::GetFlag(FLAGS_max_message_bytes) <= 0 ||
+      absl::GetFlag(FLAGS_max_message_bytes) > std::numeric_limits<int>::max()) {
+    std::fprintf(stderr, "%s: --max-message-bytes: expected 1 to %d, got %lld\n", program.c_str(),
+                 std::numeric_limits<int>::max(),
+                 static_cast<long long>(absl::GetFlag(FLAGS_max_message_bytes)));
+    return 2;
   }
   options.limits.max_graph_nodes = static_cast<size_t>(absl::GetFlag(FLAGS_max_graph_nodes));
   options.limits.max_runs_per_job = static_cast<size_t>(absl::GetFlag(FLAGS_max_runs_per_job));
