@@ -328,6 +328,18 @@ class MemoryArtifacts : public ArtifactClient {
     blobs_[digest] = bytes;
     return absl::OkStatus();
   }
+  absl::Status UploadPayload(const std::string& digest, const std::string& bytes) override {
+    if (bytes.size() < kPayloadThresholdBytes) return absl::InvalidArgumentError("too small");
+    {
+      absl::MutexLock lock(&mu_);
+      ++payload_uploads_;
+    }
+    return Upload(digest, bytes);
+  }
+  int payload_uploads() {
+    absl::MutexLock lock(&mu_);
+    return payload_uploads_;
+  }
   std::string Put(const v1::TypeDesc& type, const v1::Value& value) {
     const std::string bytes = *CanonicalBytes(type, value);
     const std::string digest = Sha256Hex(bytes);
@@ -350,6 +362,7 @@ class MemoryArtifacts : public ArtifactClient {
   absl::Mutex mu_;
   std::map<std::string, std::string> blobs_ ABSL_GUARDED_BY(mu_);
   int downloads_ ABSL_GUARDED_BY(mu_) = 0;
+  int payload_uploads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class ScriptedTest : public ::testing::Test {
