@@ -131,9 +131,8 @@ absl::Status InternalizePayloads(v1::Value* value, const PayloadFetcher& fetch,
                                        ref.size(), " bytes): ", bytes.status().message()));
     }
     if (bytes->size() != ref.size()) {
-      return absl::DataLossError(absl::StrCat(where.ToString(), ": payload ", ref.digest(),
-                                              " is ", bytes->size(), " bytes, the ref says ",
-                                              ref.size()));
+      return absl::DataLossError(absl::StrCat(where.ToString(), ": payload ", ref.digest(), " is ",
+                                              bytes->size(), " bytes, the ref says ", ref.size()));
     }
     *holder.mutable_data() = *std::move(bytes);
     holder.clear_data_ref();

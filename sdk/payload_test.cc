@@ -60,13 +60,17 @@ using Mixed = std::tuple<Tensor, Table, Image, Blob, Blob, std::map<std::string,
 Mixed MakeMixed() {
   Table table;
   EXPECT_OK(table.AddColumn<double>("big", std::vector<double>(kThreshold / 8 + 1, 0.5)));
-  EXPECT_OK(table.AddColumn<std::string>("names",
-                                         std::vector<std::string>(kThreshold / 8 + 1, "n")));
+  EXPECT_OK(
+      table.AddColumn<std::string>("names", std::vector<std::string>(kThreshold / 8 + 1, "n")));
   std::map<std::string, Tensor> by_name;
   by_name["small"] = Pattern(10, 1);
   by_name["large"] = Pattern(kThreshold / 4, 2);
-  return {Pattern(kThreshold / 2, 0), std::move(table), BigImage(), Blob{std::string(100, 'b')},
-          Blob{std::string(3 * kThreshold, 'B')}, std::move(by_name)};
+  return {Pattern(kThreshold / 2, 0),
+          std::move(table),
+          BigImage(),
+          Blob{std::string(100, 'b')},
+          Blob{std::string(3 * kThreshold, 'B')},
+          std::move(by_name)};
 }
 
 TEST(PayloadTest, ExternalizeThenInternalizeRoundTrips) {
@@ -176,11 +180,18 @@ TEST(PayloadTest, BadRefsAreErrorsNamingThePlace) {
   EXPECT_THAT(InternalizePayloads(&copy, short_store.AsFetcher()),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("the ref says 1048576")));
 
-  v1::PayloadRef* ref = value.mutable_map_value()->mutable_entries(0)->mutable_value()
-                            ->mutable_tensor_value()->mutable_data_ref();
+  v1::PayloadRef* ref = value.mutable_map_value()
+                            ->mutable_entries(0)
+                            ->mutable_value()
+                            ->mutable_tensor_value()
+                            ->mutable_data_ref();
   copy = value;
-  copy.mutable_map_value()->mutable_entries(0)->mutable_value()->mutable_tensor_value()
-      ->mutable_data_ref()->set_digest("not-hex");
+  copy.mutable_map_value()
+      ->mutable_entries(0)
+      ->mutable_value()
+      ->mutable_tensor_value()
+      ->mutable_data_ref()
+      ->set_digest("not-hex");
   EXPECT_THAT(InternalizePayloads(&copy, empty.AsFetcher()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("64 lowercase hex")));
   EXPECT_THAT(ValidateValue(TypeOf<std::map<std::string, Tensor>>(), copy),

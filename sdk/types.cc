@@ -137,8 +137,8 @@ absl::Status ValidateTable(const v1::TableValue& table, const DecodePath& path, 
     ASSIGN_OR_RETURN(const uint64_t size, PayloadSize(column, refs, path));
     if (static_cast<uint64_t>(rows) > std::numeric_limits<size_t>::max() / element_size ||
         size != static_cast<uint64_t>(rows) * element_size) {
-      return path.Error(absl::StrCat(where, " holds ", size, " bytes, expected ", rows,
-                                     " rows of ", element_size));
+      return path.Error(absl::StrCat(where, " holds ", size, " bytes, expected ", rows, " rows of ",
+                                     element_size));
     }
     if (column.dtype() == v1::DTYPE_BOOL && !ValidBools(column.data())) {
       return path.Error(absl::StrCat(where, ": bool element is neither 0 nor 1"));

@@ -40,7 +40,8 @@ absl::StatusOr<uint64_t> PayloadSize(const Holder& holder, Refs refs, const Deco
   const v1::PayloadRef& ref = holder.data_ref();
   if (refs == Refs::kRefused) {
     return path.Error(absl::StrCat("the data is payload ", ref.digest().substr(0, 80), " (",
-                                   ref.size(), " bytes), not fetched: InternalizePayloads "
+                                   ref.size(),
+                                   " bytes), not fetched: InternalizePayloads "
                                    "(sematic/payload.h) before decoding"));
   }
   if (absl::Status s = CheckPayloadRef(ref, holder.data().size(), path); !s.ok()) return s;

@@ -191,12 +191,13 @@ class LargePayloadTest : public ::testing::Test {
     EXPECT_EQ(hash.HexDigest(), ref.digest());
     EXPECT_EQ(first_wrong, -1);
 
-    std::printf("2 GiB + 1 MiB tensor round trip (%s): %.1f s; peak RSS (VmHWM): maker %.2f GiB, "
-                "checker %.2f GiB, scheduler %.2f GiB\n",
-                flags.empty() ? "threads" : flags[0].c_str(), absl::ToDoubleSeconds(took),
-                static_cast<double>(PeakRssKiB(workers_["maker"]->pid())) / (1 << 20),
-                static_cast<double>(PeakRssKiB(workers_["checker"]->pid())) / (1 << 20),
-                static_cast<double>(PeakRssKiB(scheduler_->process().pid())) / (1 << 20));
+    std::printf(
+        "2 GiB + 1 MiB tensor round trip (%s): %.1f s; peak RSS (VmHWM): maker %.2f GiB, "
+        "checker %.2f GiB, scheduler %.2f GiB\n",
+        flags.empty() ? "threads" : flags[0].c_str(), absl::ToDoubleSeconds(took),
+        static_cast<double>(PeakRssKiB(workers_["maker"]->pid())) / (1 << 20),
+        static_cast<double>(PeakRssKiB(workers_["checker"]->pid())) / (1 << 20),
+        static_cast<double>(PeakRssKiB(scheduler_->process().pid())) / (1 << 20));
   }
 
   fs::path root_;

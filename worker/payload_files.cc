@@ -18,16 +18,15 @@ namespace sematic::worker {
 namespace {
 
 absl::Status Errno(std::string_view what, const std::string& path) {
-  return absl::InternalError(
-      absl::StrCat(AsAbsl(what), " ", path, ": ", std::strerror(errno)));
+  return absl::InternalError(absl::StrCat(AsAbsl(what), " ", path, ": ", std::strerror(errno)));
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PayloadDir>> PayloadDir::Create() {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                     "/sematic-payloads-XXXXXX");
+  std::string pattern =
+      absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/sematic-payloads-XXXXXX");
   if (mkdtemp(pattern.data()) == nullptr) return Errno("creating", pattern);
   return std::unique_ptr<PayloadDir>(new PayloadDir(std::move(pattern)));
 }
@@ -40,8 +39,8 @@ PayloadDir::~PayloadDir() {
 absl::Status WritePayloadFile(const std::string& dir, std::string_view digest,
                               std::string_view bytes) {
   if (!IsSha256Hex(digest)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "payload digest \"", AsAbsl(digest.substr(0, 80)), "\" is not SHA-256 hex"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload digest \"", AsAbsl(digest.substr(0, 80)), "\" is not SHA-256 hex"));
   }
   const std::string file = absl::StrCat(dir, "/", AsAbsl(digest));
   const int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -63,9 +62,8 @@ absl::Status WritePayloadFile(const std::string& dir, std::string_view digest,
 
 absl::StatusOr<std::string> ReadPayloadFile(const std::string& dir, const v1::PayloadRef& ref) {
   if (!IsSha256Hex(ref.digest())) {
-    return absl::InvalidArgumentError(absl::StrCat("payload digest \"",
-                                                   ref.digest().substr(0, 80),
-                                                   "\" is not SHA-256 hex"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload digest \"", ref.digest().substr(0, 80), "\" is not SHA-256 hex"));
   }
   const std::string file = absl::StrCat(dir, "/", ref.digest());
   const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -77,8 +75,8 @@ absl::StatusOr<std::string> ReadPayloadFile(const std::string& dir, const v1::Pa
   if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != ref.size()) {
     const uint64_t size = static_cast<uint64_t>(st.st_size);
     close(fd);
-    return absl::DataLossError(absl::StrCat("payload file ", file, " is ", size,
-                                            " bytes, the ref says ", ref.size()));
+    return absl::DataLossError(
+        absl::StrCat("payload file ", file, " is ", size, " bytes, the ref says ", ref.size()));
   }
   std::string bytes(ref.size(), '\0');
   size_t done = 0;

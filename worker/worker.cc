@@ -615,8 +615,8 @@ class WorkerImpl : public Worker {
         absl::StatusOr<std::string> bytes = FetchPayload(ref);
         if (!bytes.ok()) {
           return absl::Status(bytes.status().code(),
-                              absl::StrCat("input ", input.name(), ": payload ", ref.digest(),
-                                           ": ", bytes.status().message()));
+                              absl::StrCat("input ", input.name(), ": payload ", ref.digest(), ": ",
+                                           bytes.status().message()));
         }
         RETURN_IF_ERROR(dir->Write(ref.digest(), *bytes));
       }
@@ -705,9 +705,9 @@ class WorkerImpl : public Worker {
         if (args[i] != &fetched[i].value()) *fetched[i].mutable_value() = *args[i];
         args[i] = &fetched[i].value();
         absl::Status fetched_in = InternalizePayloads(
-            fetched[i].mutable_value(), [this](const v1::PayloadRef& ref) {
-              return FetchPayload(ref);
-            }, absl::StrCat("input ", a.inputs(i).name()));
+            fetched[i].mutable_value(),
+            [this](const v1::PayloadRef& ref) { return FetchPayload(ref); },
+            absl::StrCat("input ", a.inputs(i).name()));
         if (!fetched_in.ok()) {
           // A malformed ref will not mend; a missing or corrupt payload may, elsewhere.
           const bool malformed = absl::IsInvalidArgument(fetched_in);

@@ -221,9 +221,9 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     total_size_ = chunk.total_size();
     payload_ = chunk.payload();
     if (payload_ && total_size_ < kPayloadThresholdBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "total_size: a payload of ", total_size_, " bytes; payloads under ",
-          kPayloadThresholdBytes, " bytes are stored inline in their value"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("total_size: a payload of ", total_size_, " bytes; payloads under ",
+                       kPayloadThresholdBytes, " bytes are stored inline in their value"));
     }
     absl::StatusOr<v1::ArtifactMeta> meta = store_->GetArtifact(digest_);
     if (meta.ok()) {
@@ -233,9 +233,9 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
                          meta->size_bytes(), " bytes"));
       }
       if (meta->payload() != payload_) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "payload: ", payload_ ? "set" : "not set", ", but artifact ", digest_, " is stored as a ",
-            meta->payload() ? "payload" : "value"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("payload: ", payload_ ? "set" : "not set", ", but artifact ", digest_,
+                         " is stored as a ", meta->payload() ? "payload" : "value"));
       }
       existing_ = true;
       return absl::OkStatus();

@@ -13,8 +13,9 @@
 // Where bytes live: an artifact's canonical TypedValue bytes are in the store's `values` family
 // when small (<= kSmallArtifactBytes), in a BlobStore file otherwise; a raw payload (an upload
 // with UploadChunk.payload, at least kPayloadThresholdBytes long) is always a BlobStore file.
-// Every ArtifactMeta (payloads': `payload` set, no type) is in the `artifacts` family, written only after the bytes are durable, so metadata never names bytes
-// that are not there. Nothing here holds a large artifact whole in memory.
+// Every ArtifactMeta (payloads': `payload` set, no type) is in the `artifacts` family, written only
+// after the bytes are durable, so metadata never names bytes that are not there. Nothing here holds
+// a large artifact whole in memory.
 //
 // Metadata of uploads is committed from the caller's thread, not the scheduler's loop: artifacts
 // are immutable and content-addressed, so the only field the loop changes later is

@@ -328,10 +328,10 @@ TEST_F(ArtifactServiceTest, ARawPayloadIsStoredAsABlobWithoutAType) {
 
   // Again: accepted and dropped; but not as a value.
   EXPECT_THAT(UploadBytes(bytes, digest, bytes.size(), 1 << 20, true).status(), IsOk());
-  EXPECT_THAT(UploadBytes(bytes, digest, bytes.size(), 1 << 20, false).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("payload: not set, but artifact " + digest +
-                                 " is stored as a payload")));
+  EXPECT_THAT(
+      UploadBytes(bytes, digest, bytes.size(), 1 << 20, false).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("payload: not set, but artifact " + digest + " is stored as a payload")));
 }
 
 TEST_F(ArtifactServiceTest, ARawPayloadIsCheckedByDigestAndSizeOnly) {
@@ -356,10 +356,10 @@ TEST_F(ArtifactServiceTest, AValueWithARefUploadsAndItsPayloadToo) {
   v1::Value value = Encode(Blob{PayloadBytes(2 << 20)});
   std::vector<Payload> payloads = ExternalizePayloads(&value);
   ASSERT_EQ(payloads.size(), 1u);
-  ASSERT_THAT(UploadBytes(payloads[0].bytes, payloads[0].digest, payloads[0].bytes.size(),
-                          1 << 20, true)
-                  .status(),
-              IsOk());
+  ASSERT_THAT(
+      UploadBytes(payloads[0].bytes, payloads[0].digest, payloads[0].bytes.size(), 1 << 20, true)
+          .status(),
+      IsOk());
   absl::StatusOr<std::string> bytes = CanonicalBytes(TypeOf<Blob>(), value);
   ASSERT_THAT(bytes.status(), IsOk());
   const std::string id = ArtifactId(TypeOf<Blob>(), value);
