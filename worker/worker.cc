@@ -81,10 +81,13 @@ std::string TooLargeForOneMessage(size_t bytes) {
 // The distinct refs of every literal argument in `graph`.
 std::vector<v1::PayloadRef> GraphPayloadRefs(const v1::Graph& graph) {
   std::vector<v1::PayloadRef> refs;
+  absl::flat_hash_set<std::string> seen;
   for (const v1::CallNode& node : graph.nodes()) {
     for (const v1::Arg& arg : node.args()) {
       if (!arg.has_literal()) continue;
-      for (v1::PayloadRef& ref : PayloadRefs(arg.literal())) refs.push_back(std::move(ref));
+      for (v1::PayloadRef& ref : PayloadRefs(arg.literal())) {
+        if (seen.insert(ref.digest()).second) refs.push_back(std::move(ref));
+      }
     }
   }
   return refs;
@@ -561,9 +564,9 @@ class WorkerImpl : public Worker {
     std::vector<std::string> digests;
     for (const Payload& p : payloads) digests.push_back(p.digest);
     ASSIGN_OR_RETURN(std::vector<std::string> missing, artifacts_->FindMissing(digests));
-    const absl::flat_hash_set<std::string> lacking(missing.begin(), missing.end());
+    absl::flat_hash_set<std::string> lacking(missing.begin(), missing.end());
     for (const Payload& p : payloads) {
-      if (!lacking.contains(p.digest)) {
+      if (lacking.erase(p.digest) == 0) {  // stored before, or an equal payload was just sent
         context.Log("payload ", p.digest, " is already stored: not uploaded again");
         continue;
       }
