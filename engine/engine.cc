@@ -24,10 +24,12 @@
 #include "absl/time/clock.h"
 #include "cli/grpc_client.h"
 #include "cli/local_client.h"
+#include "common/digest.h"
 #include "common/status_macros.h"
 #include "engine/root_call.h"
 #include "scheduler/core/scheduler.h"
 #include "sematic/func.h"
+#include "sematic/payload.h"
 #include "worker/in_process.h"
 #include "worker/worker.h"
 
@@ -255,8 +257,23 @@ class SchedulerRunner final : public Runner {
     return job;
   }
 
-  // Downloads the output artifact (small or large alike) and parses its TypedValue.
+  // Downloads the output artifact and the payloads it refers to (sematic/payload.h), each
+  // checked against its digest, and returns the TypedValue with its payloads inline.
   absl::StatusOr<v1::TypedValue> FetchOutput(const std::string& digest) {
+    ASSIGN_OR_RETURN(const std::string bytes, DownloadVerified(digest));
+    v1::TypedValue value;
+    if (!value.ParseFromString(bytes)) {
+      return absl::DataLossError(absl::StrCat("output artifact ", digest, " does not parse"));
+    }
+    RETURN_IF_ERROR(InternalizePayloads(
+        value.mutable_value(),
+        [this](const v1::PayloadRef& ref) { return DownloadVerified(ref.digest()); },
+        absl::StrCat("output artifact ", digest)));
+    return value;
+  }
+
+  // The whole artifact or payload `digest`. DATA_LOSS when its SHA-256 differs.
+  absl::StatusOr<std::string> DownloadVerified(const std::string& digest) {
     v1::DownloadRequest request;
     request.set_digest(digest);
     std::string bytes;
@@ -265,11 +282,10 @@ class SchedulerRunner final : public Runner {
       bytes.append(chunk.data());
       return true;
     }));
-    v1::TypedValue value;
-    if (!value.ParseFromString(bytes)) {
-      return absl::DataLossError(absl::StrCat("output artifact ", digest, " does not parse"));
+    if (Sha256Hex(bytes) != digest) {
+      return absl::DataLossError(absl::StrCat("artifact ", digest, ": corrupt download"));
     }
-    return value;
+    return bytes;
   }
 
   void Progress(const std::string& line) const {

@@ -39,6 +39,26 @@ Future<int> SumOfSquares(int n) {
 }
 SEMATIC_FUNC(SumOfSquares, "n");
 
+// A float32 tensor of `mib` MiB: above the payload threshold, so it travels apart.
+Tensor Ramp(int mib) {
+  Tensor t(DType::kFloat32, {(int64_t{mib} << 20) / 4});
+  float* data = t.data<float>();
+  for (int64_t i = 0; i < t.num_elements(); ++i) data[i] = static_cast<float>(i % 4099);
+  return t;
+}
+SEMATIC_FUNC(Ramp, "mib");
+
+double SumTensor(const Tensor& t) {
+  double total = 0;
+  for (int64_t i = 0; i < t.num_elements(); ++i) total += t.data<float>()[i];
+  return total;
+}
+SEMATIC_FUNC(SumTensor, "t");
+
+// Nested, with a large literal argument in its graph.
+Future<double> SumOfRamp(int mib) { return Call(SumTensor, Ramp(mib)); }
+SEMATIC_FUNC(SumOfRamp, "mib");
+
 absl::StatusOr<int> Fails(int x) { return absl::InvalidArgumentError(absl::StrCat("bad x ", x)); }
 SEMATIC_FUNC(Fails, "x");
 
@@ -150,6 +170,19 @@ TEST_F(EmbeddedEngineTest, SameValueAsTheSilentRunnerAndTheJobStaysOnDisk) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, 144);
   EXPECT_NE((*runner)->last_job_id(), job);
+}
+
+TEST_F(EmbeddedEngineTest, LargeTensorsComeBackWhole) {
+  SilentRunner silent;
+  absl::StatusOr<std::unique_ptr<Runner>> runner = MakeRunner(options_);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  // An output whose data is a payload, and a nested graph whose literal argument has one.
+  absl::StatusOr<Tensor> tensor = (*runner)->Resolve(Call(Ramp, 3));
+  ASSERT_TRUE(tensor.ok()) << tensor.status();
+  EXPECT_TRUE(*tensor == Ramp(3));
+  absl::StatusOr<double> sum = (*runner)->Resolve(Call(SumOfRamp, 2));
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_EQ(*sum, *silent.Resolve(Call(SumOfRamp, 2)));
 }
 
 TEST_F(EmbeddedEngineTest, AFailingStepFailsTheResolveWithItsError) {

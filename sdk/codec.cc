@@ -18,6 +18,7 @@
 #include "google/protobuf/io/zero_copy_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "sdk/types_internal.h"
+#include "sematic/payload.h"
 
 namespace sematic {
 namespace internal {
@@ -267,17 +268,18 @@ absl::Status Validate(const v1::TypeDesc& type, const v1::Value& value, DecodePa
     }
     case K::TENSOR:
       RETURN_IF_ERROR(expect(v1::Value::kTensorValue));
-      return internal::ValidateTensor(value.tensor_value(), path);
+      return internal::ValidateTensor(value.tensor_value(), path, internal::Refs::kAllowed);
     case K::TABLE:
       RETURN_IF_ERROR(expect(v1::Value::kTableValue));
-      return internal::ValidateTable(value.table_value(), path);
+      return internal::ValidateTable(value.table_value(), path, internal::Refs::kAllowed);
     case K::IMAGE:
       RETURN_IF_ERROR(expect(v1::Value::kImageValue));
-      return internal::ValidateImage(value.image_value(), path);
+      return internal::ValidateImage(value.image_value(), path, internal::Refs::kAllowed);
     case K::PLOT:
       return expect(v1::Value::kPlotValue);
     case K::BLOB:
-      return expect(v1::Value::kBlobValue);
+      RETURN_IF_ERROR(expect(v1::Value::kBlobValue));
+      return internal::ValidateBlob(value.blob_value(), path, internal::Refs::kAllowed);
     default:
       return path.Error(absl::StrCat("unsupported type kind ", static_cast<int>(type.kind())));
   }
@@ -400,6 +402,7 @@ absl::StatusOr<std::string> CanonicalBytes(const v1::TypeDesc& type, const v1::V
   using google::protobuf::io::CodedOutputStream;
   const size_t type_size = type.ByteSizeLong();
   const size_t value_size = value.ByteSizeLong();
+  if (value_size >= kPayloadThresholdBytes) RETURN_IF_ERROR(CheckPayloadsExternal(value));
   const size_t total = 2 + CodedOutputStream::VarintSize64(type_size) + type_size +
                        CodedOutputStream::VarintSize64(value_size) + value_size;
   if (total > static_cast<size_t>(std::numeric_limits<int>::max())) {
@@ -411,7 +414,10 @@ absl::StatusOr<std::string> CanonicalBytes(const v1::TypeDesc& type, const v1::V
   return SerializeTypedValue(type, value, total);
 }
 
-std::string ArtifactId(const v1::TypeDesc& type, const v1::Value& value) {
+namespace {
+
+// SHA-256 hex of the TypedValue serialization of (type, value), as it is.
+std::string HashTypedValue(const v1::TypeDesc& type, const v1::Value& value) {
   using google::protobuf::io::CodedOutputStream;
   const size_t type_size = type.ByteSizeLong();
   const size_t value_size = value.ByteSizeLong();
@@ -438,6 +444,16 @@ std::string ArtifactId(const v1::TypeDesc& type, const v1::Value& value) {
     coded.Trim();
   }
   return hash.HexDigest();
+}
+
+}  // namespace
+
+std::string ArtifactId(const v1::TypeDesc& type, const v1::Value& value) {
+  // A value under the threshold cannot hold a payload at or above it.
+  if (value.ByteSizeLong() >= kPayloadThresholdBytes && !CheckPayloadsExternal(value).ok()) {
+    return HashTypedValue(type, internal::WithPayloadRefs(value));
+  }
+  return HashTypedValue(type, value);
 }
 
 }  // namespace sematic

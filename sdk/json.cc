@@ -189,6 +189,18 @@ void FixedElementsView(DType dtype, const std::string& data, size_t count, ListV
   (void)unused;
 }
 
+// A payload kept apart (sematic/payload.h), which a view shows by its ref:
+// {"payload": {"digest": "...", "size_bytes": N}}.
+JValue PayloadView(const v1::PayloadRef& ref) {
+  JValue out;
+  auto& payload = *(*out.mutable_struct_value()->mutable_fields())["payload"]
+                       .mutable_struct_value()
+                       ->mutable_fields();
+  payload["digest"] = Text(ref.digest());
+  payload["size_bytes"] = Uint(ref.size());
+  return out;
+}
+
 // `value` has been validated against `type`.
 JValue View(const v1::TypeDesc& type, const v1::Value& value, const JsonOptions& options) {
   switch (type.kind()) {
@@ -198,7 +210,9 @@ JValue View(const v1::TypeDesc& type, const v1::Value& value, const JsonOptions&
     case K::FLOAT: return Float(value.float_value());
     case K::STRING: return Text(value.string_value());
     case K::BYTES: return Base64(value.bytes_value(), options.max_elements);
-    case K::BLOB: return Base64(value.blob_value().data(), options.max_elements);
+    case K::BLOB:
+      if (value.blob_value().has_data_ref()) return PayloadView(value.blob_value().data_ref());
+      return Base64(value.blob_value().data(), options.max_elements);
     case K::ENUM: return Text(value.enum_value());
     case K::OPTIONAL:
       if (value.kind_case() == v1::Value::kNoneValue) return Null();
@@ -255,6 +269,10 @@ JValue View(const v1::TypeDesc& type, const v1::Value& value, const JsonOptions&
       fields["dtype"] = Text(std::string(DTypeName(dtype)));
       ListValue* shape = fields["shape"].mutable_list_value();
       for (int64_t d : t.shape()) *shape->add_values() = Int(d);
+      if (t.has_data_ref()) {
+        fields["data"] = PayloadView(t.data_ref());
+        return out;
+      }
       FixedElementsView(dtype, t.data(), shown, fields["data"].mutable_list_value());
       if (shown < n) fields["truncated"] = Bool(true);
       return out;
@@ -273,6 +291,10 @@ JValue View(const v1::TypeDesc& type, const v1::Value& value, const JsonOptions&
         const DType dtype = static_cast<DType>(c.dtype());
         *names->add_values() = Text(c.name());
         dtypes[c.name()] = Text(std::string(DTypeName(dtype)));
+        if (c.has_data_ref()) {
+          columns[c.name()] = PayloadView(c.data_ref());
+          continue;
+        }
         ListValue* column = columns[c.name()].mutable_list_value();
         if (dtype == DType::kString) {
           for (size_t i = 0; i < shown; ++i) *column->add_values() = Text(c.strings(static_cast<int>(i)));
@@ -290,7 +312,9 @@ JValue View(const v1::TypeDesc& type, const v1::Value& value, const JsonOptions&
       fields["format"] = Text(image.format() == v1::ImageValue::PNG ? "png" : "jpeg");
       fields["width"] = Uint(image.width());
       fields["height"] = Uint(image.height());
-      fields["size_bytes"] = Uint(image.data().size());
+      fields["size_bytes"] =
+          Uint(image.has_data_ref() ? image.data_ref().size() : image.data().size());
+      if (image.has_data_ref()) fields["data"] = PayloadView(image.data_ref());
       return out;
     }
     case K::PLOT: {

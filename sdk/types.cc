@@ -98,14 +98,15 @@ absl::StatusOr<int64_t> CheckedNumElements(const google::protobuf::RepeatedField
   return n;
 }
 
-absl::Status ValidateTensor(const v1::TensorValue& tensor, const DecodePath& path) {
+absl::Status ValidateTensor(const v1::TensorValue& tensor, const DecodePath& path, Refs refs) {
   ASSIGN_OR_RETURN(const size_t element_size, WireDTypeSize(tensor.dtype(), path));
   if (element_size == 0) return path.Error("tensors cannot hold strings");
   ASSIGN_OR_RETURN(const int64_t n, CheckedNumElements(tensor.shape(), element_size, path));
   const uint64_t want = static_cast<uint64_t>(n) * element_size;
-  if (tensor.data().size() != want) {
-    return path.Error(absl::StrCat("tensor data is ", tensor.data().size(), " bytes, expected ",
-                                   want, " for its shape and dtype"));
+  ASSIGN_OR_RETURN(const uint64_t size, PayloadSize(tensor, refs, path));
+  if (size != want) {
+    return path.Error(absl::StrCat("tensor data is ", size, " bytes, expected ", want,
+                                   " for its shape and dtype"));
   }
   if (tensor.dtype() == v1::DTYPE_BOOL && !ValidBools(tensor.data())) {
     return path.Error("bool tensor element is neither 0 nor 1");
@@ -113,7 +114,7 @@ absl::Status ValidateTensor(const v1::TensorValue& tensor, const DecodePath& pat
   return absl::OkStatus();
 }
 
-absl::Status ValidateTable(const v1::TableValue& table, const DecodePath& path) {
+absl::Status ValidateTable(const v1::TableValue& table, const DecodePath& path, Refs refs) {
   const int64_t rows = table.num_rows();
   if (rows < 0) return path.Error(absl::StrCat("negative num_rows ", rows));
   absl::flat_hash_set<std::string_view> names;
@@ -123,7 +124,8 @@ absl::Status ValidateTable(const v1::TableValue& table, const DecodePath& path) 
     if (!names.insert(column.name()).second) return path.Error(absl::StrCat("duplicate ", where));
     ASSIGN_OR_RETURN(const size_t element_size, WireDTypeSize(column.dtype(), path));
     if (element_size == 0) {
-      if (!column.data().empty() || static_cast<int64_t>(column.strings_size()) != rows) {
+      if (!column.data().empty() || column.has_data_ref() ||
+          static_cast<int64_t>(column.strings_size()) != rows) {
         return path.Error(absl::StrCat(where, " has ", column.strings_size(),
                                        " strings, expected ", rows));
       }
@@ -132,10 +134,11 @@ absl::Status ValidateTable(const v1::TableValue& table, const DecodePath& path) 
     if (!column.strings().empty()) {
       return path.Error(absl::StrCat(where, " of a fixed-width dtype holds strings"));
     }
+    ASSIGN_OR_RETURN(const uint64_t size, PayloadSize(column, refs, path));
     if (static_cast<uint64_t>(rows) > std::numeric_limits<size_t>::max() / element_size ||
-        column.data().size() != static_cast<uint64_t>(rows) * element_size) {
-      return path.Error(absl::StrCat(where, " holds ", column.data().size(),
-                                     " bytes, expected ", rows, " rows of ", element_size));
+        size != static_cast<uint64_t>(rows) * element_size) {
+      return path.Error(absl::StrCat(where, " holds ", size, " bytes, expected ", rows, " rows of ",
+                                     element_size));
     }
     if (column.dtype() == v1::DTYPE_BOOL && !ValidBools(column.data())) {
       return path.Error(absl::StrCat(where, ": bool element is neither 0 nor 1"));
@@ -144,14 +147,15 @@ absl::Status ValidateTable(const v1::TableValue& table, const DecodePath& path) 
   return absl::OkStatus();
 }
 
-absl::Status ValidateImage(const v1::ImageValue& image, const DecodePath& path) {
+absl::Status ValidateImage(const v1::ImageValue& image, const DecodePath& path, Refs refs) {
   std::string_view signature;
   switch (image.format()) {
     case v1::ImageValue::PNG: signature = kPngSignature; break;
     case v1::ImageValue::JPEG: signature = kJpegSignature; break;
     default: return path.Error(absl::StrCat("unknown image format ", image.format()));
   }
-  if (!std::string_view(image.data()).starts_with(signature)) {
+  RETURN_IF_ERROR(PayloadSize(image, refs, path).status());
+  if (!image.has_data_ref() && !std::string_view(image.data()).starts_with(signature)) {
     return path.Error(absl::StrCat("image data is not a ",
                                    image.format() == v1::ImageValue::PNG ? "PNG" : "JPEG",
                                    " file"));
@@ -160,6 +164,10 @@ absl::Status ValidateImage(const v1::ImageValue& image, const DecodePath& path) 
     return path.Error(absl::StrCat("image has zero size ", image.width(), "x", image.height()));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateBlob(const v1::BlobValue& blob, const DecodePath& path, Refs refs) {
+  return PayloadSize(blob, refs, path).status();
 }
 
 }  // namespace internal
@@ -413,6 +421,7 @@ void Codec<Blob>::Encode(const Blob& value, v1::Value* out) {
 
 absl::Status Codec<Blob>::Decode(const v1::Value& in, Blob* out, DecodePath& path) {
   if (in.kind_case() != v1::Value::kBlobValue) return path.Mismatch("Blob", in);
+  RETURN_IF_ERROR(internal::ValidateBlob(in.blob_value(), path));
   out->data = in.blob_value().data();
   return absl::OkStatus();
 }

@@ -195,6 +195,15 @@ class GrpcArtifactClient : public ArtifactClient {
   }
 
   absl::Status Upload(const std::string& digest, const std::string& bytes) override {
+    return Send(digest, bytes, /*payload=*/false);
+  }
+
+  absl::Status UploadPayload(const std::string& digest, const std::string& bytes) override {
+    return Send(digest, bytes, /*payload=*/true);
+  }
+
+ private:
+  absl::Status Send(const std::string& digest, const std::string& bytes, bool payload) {
     grpc::ClientContext context;
     SetDeadline(context);
     v1::UploadResponse response;
@@ -206,9 +215,10 @@ class GrpcArtifactClient : public ArtifactClient {
       if (offset == 0) {
         chunk.set_digest(digest);
         chunk.set_total_size(bytes.size());
+        chunk.set_payload(payload);
       }
       const size_t n = std::min(chunk_bytes_, bytes.size() - offset);
-      chunk.set_data(bytes.substr(offset, n));
+      chunk.set_data(bytes.data() + offset, n);
       offset += n;
       if (!writer->Write(chunk)) break;  // the server ended the call; Finish says why
     } while (offset < bytes.size());
@@ -222,7 +232,6 @@ class GrpcArtifactClient : public ArtifactClient {
     return absl::OkStatus();
   }
 
- private:
   void SetDeadline(grpc::ClientContext& context) const {
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   }

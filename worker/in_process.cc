@@ -124,6 +124,15 @@ class InProcessArtifactClient : public ArtifactClient {
   }
 
   absl::Status Upload(const std::string& digest, const std::string& bytes) override {
+    return Send(digest, bytes, /*payload=*/false);
+  }
+
+  absl::Status UploadPayload(const std::string& digest, const std::string& bytes) override {
+    return Send(digest, bytes, /*payload=*/true);
+  }
+
+ private:
+  absl::Status Send(const std::string& digest, const std::string& bytes, bool payload) {
     std::unique_ptr<scheduler::ArtifactService::Upload> upload =
         scheduler_->artifacts().StartUpload();
     const size_t chunk_bytes = scheduler_->artifacts().options().max_chunk_bytes;
@@ -133,16 +142,16 @@ class InProcessArtifactClient : public ArtifactClient {
       if (offset == 0) {
         chunk.set_digest(digest);
         chunk.set_total_size(bytes.size());
+        chunk.set_payload(payload);
       }
       const size_t n = std::min(chunk_bytes, bytes.size() - offset);
-      chunk.set_data(bytes.substr(offset, n));
+      chunk.set_data(bytes.data() + offset, n);
       RETURN_IF_ERROR(upload->Append(chunk));
       offset += n;
     } while (offset < bytes.size());
     return upload->Finish().status();
   }
 
- private:
   scheduler::Scheduler* const scheduler_;
 };
 

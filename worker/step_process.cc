@@ -25,7 +25,9 @@
 #include "absl/time/clock.h"
 #include "common/strings.h"
 #include "sematic/func.h"
+#include "sematic/payload.h"
 #include "worker/output_lines.h"
+#include "worker/payload_files.h"
 
 namespace sematic::worker {
 namespace {
@@ -332,8 +334,14 @@ int StepProcessMain(int argc, char** argv) {
   absl::StatusOr<const FuncInfo*> func = FindFunc(a.function(), a.version());
   if (!func.ok()) ChildFails(func.status().ToString());
   std::vector<const v1::Value*> args;
-  for (const v1::AssignedInput& input : a.inputs()) {
+  const std::string payload_dir = request.payload_dir();
+  for (v1::AssignedInput& input : *request.mutable_assignment()->mutable_inputs()) {
     if (!input.has_value()) ChildFails(absl::StrCat("input ", input.name(), " is not inline"));
+    const absl::Status read = InternalizePayloads(
+        input.mutable_value(),
+        [&](const v1::PayloadRef& ref) { return ReadPayloadFile(payload_dir, ref); },
+        absl::StrCat("input ", input.name()));
+    if (!read.ok()) ChildFails(read.ToString());
     args.push_back(&input.value());
   }
 
@@ -353,16 +361,32 @@ int StepProcessMain(int argc, char** argv) {
     step = (*func)->invoke(args);
   }
 
+  request.Clear();  // the inputs' memory, before the output's payloads are written
+
   internal::StepProcessEvent event;
   internal::StepProcessOutcome* outcome = event.mutable_outcome();
+  // Large payloads go to files in payload_dir; the outcome carries their refs.
+  auto write_payloads = [&](std::vector<Payload> payloads) {
+    for (const Payload& p : payloads) {
+      const absl::Status written = WritePayloadFile(payload_dir, p.digest, p.bytes);
+      if (!written.ok()) ChildFails(absl::StrCat("writing a payload: ", written.ToString()));
+    }
+  };
   if (!step.status.ok()) {
     outcome->set_error(std::string(step.status.message()));
     outcome->set_error_code(static_cast<int>(step.status.code()));
     outcome->set_retryable(step.retryable);
   } else if (step.graph != nullptr) {
-    *outcome->mutable_graph() = *step.graph;
+    v1::Graph* graph = outcome->mutable_graph();
+    *graph = *step.graph;
+    for (v1::CallNode& node : *graph->mutable_nodes()) {
+      for (v1::Arg& arg : *node.mutable_args()) {
+        if (arg.has_literal()) write_payloads(ExternalizePayloads(arg.mutable_literal()));
+      }
+    }
   } else if (step.value.has_value()) {
     *outcome->mutable_value() = *std::move(step.value);
+    write_payloads(ExternalizePayloads(outcome->mutable_value()));
   } else {
     outcome->set_error("the step returned neither a value nor a graph");
     outcome->set_error_code(static_cast<int>(absl::StatusCode::kInternal));

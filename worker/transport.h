@@ -43,18 +43,23 @@ class Connector {
                                                 ClosedCallback on_closed) = 0;
 };
 
-// Moves large artifacts (serialized TypedValues) to and from the scheduler's ArtifactService.
-// Calls block; a worker makes them from the thread running the step. Thread-safe.
+// Moves large artifacts (serialized TypedValues) and raw payloads (sematic/payload.h) to and
+// from the scheduler's ArtifactService. Calls block; a worker makes them from the thread running
+// the step. Thread-safe.
 class ArtifactClient {
  public:
   virtual ~ArtifactClient() = default;
-  // The whole artifact. NOT_FOUND for an unknown digest; UNAVAILABLE when the service is down.
+  // The whole artifact or payload, unverified. NOT_FOUND for an unknown digest; UNAVAILABLE
+  // when the service is down.
   virtual absl::StatusOr<std::string> Download(const std::string& digest) = 0;
-  // Those of `digests` the service does not hold.
+  // Those of `digests` the service does not hold (values and payloads alike).
   virtual absl::StatusOr<std::vector<std::string>> FindMissing(
       const std::vector<std::string>& digests) = 0;
-  // Uploads `bytes`, whose SHA-256 must be `digest`.
+  // Uploads `bytes`, a serialized TypedValue whose SHA-256 must be `digest`.
   virtual absl::Status Upload(const std::string& digest, const std::string& bytes) = 0;
+  // Uploads `bytes`, a raw payload of at least kPayloadThresholdBytes whose SHA-256 must be
+  // `digest`.
+  virtual absl::Status UploadPayload(const std::string& digest, const std::string& bytes) = 0;
 };
 
 }  // namespace sematic::worker

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -28,8 +29,10 @@
 #include "sematic/codec.h"
 #include "sematic/context.h"
 #include "sematic/func.h"
+#include "sematic/payload.h"
 #include "worker/artifact_cache.h"
 #include "worker/output_lines.h"
+#include "worker/payload_files.h"
 #include "worker/resource_ledger.h"
 #include "worker/result_book.h"
 #include "worker/step_process.h"
@@ -70,8 +73,38 @@ constexpr size_t kMaxMessageBytes = INT_MAX;
 
 std::string TooLargeForOneMessage(size_t bytes) {
   return absl::StrCat("the output is ", bytes,
-                      " bytes encoded: values of 2 GiB and more cannot be stored yet (protobuf's "
-                      "2 GiB message limit; see docs/architecture.md)");
+                      " bytes encoded with its large payloads stored apart: protobuf's 2 GiB "
+                      "message limit holds for the rest (strings, Bytes, lists; see "
+                      "docs/architecture.md, \"Values of 2 GiB and more\")");
+}
+
+// The distinct refs of every literal argument in `graph`.
+std::vector<v1::PayloadRef> GraphPayloadRefs(const v1::Graph& graph) {
+  std::vector<v1::PayloadRef> refs;
+  absl::flat_hash_set<std::string> seen;
+  for (const v1::CallNode& node : graph.nodes()) {
+    for (const v1::Arg& arg : node.args()) {
+      if (!arg.has_literal()) continue;
+      for (v1::PayloadRef& ref : PayloadRefs(arg.literal())) {
+        if (seen.insert(ref.digest()).second) refs.push_back(std::move(ref));
+      }
+    }
+  }
+  return refs;
+}
+
+// ExternalizePayloads over every literal argument of `graph`.
+std::vector<Payload> ExternalizeGraphPayloads(v1::Graph* graph) {
+  std::vector<Payload> payloads;
+  for (v1::CallNode& node : *graph->mutable_nodes()) {
+    for (v1::Arg& arg : *node.mutable_args()) {
+      if (!arg.has_literal()) continue;
+      for (Payload& p : ExternalizePayloads(arg.mutable_literal())) {
+        payloads.push_back(std::move(p));
+      }
+    }
+  }
+  return payloads;
 }
 
 std::string DefaultWorkerId() {
@@ -490,25 +523,58 @@ class WorkerImpl : public Worker {
 
   // ---- Execution (on a pool thread) ----------------------------------------------------------
 
-  // The input's value: a cache hit, or downloaded, verified and cached.
-  absl::StatusOr<v1::TypedValue> FetchInput(const std::string& digest) {
-    std::optional<std::string> bytes;
-    if (cache_ != nullptr) bytes = cache_->Get(digest);
-    if (!bytes.has_value()) {
-      if (artifacts_ == nullptr) {
-        return absl::FailedPreconditionError("no artifact service to download inputs from");
-      }
-      ASSIGN_OR_RETURN(bytes, artifacts_->Download(digest));
-      if (Sha256Hex(*bytes) != digest) {
-        return absl::DataLossError(absl::StrCat("artifact ", digest, ": corrupt download"));
-      }
-      if (cache_ != nullptr) cache_->Insert(digest, *bytes).IgnoreError();  // best effort
+  // An artifact's or payload's bytes: a cache hit, or downloaded, verified and cached.
+  absl::StatusOr<std::string> FetchVerified(const std::string& digest) {
+    if (cache_ != nullptr) {
+      if (std::optional<std::string> hit = cache_->Get(digest); hit.has_value()) return *hit;
     }
+    if (artifacts_ == nullptr) {
+      return absl::FailedPreconditionError("no artifact service to download inputs from");
+    }
+    ASSIGN_OR_RETURN(std::string bytes, artifacts_->Download(digest));
+    if (Sha256Hex(bytes) != digest) {
+      return absl::DataLossError(absl::StrCat("artifact ", digest, ": corrupt download"));
+    }
+    if (cache_ != nullptr) cache_->Insert(digest, bytes).IgnoreError();  // best effort
+    return bytes;
+  }
+
+  // The input's value (its payloads still refs).
+  absl::StatusOr<v1::TypedValue> FetchInput(const std::string& digest) {
+    ASSIGN_OR_RETURN(const std::string bytes, FetchVerified(digest));
     v1::TypedValue value;
-    if (!value.ParseFromString(*bytes)) {
+    if (!value.ParseFromString(bytes)) {
       return absl::DataLossError(absl::StrCat("artifact ", digest, " is not a TypedValue"));
     }
     return value;
+  }
+
+  absl::StatusOr<std::string> FetchPayload(const v1::PayloadRef& ref) {
+    return FetchVerified(ref.digest());
+  }
+
+  // Uploads the payloads the service lacks (one FindMissing for all), and caches them.
+  absl::Status UploadPayloads(const std::vector<Payload>& payloads, Context& context) {
+    if (payloads.empty()) return absl::OkStatus();
+    if (artifacts_ == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the output holds ", payloads.size(), " payloads of ", kPayloadThresholdBytes,
+          " bytes or more, and this worker has no artifact service to store them"));
+    }
+    std::vector<std::string> digests;
+    for (const Payload& p : payloads) digests.push_back(p.digest);
+    ASSIGN_OR_RETURN(std::vector<std::string> missing, artifacts_->FindMissing(digests));
+    absl::flat_hash_set<std::string> lacking(missing.begin(), missing.end());
+    for (const Payload& p : payloads) {
+      if (lacking.erase(p.digest) == 0) {  // stored before, or an equal payload was just sent
+        context.Log("payload ", p.digest, " is already stored: not uploaded again");
+        continue;
+      }
+      RETURN_IF_ERROR(artifacts_->UploadPayload(p.digest, p.bytes));
+      context.Log("payload ", p.digest, " uploaded (", p.bytes.size(), " bytes)");
+      if (cache_ != nullptr) cache_->Insert(p.digest, p.bytes).IgnoreError();
+    }
+    return absl::OkStatus();
   }
 
   // Sends a large output through the artifact service, unless it already has it. Says which
@@ -529,18 +595,33 @@ class WorkerImpl : public Worker {
   }
 
   // Runs the step in a child process (worker/step_process.h). `fetched` holds the inputs given
-  // by digest (moved into the request). An error means the child crashed or never reported.
+  // by digest (moved into the request). Payloads cross as files of a directory that lives for
+  // the attempt: the inputs' are written there, the output's are read back into `payloads` (the
+  // outcome holds their refs). An error means the child crashed or never reported, or a payload
+  // could not be fetched or read.
   absl::StatusOr<StepResult> InvokeInChildProcess(const v1::Assignment& a,
                                                   std::vector<v1::TypedValue>& fetched,
                                                   const Context& context,
-                                                  const std::atomic<bool>& cancelled) {
+                                                  const std::atomic<bool>& cancelled,
+                                                  std::vector<Payload>& payloads) {
     internal::StepProcessRequest request;
     v1::Assignment& inline_assignment = *request.mutable_assignment();
     inline_assignment = a;
+    ASSIGN_OR_RETURN(std::unique_ptr<PayloadDir> dir, PayloadDir::Create());
+    request.set_payload_dir(dir->path());
     for (int i = 0; i < inline_assignment.inputs_size(); ++i) {
       v1::AssignedInput& input = *inline_assignment.mutable_inputs(i);
       if (input.has_artifact_digest()) {
         *input.mutable_value() = std::move(*fetched[i].mutable_value());
+      }
+      for (const v1::PayloadRef& ref : PayloadRefs(input.value())) {
+        absl::StatusOr<std::string> bytes = FetchPayload(ref);
+        if (!bytes.ok()) {
+          return absl::Status(bytes.status().code(),
+                              absl::StrCat("input ", input.name(), ": payload ", ref.digest(), ": ",
+                                           bytes.status().message()));
+        }
+        RETURN_IF_ERROR(dir->Write(ref.digest(), *bytes));
       }
     }
     for (int id : context.gpu_ids()) request.add_gpu_ids(id);
@@ -548,11 +629,14 @@ class WorkerImpl : public Worker {
                      RunStepProcess(request, options_.step_process_libraries, context, logs_,
                                     cancelled, options_.cancel_grace));
     StepResult step;
+    std::vector<v1::PayloadRef> refs;
     switch (outcome.result_case()) {
       case internal::StepProcessOutcome::kValue:
+        refs = PayloadRefs(outcome.value());
         step.value = std::move(*outcome.mutable_value());
         break;
       case internal::StepProcessOutcome::kGraph:
+        refs = GraphPayloadRefs(outcome.graph());
         step.graph = std::make_shared<const v1::Graph>(std::move(*outcome.mutable_graph()));
         break;
       case internal::StepProcessOutcome::kError:
@@ -562,6 +646,10 @@ class WorkerImpl : public Worker {
         break;
       case internal::StepProcessOutcome::RESULT_NOT_SET:
         return absl::InternalError("the step process reported an empty outcome");
+    }
+    for (const v1::PayloadRef& ref : refs) {
+      ASSIGN_OR_RETURN(std::string bytes, ReadPayloadFile(dir->path(), ref));
+      payloads.push_back({ref.digest(), std::move(bytes)});
     }
     return step;
   }
@@ -613,6 +701,24 @@ class WorkerImpl : public Worker {
                       false);
       }
     }
+    // A step in this process gets its payloads inline (a step process fetches them from files).
+    if (options_.isolation != Isolation::kProcess) {
+      for (int i = 0; i < a.inputs_size(); ++i) {
+        if (PayloadRefs(*args[i]).empty()) continue;
+        if (args[i] != &fetched[i].value()) *fetched[i].mutable_value() = *args[i];
+        args[i] = &fetched[i].value();
+        absl::Status fetched_in = InternalizePayloads(
+            fetched[i].mutable_value(),
+            [this](const v1::PayloadRef& ref) { return FetchPayload(ref); },
+            absl::StrCat("input ", a.inputs(i).name()));
+        if (!fetched_in.ok()) {
+          // A malformed ref will not mend; a missing or corrupt payload may, elsewhere.
+          const bool malformed = absl::IsInvalidArgument(fetched_in);
+          return fail(malformed ? v1::USER_ERROR : v1::INFRASTRUCTURE, fetched_in.ToString(),
+                      !malformed);
+        }
+      }
+    }
 
     Context::Info info;
     info.run_id = a.run_id();
@@ -624,25 +730,46 @@ class WorkerImpl : public Worker {
     info.gpus_assigned = true;
     Context context(std::move(info), &logs_, cancelled);
     StepResult step;
+    std::vector<Payload> payloads;  // moved out of the output, to upload
     if (options_.isolation == Isolation::kProcess) {
-      absl::StatusOr<StepResult> isolated = InvokeInChildProcess(a, fetched, context, *cancelled);
+      absl::StatusOr<StepResult> isolated =
+          InvokeInChildProcess(a, fetched, context, *cancelled, payloads);
       if (!isolated.ok()) {
         return fail(v1::INFRASTRUCTURE, std::string(isolated.status().message()), true);
       }
       step = *std::move(isolated);
     } else {
-      internal::ScopedContext scoped(&context);
-      step = func.invoke(args);
+      {
+        internal::ScopedContext scoped(&context);
+        step = func.invoke(args);
+      }
+      fetched.clear();  // the inputs' memory, before the output's payloads travel
+      if (step.status.ok() && step.graph == nullptr) {
+        payloads = ExternalizePayloads(&*step.value);
+      }
     }
 
     v1::RunResult result;
     result.set_run_id(a.run_id());
     result.set_attempt(a.attempt());
     result.set_started_unix_micros(started);
+    if (step.status.ok() && step.graph != nullptr) {
+      *result.mutable_graph() = *step.graph;
+      if (options_.isolation != Isolation::kProcess) {
+        payloads = ExternalizeGraphPayloads(result.mutable_graph());
+      }
+    }
+    if (absl::Status uploaded = UploadPayloads(payloads, context); !uploaded.ok()) {
+      const bool no_service = absl::IsFailedPrecondition(uploaded);
+      return fail(no_service ? v1::USER_ERROR : v1::INFRASTRUCTURE,
+                  absl::StrCat("uploading the output's payloads: ", uploaded.ToString()),
+                  !no_service);
+    }
+    payloads.clear();
     if (!step.status.ok()) {
       return fail(v1::USER_ERROR, step.status.ToString(), step.retryable);
     } else if (step.graph != nullptr) {
-      *result.mutable_graph() = *step.graph;
+      // In the result already.
     } else if (step.value->ByteSizeLong() > kMaxMessageBytes) {
       // CanonicalBytes would overrun its buffer and no parser takes it: say so instead.
       return fail(v1::USER_ERROR, TooLargeForOneMessage(step.value->ByteSizeLong()), false);

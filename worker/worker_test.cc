@@ -328,6 +328,18 @@ class MemoryArtifacts : public ArtifactClient {
     blobs_[digest] = bytes;
     return absl::OkStatus();
   }
+  absl::Status UploadPayload(const std::string& digest, const std::string& bytes) override {
+    if (bytes.size() < kPayloadThresholdBytes) return absl::InvalidArgumentError("too small");
+    {
+      absl::MutexLock lock(&mu_);
+      ++payload_uploads_;
+    }
+    return Upload(digest, bytes);
+  }
+  int payload_uploads() {
+    absl::MutexLock lock(&mu_);
+    return payload_uploads_;
+  }
   std::string Put(const v1::TypeDesc& type, const v1::Value& value) {
     const std::string bytes = *CanonicalBytes(type, value);
     const std::string digest = Sha256Hex(bytes);
@@ -350,6 +362,7 @@ class MemoryArtifacts : public ArtifactClient {
   absl::Mutex mu_;
   std::map<std::string, std::string> blobs_ ABSL_GUARDED_BY(mu_);
   int downloads_ ABSL_GUARDED_BY(mu_) = 0;
+  int payload_uploads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class ScriptedTest : public ::testing::Test {
@@ -649,6 +662,69 @@ TEST_F(ScriptedTest, InputsByDigestAreFetchedOnceAndLargeOutputsUploaded) {
   ASSERT_TRUE(r3.has_value());
   EXPECT_EQ(r3->error().kind(), v1::USER_ERROR);
   EXPECT_THAT(r3->error().message(), HasSubstr("the step takes a int32"));
+  worker_.reset();
+  fs::remove_all(o.cache_dir);
+}
+
+// BigTensor(mib) of worker/testing/test_steps.cc, built here.
+Tensor PatternTensor(int mib) {
+  const int64_t n = (int64_t{mib} << 20) / 4;
+  Tensor t(DType::kFloat32, {n});
+  float* data = t.data<float>();
+  for (int64_t i = 0; i < n; ++i) data[i] = static_cast<float>(i % 1000003);
+  return t;
+}
+
+TEST_F(ScriptedTest, LargeOutputsTravelAsPayloadsUploadedOnceAndInputsFetchThem) {
+  auto artifacts = std::make_unique<MemoryArtifacts>();
+  MemoryArtifacts* store = artifacts.get();
+  WorkerOptions o = Small(2, 1);
+  o.cache_dir = (fs::path(::testing::TempDir()) / ("wcache-" + RandomHex64())).string();
+  StartWorker(o, std::move(artifacts));
+  const std::string id = ArtifactId(TypeOf<Tensor>(), Encode(PatternTensor(2)));
+  v1::PayloadRef ref;
+  for (const char* run : {"r1", "r2"}) {
+    fake_.Assign(0, {Assignment(run, "BigTensor", {{"mib", Encode(2)}})});
+    std::optional<v1::RunResult> r = fake_.AwaitResult(0, run);
+    ASSERT_TRUE(r.has_value());
+    // The value is small enough to go inline, its data a ref to the uploaded payload; its id
+    // is the one the silent runner computes from the inline tensor.
+    ASSERT_EQ(r->outcome_case(), v1::RunResult::kValue) << r->DebugString();
+    ASSERT_TRUE(r->value().tensor_value().has_data_ref());
+    EXPECT_LT(r->value().ByteSizeLong(), 200u);
+    EXPECT_EQ(ArtifactId(TypeOf<Tensor>(), r->value()), id);
+    ref = r->value().tensor_value().data_ref();
+    EXPECT_EQ(ref.size(), 2u << 20);
+    EXPECT_TRUE(store->Get(ref.digest()).has_value());
+  }
+  EXPECT_EQ(store->payload_uploads(), 1);  // r2's identical payload was found, not re-sent
+
+  // A consumer given the value with its ref: the payload comes from the worker's cache.
+  v1::Value with_ref = Encode(PatternTensor(2));
+  ExternalizePayloads(&with_ref);
+  fake_.Assign(0, {Assignment("r3", "CheckTensor", {{"t", with_ref}})});
+  std::optional<v1::RunResult> r3 = fake_.AwaitResult(0, "r3");
+  ASSERT_TRUE(r3.has_value());
+  ASSERT_EQ(r3->outcome_case(), v1::RunResult::kValue) << r3->DebugString();
+  EXPECT_EQ(*Decode<int64_t>(r3->value()), (int64_t{2} << 20) / 4);
+  EXPECT_EQ(store->downloads(), 0);
+
+  // A ref to a payload nobody stored: an infrastructure error naming the input and digest.
+  v1::Value unknown = with_ref;
+  unknown.mutable_tensor_value()->mutable_data_ref()->set_digest(Sha256Hex("nothing"));
+  fake_.Assign(0, {Assignment("r4", "CheckTensor", {{"t", unknown}})});
+  std::optional<v1::RunResult> r4 = fake_.AwaitResult(0, "r4");
+  ASSERT_TRUE(r4.has_value());
+  EXPECT_EQ(r4->error().kind(), v1::INFRASTRUCTURE);
+  EXPECT_THAT(r4->error().message(),
+              HasSubstr("NOT_FOUND: input t: payload " + Sha256Hex("nothing")));
+  // A ref whose size is not its payload's: DATA_LOSS.
+  v1::Value wrong_size = with_ref;
+  wrong_size.mutable_tensor_value()->mutable_data_ref()->set_size(3u << 20);
+  fake_.Assign(0, {Assignment("r5", "CheckTensor", {{"t", wrong_size}})});
+  std::optional<v1::RunResult> r5 = fake_.AwaitResult(0, "r5");
+  ASSERT_TRUE(r5.has_value());
+  EXPECT_THAT(r5->error().message(), HasSubstr("DATA_LOSS: input t: payload"));
   worker_.reset();
   fs::remove_all(o.cache_dir);
 }

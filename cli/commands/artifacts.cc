@@ -120,7 +120,10 @@ CommandResult RunGet(const Invocation& inv, Client& client, Output output) {
   }
   const v1::ArtifactMeta& meta = response.meta();
   output.out << "artifact  " << meta.digest() << "\n"
-             << "type      " << TypeName(meta.type()) << "\n"
+             << "type      "
+             << (meta.payload() ? "payload (raw bytes of a value's tensor, column, image or blob)"
+                                : TypeName(meta.type()))
+             << "\n"
              << "size      " << FormatBytes(meta.size_bytes()) << "\n"
              << "created   " << FormatTime(meta.created_unix_micros()) << "\n"
              << "producer  " << (meta.producer_run_id().empty() ? "-" : meta.producer_run_id())

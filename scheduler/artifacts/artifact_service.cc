@@ -13,6 +13,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "sematic/codec.h"
 #include "sematic/json.h"
+#include "sematic/payload.h"
 
 namespace sematic::scheduler {
 namespace {
@@ -169,6 +170,9 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     if (!started_) {
       RETURN_IF_ERROR(Begin(chunk));
     } else {
+      if (chunk.payload() && !payload_) {
+        return absl::InvalidArgumentError("payload: set after the first chunk");
+      }
       if (!chunk.digest().empty() && chunk.digest() != digest_) {
         return absl::InvalidArgumentError("digest: changed after the first chunk");
       }
@@ -184,7 +188,7 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     }
     received_ += data.size();
     if (existing_) return absl::OkStatus();  // already stored: the bytes are not rewritten
-    if (!head_.has_value()) {
+    if (!payload_ && !head_.has_value()) {
       const size_t room = options_.max_type_bytes + 2 * kMaxVarintBytes + 2;
       head_bytes_.append(data, 0, std::min(data.size(), room - std::min(room, head_bytes_.size())));
       ASSIGN_OR_RETURN(head_, ParseHead(head_bytes_, total_size_, options_.max_type_bytes));
@@ -215,12 +219,23 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     }
     digest_ = chunk.digest();
     total_size_ = chunk.total_size();
+    payload_ = chunk.payload();
+    if (payload_ && total_size_ < kPayloadThresholdBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("total_size: a payload of ", total_size_, " bytes; payloads under ",
+                       kPayloadThresholdBytes, " bytes are stored inline in their value"));
+    }
     absl::StatusOr<v1::ArtifactMeta> meta = store_->GetArtifact(digest_);
     if (meta.ok()) {
       if (meta->size_bytes() != total_size_) {
         return absl::InvalidArgumentError(
             absl::StrCat("total_size: ", total_size_, ", but artifact ", digest_, " has ",
                          meta->size_bytes(), " bytes"));
+      }
+      if (meta->payload() != payload_) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("payload: ", payload_ ? "set" : "not set", ", but artifact ", digest_,
+                         " is stored as a ", meta->payload() ? "payload" : "value"));
       }
       existing_ = true;
       return absl::OkStatus();
@@ -245,7 +260,9 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     response.set_committed_size(total_size_);
     if (existing_) return response;
     // The whole upload is in; ParseHead saw every byte it could need.
-    if (!head_.has_value()) return absl::InvalidArgumentError("data: not a TypedValue");
+    if (!payload_ && !head_.has_value()) {
+      return absl::InvalidArgumentError("data: not a TypedValue");
+    }
     Store::Batch batch;
     if (writer_ != nullptr) {
       RETURN_IF_ERROR(writer_->Commit().status());
@@ -264,7 +281,11 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     }
     v1::ArtifactMeta meta;
     meta.set_digest(digest_);
-    *meta.mutable_type() = std::move(head_->type);
+    if (payload_) {
+      meta.set_payload(true);
+    } else {
+      *meta.mutable_type() = std::move(head_->type);
+    }
     meta.set_size_bytes(total_size_);
     meta.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
     batch.PutArtifact(meta);
@@ -278,6 +299,7 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
   absl::Status error_;
   bool started_ = false;
   bool existing_ = false;  // stored before: the data is received and dropped
+  bool payload_ = false;   // raw payload bytes (always a blob file), not a TypedValue
   std::string digest_;
   uint64_t total_size_ = 0;
   uint64_t received_ = 0;
@@ -354,6 +376,10 @@ absl::StatusOr<v1::GetArtifactResponse> ArtifactService::GetArtifact(
   ASSIGN_OR_RETURN(*response.mutable_meta(), store_->GetArtifact(request.digest()));
   if (!request.include_json()) return response;
   const uint64_t size = response.meta().size_bytes();
+  if (response.meta().payload()) {
+    response.set_json(absl::StrCat(R"({"payload":{"size_bytes":)", size, "}}"));
+    return response;
+  }
   if (size > options_.max_json_source_bytes) {
     response.set_json(absl::StrCat(
         R"({"preview_unavailable":)",

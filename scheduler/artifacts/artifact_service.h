@@ -11,9 +11,11 @@
 //   while (true) { ASSIGN_OR_RETURN(bool more, download->Next(&chunk)); if (!more) break; ... }
 //
 // Where bytes live: an artifact's canonical TypedValue bytes are in the store's `values` family
-// when small (<= kSmallArtifactBytes), in a BlobStore file otherwise; its ArtifactMeta is in the
-// `artifacts` family, written only after the bytes are durable, so metadata never names bytes
-// that are not there. Nothing here holds a large artifact whole in memory.
+// when small (<= kSmallArtifactBytes), in a BlobStore file otherwise; a raw payload (an upload
+// with UploadChunk.payload, at least kPayloadThresholdBytes long) is always a BlobStore file.
+// Every ArtifactMeta (payloads': `payload` set, no type) is in the `artifacts` family, written only
+// after the bytes are durable, so metadata never names bytes that are not there. Nothing here holds
+// a large artifact whole in memory.
 //
 // Metadata of uploads is committed from the caller's thread, not the scheduler's loop: artifacts
 // are immutable and content-addressed, so the only field the loop changes later is
@@ -60,10 +62,12 @@ class ArtifactService {
   class Upload {
    public:
     virtual ~Upload() = default;
-    // The next chunk. The first must carry `digest` and `total_size`; later ones may repeat them
-    // (equal) or leave them empty. INVALID_ARGUMENT naming the field for a bad digest, a
-    // missing/changed size, an oversized chunk, data past total_size or bytes that do not start
-    // like a TypedValue; RESOURCE_EXHAUSTED when total_size exceeds the limit. After an error
+    // The next chunk. The first must carry `digest` and `total_size` (and `payload` for a raw
+    // payload); later ones may repeat them (equal) or leave them empty. INVALID_ARGUMENT naming
+    // the field for a bad digest, a missing/changed size, an oversized chunk, data past
+    // total_size, bytes that do not start like a TypedValue (values), a payload under
+    // kPayloadThresholdBytes, or a re-upload whose `payload` differs from the stored artifact's;
+    // RESOURCE_EXHAUSTED when total_size exceeds the limit. After an error
     // the upload is dead: every later call returns the same error.
     virtual absl::Status Append(const v1::UploadChunk& chunk) = 0;
     // Verifies size and SHA-256, makes the bytes durable, then commits the metadata.
@@ -88,7 +92,8 @@ class ArtifactService {
   ArtifactService(const ArtifactService&) = delete;
   ArtifactService& operator=(const ArtifactService&) = delete;
 
-  // NOT_FOUND for an unknown digest, INVALID_ARGUMENT for a malformed one.
+  // NOT_FOUND for an unknown digest, INVALID_ARGUMENT for a malformed one. A payload's JSON
+  // view is {"payload":{"size_bytes":N}}.
   absl::StatusOr<v1::GetArtifactResponse> GetArtifact(const v1::GetArtifactRequest& request) const;
   // INVALID_ARGUMENT naming the index of a malformed digest, or when there are too many.
   absl::StatusOr<v1::FindMissingResponse> FindMissing(const v1::FindMissingRequest& request) const;

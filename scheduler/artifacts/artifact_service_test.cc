@@ -61,15 +61,17 @@ class ArtifactServiceTest : public ::testing::Test {
   }
 
   // Uploads `bytes` in chunks of `chunk` bytes, announcing `digest` and `total_size`.
+  // With `payload`, as a raw payload.
   absl::StatusOr<v1::UploadResponse> UploadBytes(const std::string& bytes,
                                                  const std::string& digest, uint64_t total_size,
-                                                 size_t chunk) {
+                                                 size_t chunk, bool payload = false) {
     std::unique_ptr<ArtifactService::Upload> upload = service_->StartUpload();
     for (size_t at = 0; at == 0 || at < bytes.size(); at += chunk) {
       v1::UploadChunk c;
       if (at == 0) {
         c.set_digest(digest);
         c.set_total_size(total_size);
+        c.set_payload(payload);
       }
       c.set_data(bytes.substr(at, chunk));
       if (absl::Status s = upload->Append(c); !s.ok()) return s;
@@ -292,6 +294,82 @@ TEST_F(ArtifactServiceTest, ValuesOverThePreviewLimitAreNotLoadedForJson) {
   ASSERT_OK_AND_ASSIGN(v1::GetArtifactResponse view, capped.GetArtifact(request));
   EXPECT_THAT(view.json(), HasSubstr("preview_unavailable"));
   EXPECT_EQ(view.meta().size_bytes(), a.bytes.size());
+}
+
+// Raw payloads (sematic/payload.h): what a value's PayloadRef points at.
+std::string PayloadBytes(size_t size) {
+  std::string bytes(size, 'p');
+  for (size_t i = 0; i < bytes.size(); i += 101) bytes[i] = static_cast<char>(i % 253);
+  return bytes;
+}
+
+TEST_F(ArtifactServiceTest, ARawPayloadIsStoredAsABlobWithoutAType) {
+  const std::string bytes = PayloadBytes(kPayloadThresholdBytes + 5);
+  const std::string digest = Sha256Hex(bytes);
+  ASSERT_OK_AND_ASSIGN(v1::UploadResponse done,
+                       UploadBytes(bytes, digest, bytes.size(), 300 << 10, /*payload=*/true));
+  EXPECT_EQ(done.committed_size(), bytes.size());
+  EXPECT_TRUE(blobs_->Contains(digest));
+  v1::FindMissingRequest find;
+  find.add_digests(digest);
+  ASSERT_OK_AND_ASSIGN(v1::FindMissingResponse missing, service_->FindMissing(find));
+  EXPECT_THAT(missing.missing(), ElementsAre());
+  ASSERT_OK_AND_ASSIGN(std::string back, Download(digest, 0, 0));
+  EXPECT_TRUE(back == bytes);
+
+  v1::GetArtifactRequest request;
+  request.set_digest(digest);
+  request.set_include_json(true);
+  ASSERT_OK_AND_ASSIGN(v1::GetArtifactResponse view, service_->GetArtifact(request));
+  EXPECT_TRUE(view.meta().payload());
+  EXPECT_EQ(view.meta().type().kind(), v1::TypeDesc::KIND_UNSPECIFIED);
+  EXPECT_EQ(view.meta().size_bytes(), bytes.size());
+  EXPECT_EQ(view.json(), absl::StrCat(R"({"payload":{"size_bytes":)", bytes.size(), "}}"));
+
+  // Again: accepted and dropped; but not as a value.
+  EXPECT_THAT(UploadBytes(bytes, digest, bytes.size(), 1 << 20, true).status(), IsOk());
+  EXPECT_THAT(
+      UploadBytes(bytes, digest, bytes.size(), 1 << 20, false).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("payload: not set, but artifact " + digest + " is stored as a payload")));
+}
+
+TEST_F(ArtifactServiceTest, ARawPayloadIsCheckedByDigestAndSizeOnly) {
+  const std::string bytes = PayloadBytes(kPayloadThresholdBytes);
+  // Not a TypedValue, and not refused for that; but a wrong digest keeps nothing.
+  const std::string wrong = Sha256Hex("something else");
+  EXPECT_THAT(UploadBytes(bytes, wrong, bytes.size(), 1 << 20, true).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("digest")));
+  EXPECT_FALSE(service_->Contains(wrong));
+  EXPECT_EQ(BlobFiles(), 0u);
+  // Small payloads belong inline in their value.
+  const std::string small = bytes.substr(1);
+  EXPECT_THAT(UploadBytes(small, Sha256Hex(small), small.size(), 1 << 20, true).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("payloads under 1048576 bytes are stored inline")));
+  // Without the flag the same bytes are refused as not being a TypedValue.
+  EXPECT_THAT(UploadBytes(bytes, Sha256Hex(bytes), bytes.size(), 1 << 20, false).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("TypedValue")));
+}
+
+TEST_F(ArtifactServiceTest, AValueWithARefUploadsAndItsPayloadToo) {
+  v1::Value value = Encode(Blob{PayloadBytes(2 << 20)});
+  std::vector<Payload> payloads = ExternalizePayloads(&value);
+  ASSERT_EQ(payloads.size(), 1u);
+  ASSERT_THAT(
+      UploadBytes(payloads[0].bytes, payloads[0].digest, payloads[0].bytes.size(), 1 << 20, true)
+          .status(),
+      IsOk());
+  absl::StatusOr<std::string> bytes = CanonicalBytes(TypeOf<Blob>(), value);
+  ASSERT_THAT(bytes.status(), IsOk());
+  const std::string id = ArtifactId(TypeOf<Blob>(), value);
+  ASSERT_THAT(UploadBytes(*bytes, id, bytes->size(), 1 << 20).status(), IsOk());
+  v1::GetArtifactRequest request;
+  request.set_digest(id);
+  request.set_include_json(true);
+  ASSERT_OK_AND_ASSIGN(v1::GetArtifactResponse view, service_->GetArtifact(request));
+  EXPECT_FALSE(view.meta().payload());
+  EXPECT_THAT(view.json(), HasSubstr(payloads[0].digest));
 }
 
 }  // namespace

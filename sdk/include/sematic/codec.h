@@ -113,10 +113,15 @@ absl::Status ValidateValue(const v1::TypeDesc& type, const v1::Value& value,
                            std::string_view root = "value");
 
 // Deterministic serialization of TypedValue{type, value}: equal values give equal bytes.
+// INVALID_ARGUMENT when `value` holds a payload of kPayloadThresholdBytes or more inline
+// (sematic/payload.h: canonical form stores it apart; call ExternalizePayloads first);
 // RESOURCE_EXHAUSTED beyond protobuf's 2 GiB limit on one serialized message.
 absl::StatusOr<std::string> CanonicalBytes(const v1::TypeDesc& type, const v1::Value& value);
 
-// SHA-256 hex of CanonicalBytes(type, value): the artifact id.
+// The artifact id: SHA-256 hex of the canonical bytes of (type, value) with every payload of
+// kPayloadThresholdBytes or more as a PayloadRef. Equal for a value and its externalized form,
+// so runners that keep payloads inline (the silent runner) and those that move them out (the
+// worker) agree. Hashes each large inline payload once per call.
 std::string ArtifactId(const v1::TypeDesc& type, const v1::Value& value);
 
 }  // namespace sematic

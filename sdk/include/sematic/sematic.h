@@ -22,6 +22,7 @@
 #include "sematic/func.h"     // IWYU pragma: export
 #include "sematic/future.h"   // IWYU pragma: export
 #include "sematic/json.h"     // IWYU pragma: export
+#include "sematic/payload.h"  // IWYU pragma: export
 #include "sematic/runner.h"   // IWYU pragma: export
 #include "sematic/types.h"    // IWYU pragma: export
 
