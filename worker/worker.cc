@@ -71,6 +71,9 @@ v1::RunResult ErrorResult(const std::string& run_id, int attempt, v1::ErrorKind 
 // Protobuf serializes and parses messages of at most 2 GiB - 1 bytes.
 constexpr size_t kMaxMessageBytes = INT_MAX;
 
+// What a RunResult adds to its WorkerMessage beyond its own size (field tags and lengths).
+constexpr size_t kResultFramingBytes = 16;
+
 std::string TooLargeForOneMessage(size_t bytes) {
   return absl::StrCat("the output is ", bytes,
                       " bytes encoded with its large payloads stored apart: protobuf's 2 GiB "
@@ -354,6 +357,7 @@ class WorkerImpl : public Worker {
     }
     heartbeat_interval_ = absl::Milliseconds(
         welcome.heartbeat_interval_millis() > 0 ? welcome.heartbeat_interval_millis() : 5000);
+    scheduler_max_message_bytes_.store(welcome.max_message_bytes());
     ScheduleHeartbeat(generation_);
     FlushLogs();
     // Unacknowledged results go out again at the end of this turn.
@@ -385,8 +389,20 @@ class WorkerImpl : public Worker {
     std::vector<v1::RunResult> results = results_.TakeUnsent();
     if (!results.empty()) {
       FlushLogs();
+      // Several messages when one would pass the scheduler's limit (each result alone fits:
+      // Execute fails the runs whose result does not).
+      const int64_t limit = scheduler_max_message_bytes_.load();
       v1::WorkerMessage m;
-      for (v1::RunResult& r : results) *m.mutable_results()->add_results() = std::move(r);
+      size_t bytes = 0;
+      for (v1::RunResult& r : results) {
+        const size_t size = r.ByteSizeLong() + kResultFramingBytes;
+        if (limit > 0 && bytes > 0 && bytes + size > static_cast<size_t>(limit)) {
+          stream_->Send(std::exchange(m, v1::WorkerMessage()));
+          bytes = 0;
+        }
+        *m.mutable_results()->add_results() = std::move(r);
+        bytes += size;
+      }
       stream_->Send(std::move(m));
     }
     if (runs_started_) {
@@ -785,6 +801,20 @@ class WorkerImpl : public Worker {
       *result.mutable_value() = *std::move(step.value);
     }
     result.set_ended_unix_micros(NowMicros());
+    const int64_t limit = scheduler_max_message_bytes_.load();
+    if (limit > 0 && result.ByteSizeLong() + kResultFramingBytes > static_cast<size_t>(limit)) {
+      // Sent, it would end the stream (and every run on it) and come back on the next stream.
+      return fail(v1::USER_ERROR,
+                  absl::StrCat("the step's result is ", result.ByteSizeLong(), " bytes",
+                               result.has_graph()
+                                   ? absl::StrCat(" (a graph of ", result.graph().nodes_size(),
+                                                  " calls)")
+                                   : "",
+                               ", more than the scheduler accepts in one message (",
+                               limit, " bytes, its --max-message-bytes); return fewer calls "
+                               "per nested step (nest the fan-out) or raise the limit"),
+                  false);
+    }
     return result;
   }
 
@@ -796,6 +826,9 @@ class WorkerImpl : public Worker {
   LogBuffer logs_;
   absl::Notification drained_;
   std::atomic<bool> connected_{false};
+  // The scheduler's limit on one WorkerMessage, from its Welcome (0: not known). Read by pool
+  // threads in Execute.
+  std::atomic<int64_t> scheduler_max_message_bytes_{0};
 
   // Owned by the loop thread.
   ResourceLedger ledger_;

@@ -255,10 +255,12 @@ class FakeScheduler {
     cb(absl::UnavailableError("the scheduler went away"));
   }
 
-  void Welcome(int index, std::vector<v1::RunAttempt> abandon = {}) {
+  void Welcome(int index, std::vector<v1::RunAttempt> abandon = {},
+               int64_t max_message_bytes = 0) {
     v1::SchedulerMessage m;
     m.mutable_welcome()->set_scheduler_id("fake");
     m.mutable_welcome()->set_heartbeat_interval_millis(50);
+    m.mutable_welcome()->set_max_message_bytes(max_message_bytes);
     for (auto& a : abandon) *m.mutable_welcome()->add_abandon() = a;
     ToWorker(index, std::move(m));
   }
@@ -377,7 +379,7 @@ class ScriptedTest : public ::testing::Test {
     worker_ = *std::move(w);
     worker_->Start();
     ASSERT_TRUE(fake_.AwaitHello(0).has_value());
-    fake_.Welcome(0);
+    fake_.Welcome(0, {}, welcome_max_message_bytes_);
   }
 
   static WorkerOptions Small(double cpus, int max_runs) {
@@ -389,6 +391,7 @@ class ScriptedTest : public ::testing::Test {
   }
 
   FakeScheduler fake_;
+  int64_t welcome_max_message_bytes_ = 0;  // what StartWorker's Welcome announces
   std::unique_ptr<Worker> worker_;  // destroyed before fake_
 };
 
@@ -435,6 +438,23 @@ TEST_F(ScriptedTest, ResultsOfOneTurnShareABatchAndNestedStepsSendTheirGraph) {
   ASSERT_TRUE(r2->has_graph());
   EXPECT_GE(r2->graph().nodes_size(), 4);  // 3 Doubles, a gather, a Total
   EXPECT_GT(r2->ended_unix_micros(), 0);
+}
+
+TEST_F(ScriptedTest, AResultOverTheSchedulersMessageLimitFailsItsRunNotTheStream) {
+  welcome_max_message_bytes_ = 2048;
+  StartWorker(Small(4, 4));
+  fake_.Assign(0, {Assignment("r1", "DoubleAll", {{"n", Encode(200)}}),
+                   Assignment("r2", "Double", {{"x", Encode(5)}})});
+  std::optional<v1::RunResult> r1 = fake_.AwaitResult(0, "r1");
+  ASSERT_TRUE(r1.has_value());
+  ASSERT_TRUE(r1->has_error()) << r1->DebugString();
+  EXPECT_EQ(r1->error().kind(), v1::USER_ERROR);
+  EXPECT_FALSE(r1->error().retryable());
+  EXPECT_THAT(r1->error().message(), HasSubstr("calls)"));
+  EXPECT_THAT(r1->error().message(), HasSubstr("more than the scheduler accepts in one message"));
+  std::optional<v1::RunResult> r2 = fake_.AwaitResult(0, "r2");  // the stream carries on
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(*Decode<int>(r2->value()), 10);
 }
 
 TEST_F(ScriptedTest, OverCapacityAssignmentsAreRefusedNotRun) {

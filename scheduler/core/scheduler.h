@@ -38,6 +38,9 @@ struct Limits {
   size_t max_inline_value_bytes = 64 << 20;
   size_t max_name_bytes = 1024;         // function names, arg names, ids, tags
   size_t max_args_per_submit = 1024;
+  // The largest gRPC message the transport accepts (the daemon's --max-message-bytes); told to
+  // workers in Welcome so they refuse oversized results themselves. 0: not known.
+  size_t max_message_bytes = 256 << 20;
 };
 
 struct SchedulerOptions {

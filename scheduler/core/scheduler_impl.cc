@@ -1477,6 +1477,8 @@ class SchedulerImpl : public Scheduler {
     welcome.mutable_welcome()->set_scheduler_id(scheduler_id_);
     welcome.mutable_welcome()->set_heartbeat_interval_millis(
         absl::ToInt64Milliseconds(options_.heartbeat_timeout / 3));
+    welcome.mutable_welcome()->set_max_message_bytes(
+        static_cast<int64_t>(options_.limits.max_message_bytes));
     // Runs the worker still executes: keep those whose attempt is current, abandon the rest.
     for (const v1::RunAttempt& a : hello.in_flight()) {
       LiveRun* run = FindLive(a.run_id());

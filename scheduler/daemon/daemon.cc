@@ -95,6 +95,7 @@ int DaemonMain(int argc, char** argv) {
     return 2;
   }
   options.limits.max_graph_nodes = static_cast<size_t>(absl::GetFlag(FLAGS_max_graph_nodes));
+  options.limits.max_message_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_message_bytes));
   options.limits.max_runs_per_job = static_cast<size_t>(absl::GetFlag(FLAGS_max_runs_per_job));
   options.limits.max_inline_value_bytes =
       static_cast<size_t>(absl::GetFlag(FLAGS_max_inline_value_bytes));
