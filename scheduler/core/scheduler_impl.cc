@@ -487,7 +487,7 @@ class SchedulerImpl : public Scheduler {
     if (!SameType(meta->type(), expected)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "results.artifact_digest: artifact ", digest, " is ", TypeName(meta->type()), ", but ",
-          run.stored.run().function(), " returns ", TypeName(expected)));
+          run.node->function(), " returns ", TypeName(expected)));
     }
     if (meta->producer_run_id().empty()) {
       meta->set_producer_run_id(run.stored.run().id());
@@ -656,11 +656,22 @@ class SchedulerImpl : public Scheduler {
   // A live run as clients see it: a QUEUED run says why no worker takes it.
   v1::Run Presented(const LiveRun& live) {
     v1::Run run = live.stored.run();
+    FillIdentity(live, &run);
     if (run.state() == v1::QUEUED) {
-      auto queue = queues_.find(QueueKey(run));
+      auto queue = queues_.find(QueueKey(*live.node));
       if (queue != queues_.end()) run.set_queued_reason(queue->second.reason);
     }
     return run;
+  }
+
+  // A live run keeps what its node says (function, version, node id, label) only in the node;
+  // copies of it for clients and events get them here.
+  static void FillIdentity(const LiveRun& live, v1::Run* run) {
+    const v1::CallNode& node = *live.node;
+    run->set_function(node.function());
+    run->set_version(node.version());
+    run->set_node_id(node.id());
+    run->set_label(node.created_at());
   }
 
   absl::StatusOr<v1::ListRunsResponse> DoListRuns(const v1::ListRunsRequest& request) {
@@ -752,10 +763,7 @@ class SchedulerImpl : public Scheduler {
       r.set_id(FormatRunId(key));
       if (parent != nullptr) r.set_parent_id(parent->stored.run().id());
       r.set_job_id(job.stored.job().id());
-      r.set_function(node.function());
-      r.set_version(node.version());
-      r.set_node_id(node.id());
-      r.set_label(node.created_at());
+      // function, version, node_id and label stay in the node (see FillIdentity).
       r.set_builtin(node.function().starts_with("sematic."));
       r.set_state(v1::CREATED);
       CountRunState(job_id, v1::RUN_STATE_UNSPECIFIED, v1::CREATED);
@@ -826,7 +834,7 @@ class SchedulerImpl : public Scheduler {
       batch_.PutRun(run.stored, *run.node);
       run.recorded = true;
     }
-    if (jobs_.contains(run.key.job)) Emit(run.key.job, run.stored.run());
+    if (jobs_.contains(run.key.job)) Emit(run.key.job, run);
   }
 
   // The turn's end: one record and one event per changed run, one record per changed job.
@@ -853,7 +861,7 @@ class SchedulerImpl : public Scheduler {
   void Emit(uint64_t job_id, const T& what) {
     LiveJob& job = jobs_.at(job_id);
     bool stored = true;
-    if constexpr (std::is_same_v<T, v1::Run>) stored = IsTerminal(what.state());
+    if constexpr (std::is_same_v<T, LiveRun>) stored = IsTerminal(what.stored.run().state());
     if (!stored && job.watches.empty()) return;
     v1::JobEvent event;
     if (stored) {
@@ -862,9 +870,10 @@ class SchedulerImpl : public Scheduler {
       PersistJob(job_id);
     }
     event.set_job_id(job.stored.job().id());
-    if constexpr (std::is_same_v<T, v1::Run>) {
+    if constexpr (std::is_same_v<T, LiveRun>) {
       v1::Run* run = event.mutable_run();
-      *run = what;
+      *run = what.stored.run();
+      FillIdentity(what, run);
       run->clear_logs();
       run->clear_metrics();
     } else {
@@ -908,17 +917,17 @@ class SchedulerImpl : public Scheduler {
   void Enqueue(LiveRun& run) {
     if (run.queued) return;
     run.queued = true;
-    DispatchQueue& queue = queues_[QueueKey(run.stored.run())];
+    DispatchQueue& queue = queues_[QueueKey(*run.node)];
     if (queue.runs.empty() && queue.function.empty()) {
-      queue.function = run.stored.run().function();
-      queue.version = run.stored.run().version();
+      queue.function = run.node->function();
+      queue.version = run.node->version();
     }
     queue.runs.push_back(run.key);
     ++queued_runs_;
   }
 
-  static std::string QueueKey(const v1::Run& run) {
-    return absl::StrCat(run.function(), "@", run.version());
+  static std::string QueueKey(const v1::CallNode& node) {
+    return absl::StrCat(node.function(), "@", node.version());
   }
 
   // Whether the artifact's bytes are stored (committed, or in this turn's batch).
@@ -1142,7 +1151,7 @@ class SchedulerImpl : public Scheduler {
     if (it == runs_.end()) return;
     LiveRun& run = it->second;
     v1::Run& r = *run.stored.mutable_run();
-    r.set_error(absl::StrCat("step ", r.function(), " (run ", r.id(), ") failed",
+    r.set_error(absl::StrCat("step ", run.node->function(), " (run ", r.id(), ") failed",
                              r.attempt() > 1 ? absl::StrCat(" after ", r.attempt(), " attempts")
                                              : "",
                              ": ", why.message()));
@@ -1217,7 +1226,7 @@ class SchedulerImpl : public Scheduler {
     RetryBudget budget;
     absl::Status ignored;
     const v1::FunctionSignature* signature =
-        FindSignature(run.stored.run().function(), run.stored.run().version(), &ignored);
+        FindSignature(run.node->function(), run.node->version(), &ignored);
     if (signature != nullptr) budget.max_user_retries = signature->max_retries();
     return budget;
   }
@@ -1389,8 +1398,8 @@ class SchedulerImpl : public Scheduler {
     a.set_attempt(r.attempt());
     a.set_job_id(r.job_id());
     a.set_parent_id(r.parent_id());
-    a.set_function(r.function());
-    a.set_version(r.version());
+    a.set_function(run.node->function());
+    a.set_version(run.node->version());
     for (int i = 0; i < (*run.node).args_size(); ++i) {
       v1::AssignedInput* input = a.add_inputs();
       input->set_name((*run.node).args(i).name());
@@ -1496,7 +1505,7 @@ class SchedulerImpl : public Scheduler {
       if (run->demand == nullptr) {  // recovered from the store: never placed by this process
         absl::Status ignored;
         const v1::FunctionSignature* f =
-            FindSignature(run->stored.run().function(), run->stored.run().version(), &ignored);
+            FindSignature(run->node->function(), run->node->version(), &ignored);
         if (f != nullptr) run->demand = std::make_shared<const RunDemand>(RunDemandFor(*f));
       }
       if (run->demand != nullptr) Reserve(*run->demand, &view);

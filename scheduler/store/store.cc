@@ -10,6 +10,8 @@
 #include "common/ids.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
@@ -358,20 +360,31 @@ void Store::Batch::PutRun(const internal::StoredRun& run) {
 }
 
 void Store::Batch::PutRun(const internal::StoredRun& run, const v1::CallNode& node) {
+  using google::protobuf::internal::WireFormatLite;
+  using google::protobuf::io::CodedOutputStream;
   absl::StatusOr<RunKey> key = ParseRunId(run.run().id());
   if (!key.ok()) {
     if (status_.ok())
       status_ = absl::InvalidArgumentError(absl::StrCat("PutRun: ", key.status().message()));
     return;
   }
-  // Serialized messages concatenate: the record's bytes followed by field 2 (node) parse as one
-  // StoredRun whose node is `node`.
-  constexpr uint8_t kNodeTag = (internal::StoredRun::kNodeFieldNumber << 3) | 2;
+  // Serialized messages concatenate, and occurrences of one embedded message merge: the
+  // record's bytes, then field `node`, then field `run` again holding only the fields the node
+  // implies, parse as one StoredRun with the node and a complete run.
+  const std::pair<int, const std::string*> implied[] = {
+      {v1::Run::kFunctionFieldNumber, &node.function()},
+      {v1::Run::kVersionFieldNumber, &node.version()},
+      {v1::Run::kNodeIdFieldNumber, &node.id()},
+      {v1::Run::kLabelFieldNumber, &node.created_at()}};
+  size_t implied_size = 0;
+  for (const auto& [field, text] : implied) {
+    implied_size += WireFormatLite::TagSize(field, WireFormatLite::TYPE_STRING) +
+                    WireFormatLite::StringSize(*text);
+  }
   const size_t run_size = run.ByteSizeLong();
   const size_t node_size = node.ByteSizeLong();
-  const size_t value_size = run_size + 1 +
-                            google::protobuf::io::CodedOutputStream::VarintSize64(node_size) +
-                            node_size;
+  const size_t value_size = run_size + 1 + CodedOutputStream::VarintSize64(node_size) + node_size +
+                            1 + CodedOutputStream::VarintSize64(implied_size) + implied_size;
   const std::string encoded_key = EncodeRunKey(*key);
   ops_.push_back({kRuns, false, static_cast<uint32_t>(encoded_key.size()),
                   static_cast<uint32_t>(value_size)});
@@ -380,9 +393,16 @@ void Store::Batch::PutRun(const internal::StoredRun& run, const v1::CallNode& no
   data_.resize(at + value_size);
   uint8_t* out = reinterpret_cast<uint8_t*>(data_.data() + at);
   out = run.SerializeWithCachedSizesToArray(out);
-  *out++ = kNodeTag;
-  out = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(node_size, out);
-  node.SerializeWithCachedSizesToArray(out);
+  out = WireFormatLite::WriteTagToArray(internal::StoredRun::kNodeFieldNumber,
+                                        WireFormatLite::WIRETYPE_LENGTH_DELIMITED, out);
+  out = CodedOutputStream::WriteVarint64ToArray(node_size, out);
+  out = node.SerializeWithCachedSizesToArray(out);
+  out = WireFormatLite::WriteTagToArray(internal::StoredRun::kRunFieldNumber,
+                                        WireFormatLite::WIRETYPE_LENGTH_DELIMITED, out);
+  out = CodedOutputStream::WriteVarint64ToArray(implied_size, out);
+  for (const auto& [field, text] : implied) {
+    out = WireFormatLite::WriteStringToArray(field, *text, out);
+  }
 }
 
 void Store::Batch::PutRunUpdate(const internal::StoredRun& run) {

@@ -90,7 +90,8 @@ class Store {
     // updates, which readers would still apply over it.
     void PutRun(const internal::StoredRun& run);
     // The same, with the call node kept apart by the caller (`run` has none): stored as if it
-    // were `run.node`, without copying it into `run`.
+    // were `run.node`, and the run's function, version, node_id and label were the node's
+    // function, version, id and created_at — without copying any of them into `run`.
     void PutRun(const internal::StoredRun& run, const v1::CallNode& node);
     // The changing fields of a run whose whole record is stored (see RunUpdate).
     void PutRunUpdate(const internal::StoredRun& run);

@@ -376,7 +376,7 @@ TEST_F(StoreTest, ARunIsReadWithItsLatestUpdateAppliedByGetAndByScans) {
   EXPECT_EQ(four.run().output_digest(), "digest-4");
   EXPECT_EQ(four.run().worker_id(), "w1");
   EXPECT_EQ(four.infra_failures(), 2);
-  EXPECT_EQ(four.run().function(), "");  // from the whole record
+  EXPECT_EQ(four.run().function(), "Train");  // from the whole record (its node), not the update
   EXPECT_EQ(four.node().function(), "Train");
   EXPECT_EQ(four.node().args(0).name(), "lr");
   ASSERT_OK_AND_ASSIGN(internal::StoredRun zero, store_->GetRun({4, 0}));
@@ -407,17 +407,22 @@ TEST_F(StoreTest, ARunIsReadWithItsLatestUpdateAppliedByGetAndByScans) {
                                "4/3:QUEUED", "4/4:SUCCEEDED", "4/5:QUEUED", "5/0:SUCCEEDED"));
 }
 
-TEST_F(StoreTest, ARunWithItsNodeKeptApartIsStoredAsIfTheNodeWereInTheRecord) {
-  internal::StoredRun run = MakeRun({9, 1});
+TEST_F(StoreTest, ARunWithItsNodeKeptApartIsStoredWithTheNodeAndWhatItImplies) {
+  const internal::StoredRun run = MakeRun({9, 1});  // no function, version, node id or label
   v1::CallNode node;
   node.set_id("fan-out-7");
   node.set_function("NoOp");
+  node.set_created_at("bench.cc:12");
   node.mutable_args()->Add()->mutable_literal()->set_int_value(7);
   Store::Batch batch;
   batch.PutRun(run, node);
   Commit(std::move(batch));
+
   internal::StoredRun whole = run;
   *whole.mutable_node() = node;
+  whole.mutable_run()->set_function("NoOp");
+  whole.mutable_run()->set_node_id("fan-out-7");
+  whole.mutable_run()->set_label("bench.cc:12");
   ASSERT_OK_AND_ASSIGN(internal::StoredRun read, store_->GetRun({9, 1}));
   EXPECT_EQ(read.SerializeAsString(), whole.SerializeAsString());
 }
