@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
@@ -215,7 +216,7 @@ absl::StatusOr<SignatureRef> LookupRegisteredFunction(std::string_view name,
   SignatureRef ref;
   ref.name = info->name;
   ref.param_names = &info->param_names;
-  ref.param_types = info->param_types;
+  ref.param_types = &info->param_types;
   ref.result_type = info->result_type;
   return ref;
 }
@@ -245,7 +246,7 @@ absl::Status ValidateGraph(const v1::Graph& graph, const FunctionLookup& lookup,
                                              " arguments"));
     }
     // The type each argument must have, where the function fixes it.
-    std::vector<const v1::TypeDesc*> expected(node.args_size(), nullptr);
+    absl::InlinedVector<const v1::TypeDesc*, 8> expected(node.args_size(), nullptr);
     const v1::TypeDesc& out = node.output_type();
     if (node.function() == internal::kGatherFunction) {
       if (out.kind() != v1::TypeDesc::LIST || out.params_size() != 1) {
@@ -285,7 +286,7 @@ absl::Status ValidateGraph(const v1::Graph& graph, const FunctionLookup& lookup,
           return ArgError(i, node, a, node.args(a),
                           absl::StrCat("expected parameter \"", param_names[a], "\""));
         }
-        expected[a] = info.param_types[a];
+        expected[a] = (*info.param_types)[a];
       }
     }
     for (int a = 0; a < node.args_size(); ++a) {

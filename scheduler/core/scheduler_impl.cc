@@ -770,6 +770,11 @@ class SchedulerImpl : public Scheduler {
       r.set_created_unix_micros(now);
       run.node = std::shared_ptr<const v1::CallNode>(shared, &node);
       run.input_digests.resize(node.args_size());
+      // Producers by position ("" for literals and artifacts), only when there are any: most
+      // fan-out calls take literals alone.
+      const bool from_nodes =
+          std::any_of(node.args().begin(), node.args().end(),
+                      [](const v1::Arg& arg) { return arg.source_case() == v1::Arg::kNode; });
       for (int a = 0; a < node.args_size(); ++a) {
         const v1::Arg& arg = node.args(a);
         if (arg.source_case() == v1::Arg::kNode) {
@@ -779,7 +784,7 @@ class SchedulerImpl : public Scheduler {
           batch_.PutDep(producer, key);
           ++run.pending_inputs;
         } else {
-          run.stored.add_input_run_ids("");
+          if (from_nodes) run.stored.add_input_run_ids("");
           if (arg.source_case() == v1::Arg::kArtifact) run.input_digests[a] = arg.artifact().digest();
         }
       }
@@ -917,13 +922,24 @@ class SchedulerImpl : public Scheduler {
   void Enqueue(LiveRun& run) {
     if (run.queued) return;
     run.queued = true;
-    DispatchQueue& queue = queues_[QueueKey(*run.node)];
-    if (queue.runs.empty() && queue.function.empty()) {
-      queue.function = run.node->function();
-      queue.version = run.node->version();
-    }
-    queue.runs.push_back(run.key);
+    QueueOf(*run.node).runs.push_back(run.key);
     ++queued_runs_;
+  }
+
+  // The dispatch queue of the node's function. Queues are never removed, so the last one used
+  // is remembered: a fan-out enqueues runs of one function in a row.
+  DispatchQueue& QueueOf(const v1::CallNode& node) {
+    if (last_queue_ != nullptr && last_queue_->function == node.function() &&
+        last_queue_->version == node.version()) {
+      return *last_queue_;
+    }
+    DispatchQueue& queue = queues_[QueueKey(node)];
+    if (queue.function.empty()) {
+      queue.function = node.function();
+      queue.version = node.version();
+    }
+    last_queue_ = &queue;
+    return queue;
   }
 
   static std::string QueueKey(const v1::CallNode& node) {
@@ -1652,8 +1668,13 @@ class SchedulerImpl : public Scheduler {
       std::vector<const v1::TypeDesc*> types;
     };
     absl::flat_hash_map<std::string, std::pair<const v1::FunctionSignature*, Owned>> cache;
+    // A fan-out calls one function many times in a row: the last lookup answers most nodes
+    // without building a key.
+    std::string last_name, last_version;
+    std::optional<SignatureRef> last;
     auto lookup = [&](std::string_view name,
                       std::string_view version) -> absl::StatusOr<SignatureRef> {
+      if (last.has_value() && name == last_name && version == last_version) return *last;
       const std::string k = FunctionKey(name, version);
       auto it = cache.find(k);
       if (it == cache.end()) {
@@ -1670,8 +1691,11 @@ class SchedulerImpl : public Scheduler {
       SignatureRef ref;
       ref.name = it->second.first->name();
       ref.param_names = &it->second.second.names;
-      ref.param_types = it->second.second.types;
+      ref.param_types = &it->second.second.types;
       ref.result_type = &it->second.first->result();
+      last_name = name;
+      last_version = version;
+      last = ref;
       return ref;
     };
     return ValidateGraph(graph, lookup, limits);
@@ -1768,11 +1792,13 @@ class SchedulerImpl : public Scheduler {
     for (auto& [key, run] : runs_) {
       const v1::CallNode& node = (*run.node);
       run.input_digests.assign(node.args_size(), "");
-      for (int a = 0; a < node.args_size() && a < run.stored.input_run_ids_size(); ++a) {
-        const std::string& input = run.stored.input_run_ids(a);
+      for (int a = 0; a < node.args_size(); ++a) {
         if (node.args(a).source_case() == v1::Arg::kArtifact) {
           run.input_digests[a] = node.args(a).artifact().digest();
         }
+        // No entries at all when every argument is a literal or an artifact.
+        if (a >= run.stored.input_run_ids_size()) continue;
+        const std::string& input = run.stored.input_run_ids(a);
         if (input.empty()) continue;
         if (LiveRun* producer = FindLive(input)) {
           producer->dependents.emplace_back(key, a);
@@ -1847,6 +1873,7 @@ class SchedulerImpl : public Scheduler {
   // lazily); queued_runs_ counts the entries.
   std::map<std::string, DispatchQueue> queues_;  // a map: Dispatch may add queues while it walks them
   size_t queued_runs_ = 0;
+  DispatchQueue* last_queue_ = nullptr;  // see QueueOf
   std::map<WorkerSessionId, WorkerSession> sessions_;
   uint64_t sessions_generation_ = 1;
   std::vector<WorkerSessionId> sessions_with_acks_;  // whose unsent_ack has entries  // bumped when a worker greets or goes (see DispatchQueue)

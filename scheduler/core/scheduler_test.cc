@@ -1001,6 +1001,34 @@ TEST_F(SchedulerTest, ArtifactsByDigestMustHaveTheExpectedType) {
   EXPECT_EQ(meta.meta().producer_run_id(), a[0].run_id());
 }
 
+TEST_F(SchedulerTest, ARunTakingAnArtifactIsAssignedItsValueAfterARestart) {
+  // No worker before the restart: the run waits QUEUED with its artifact argument, whose record
+  // lists no producing runs.
+  ASSERT_OK_AND_ASSIGN(std::string seven,
+                       UploadValue(*scheduler_, sematic::TypeOf<int>(), sematic::Encode(7)));
+  v1::SubmitJobRequest r;
+  r.set_function("Square");
+  r.add_args()->set_name("x");
+  r.mutable_args(0)->set_artifact_digest(seven);
+  {
+    TestWorker announcer(scheduler_.get(), "w0");  // offers Square for the submit, then leaves
+    announcer.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted,
+                         Wait<v1::SubmitJobResponse>([&](auto cb) { scheduler_->SubmitJob(r, cb); }));
+    std::vector<v1::Assignment> a = announcer.NextAssignments();
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(a[0].inputs(0).value().int_value(), 7);
+  }
+  scheduler_.reset();
+  Open();
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  std::vector<v1::Assignment> a = worker.NextAssignments();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(a[0].inputs_size(), 1);
+  EXPECT_EQ(a[0].inputs(0).value().int_value(), 7);
+}
+
 TEST_F(SchedulerTest, ARecoveredRunsLogIsAppendedToNotOverwritten) {
   std::string run_id;
   int attempt = 0;

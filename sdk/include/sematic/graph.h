@@ -29,7 +29,8 @@ struct GraphLimits {
 struct SignatureRef {
   std::string_view name;
   const std::vector<std::string>* param_names = nullptr;
-  std::vector<const v1::TypeDesc*> param_types;
+  // Not owned (like param_names): a lookup per node copies no vector.
+  const std::vector<const v1::TypeDesc*>* param_types = nullptr;
   const v1::TypeDesc* result_type = nullptr;
 };
 // Finds a function by name and version (empty: any); NOT_FOUND when unknown.
