@@ -1,3 +1,4 @@
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -30,6 +31,46 @@ TEST(DigestTest, StreamingEqualsOneShot) {
   h.Update(std::string_view(data).substr(0, 777));
   h.Update(std::string_view(data).substr(777));
   EXPECT_EQ(h.HexDigest(), Sha256Hex(data));
+}
+
+TEST(DigestTest, BackgroundHashEqualsOneShotWhateverTheChunking) {
+  std::string data(300000, 'x');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131);
+  BackgroundSha256 h;
+  size_t at = 0;
+  for (size_t n : {0, 1, 63, 64, 65, 4096, 70000, 100000}) {
+    h.Update(std::string_view(data).substr(at, n));  // the next Update waits for this one
+    at += n;
+  }
+  h.Update(std::string_view(data).substr(at));
+  EXPECT_EQ(h.HexDigest(), Sha256Hex(data));
+
+  BackgroundSha256 empty;
+  EXPECT_EQ(empty.HexDigest(), Sha256Hex(""));
+}
+
+TEST(DigestTest, ABufferIsFreeToReuseOnceWaitReturns) {
+  // The way an upload uses it: one buffer, refilled with each chunk.
+  const std::string data = "the first chunk|and the second one, longer";
+  const size_t split = data.find('|') + 1;
+  std::string buffer = data.substr(0, split);
+  BackgroundSha256 h;
+  h.Update(buffer);
+  h.Wait();
+  buffer.assign(data.substr(split));
+  h.Update(buffer);
+  h.Wait();
+  buffer.assign("scribbled over after the last Wait");
+  EXPECT_EQ(h.HexDigest(), Sha256Hex(data));
+}
+
+TEST(DigestTest, DestroyingABackgroundHashMidStreamFinishesTheChunkInHand) {
+  auto buffer = std::make_unique<std::string>(8 << 20, 'z');
+  {
+    BackgroundSha256 h;
+    h.Update(*buffer);
+  }  // an abandoned upload: no Wait, no HexDigest; the thread is done with the chunk here
+  buffer.reset();  // freeing it now must be safe (the ASan and TSan builds catch a late read)
 }
 
 TEST(DigestTest, HexHelpers) {

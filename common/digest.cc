@@ -51,6 +51,58 @@ std::string Sha256::HexDigest() {
   return ToHex(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 
+BackgroundSha256::BackgroundSha256() : thread_([this] { Loop(); }) {}
+
+BackgroundSha256::~BackgroundSha256() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  // After the chunk in hand: the caller may free it once we return.
+  if (thread_.joinable()) thread_.join();
+}
+
+void BackgroundSha256::Update(std::string_view data) {
+  Wait();
+  absl::MutexLock lock(&mu_);
+  SEMATIC_CHECK(!stopping_, "BackgroundSha256::Update after HexDigest");
+  chunk_ = data;
+}
+
+void BackgroundSha256::Wait() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](std::optional<std::string_view>* chunk) { return !chunk->has_value(); }, &chunk_));
+}
+
+std::string BackgroundSha256::HexDigest() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();  // hashes the chunk in hand first
+  return hash_.HexDigest();
+}
+
+void BackgroundSha256::Loop() {
+  while (true) {
+    std::string_view data;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](BackgroundSha256* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->stopping_ || self->chunk_.has_value();
+          },
+          this));
+      if (!chunk_.has_value()) return;  // stopping, nothing in hand
+      data = *chunk_;
+    }
+    hash_.Update(data);
+    absl::MutexLock lock(&mu_);
+    chunk_.reset();
+  }
+}
+
 std::string Sha256Hex(std::string_view data) {
   // One context per thread, reused: hashing small values is on the runner's per-step path.
   struct CtxFree {
