@@ -463,3 +463,24 @@ TEST(SchedulerDaemonTest, ReflectionListsTheServicesAndHealthSaysServing) {
 }
 
 }  // namespace daemon_test
+
+namespace daemon_test {
+
+TEST(SchedulerDaemonTest, BadLimitFlagsAreRefusedInOneLineNamingTheFlag) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
+                                    ("daemon-flags-" + sematic::RandomHex64());
+  for (const auto& [flag, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"--max-message-bytes=1000", "--max-message-bytes: expected 4259840 to"},
+           {"--max-message-bytes=4294967296", "--max-message-bytes: expected"},
+           {"--max-graph-nodes=0", "--max-graph-nodes: expected a positive number"}}) {
+    const sematic::testing::ProcessResult r = sematic::testing::RunProcess(
+        {SEMATIC_SCHEDULER_BINARY, "--data-dir=" + dir.string(), "--port=0", "--host=127.0.0.1",
+         flag},
+        absl::Seconds(30));
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.err;
+    EXPECT_THAT(r.err, ::testing::HasSubstr(expected)) << flag;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace daemon_test

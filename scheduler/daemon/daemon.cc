@@ -87,10 +87,11 @@ int DaemonMain(int argc, char** argv) {
       return 2;
     }
   }
-  if (absl::GetFlag(FLAGS_max_message_bytes) <= 0 ||
+  // Artifact chunks (4 MiB and framing) must fit; gRPC takes an int.
+  if (absl::GetFlag(FLAGS_max_message_bytes) < kMinReceiveMessageBytes ||
       absl::GetFlag(FLAGS_max_message_bytes) > std::numeric_limits<int>::max()) {
-    std::fprintf(stderr, "%s: --max-message-bytes: expected 1 to %d, got %lld\n", program.c_str(),
-                 std::numeric_limits<int>::max(),
+    std::fprintf(stderr, "%s: --max-message-bytes: expected %d to %d, got %lld\n",
+                 program.c_str(), kMinReceiveMessageBytes, std::numeric_limits<int>::max(),
                  static_cast<long long>(absl::GetFlag(FLAGS_max_message_bytes)));
     return 2;
   }
