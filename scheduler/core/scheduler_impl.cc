@@ -58,9 +58,11 @@ struct LiveRun {
   WorkerSessionId session = 0;  // while ASSIGNED/RUNNING
   std::shared_ptr<const RunDemand> demand;  // reserved on `session` (shared per function)
   bool queued = false;          // in the dispatch queue
-  // Changed in this loop turn: the record is written, and one event published, at the turn's
-  // end (a run created, queued and assigned in one turn costs one write, not three).
+  // Changed in this loop turn: one event is published at the turn's end, and the record written
+  // if `write_pending` (a run created, queued and assigned in one turn costs one write, not
+  // three).
   bool dirty = false;
+  bool write_pending = false;
 };
 
 struct LiveJob {
@@ -808,8 +810,8 @@ class SchedulerImpl : public Scheduler {
   }
 
   // Keeps Job.runs_by_state (indexed by RunState) in step with a run moving `from` -> `to`
-  // (UNSPECIFIED: a new run). The job record is written at the turn's end.
-  void CountRunState(uint64_t job_id, v1::RunState from, v1::RunState to) {
+  // (UNSPECIFIED: a new run). The job record is written at the turn's end if `persist`.
+  void CountRunState(uint64_t job_id, v1::RunState from, v1::RunState to, bool persist = true) {
     auto job = jobs_.find(job_id);
     if (job == jobs_.end()) return;
     auto* counts = job->second.stored.mutable_job()->mutable_runs_by_state();
@@ -818,11 +820,16 @@ class SchedulerImpl : public Scheduler {
       counts->Set(from, counts->Get(from) - 1);
     }
     counts->Set(to, counts->Get(to) + 1);
-    PersistJob(job_id);
+    if (persist) PersistJob(job_id);
   }
 
   // Marks a run changed; FlushChanges writes it (and publishes its event) once per turn.
   void PersistRun(LiveRun& run) {
+    run.write_pending = true;
+    MarkChanged(run);
+  }
+  // Marks a run changed for watchers only: its event is published, nothing is written.
+  void MarkChanged(LiveRun& run) {
     if (run.dirty) return;
     run.dirty = true;
     dirty_runs_.push_back(run.key);
@@ -833,11 +840,14 @@ class SchedulerImpl : public Scheduler {
   void FlushRun(LiveRun& run) {
     if (!run.dirty) return;
     run.dirty = false;
-    if (run.recorded) {
-      batch_.PutRunUpdate(run.stored);
-    } else {
-      batch_.PutRun(run.stored, *run.node);
-      run.recorded = true;
+    if (run.write_pending) {
+      run.write_pending = false;
+      if (run.recorded) {
+        batch_.PutRunUpdate(run.stored);
+      } else {
+        batch_.PutRun(run.stored, *run.node);
+        run.recorded = true;
+      }
     }
     if (jobs_.contains(run.key.job)) Emit(run.key.job, run);
   }
@@ -892,11 +902,19 @@ class SchedulerImpl : public Scheduler {
     }
   }
 
+  // ASSIGNED -> RUNNING is not written: recovery treats the two alike (the run waits for its
+  // worker to report it), so the store keeps ASSIGNED until the next change, and a worker's
+  // "started" heartbeat costs no commit. Watchers still see RUNNING.
   absl::Status SetState(LiveRun& run, RunEvent event) {
     ASSIGN_OR_RETURN(v1::RunState next, Transition(run.stored.run().state(), event));
-    CountRunState(run.key.job, run.stored.run().state(), next);
+    const bool durable = event != RunEvent::kStarted;
+    CountRunState(run.key.job, run.stored.run().state(), next, durable);
     run.stored.mutable_run()->set_state(next);
-    PersistRun(run);
+    if (durable) {
+      PersistRun(run);
+    } else {
+      MarkChanged(run);
+    }
     return absl::OkStatus();
   }
 
@@ -1770,9 +1788,14 @@ class SchedulerImpl : public Scheduler {
     // block cache).
     absl::flat_hash_map<RunKey, std::string> finished_outputs;
     for (auto& [job_id, job] : jobs_) {
+      // Job.runs_by_state is recounted from the runs themselves: the stored counts may include
+      // moves that were never written (ASSIGNED -> RUNNING, see SetState).
+      std::vector<int64_t> counts(v1::RunState_MAX + 1, 0);
       RETURN_IF_ERROR(store_->ScanRuns(job_id, 0, [&](internal::StoredRun& stored) {
         absl::StatusOr<RunKey> key = ParseRunId(stored.run().id());
         if (!key.ok()) return true;
+        const v1::RunState state = stored.run().state();
+        if (state >= 0 && state <= v1::RunState_MAX) ++counts[state];
         if (IsTerminal(stored.run().state())) {
           if (stored.run().state() == v1::SUCCEEDED) {
             finished_outputs.emplace(*key, stored.run().output_digest());
@@ -1788,6 +1811,9 @@ class SchedulerImpl : public Scheduler {
         ++job.unfinished;
         return true;
       }, /*bulk=*/true));
+      auto* stored_counts = job.stored.mutable_job()->mutable_runs_by_state();
+      stored_counts->Clear();
+      for (int64_t count : counts) stored_counts->Add(count);
     }
     for (auto& [key, run] : runs_) {
       const v1::CallNode& node = (*run.node);

@@ -184,6 +184,17 @@ class TestWorker {
     scheduler_->OnWorkerMessage(session_, std::move(m));
   }
 
+  // Reports the assignments as running (a worker's heartbeat once the steps start).
+  void SendStarted(const std::vector<v1::Assignment>& assignments) {
+    v1::WorkerMessage m;
+    for (const v1::Assignment& a : assignments) {
+      v1::RunAttempt* running = m.mutable_heartbeat()->add_running();
+      running->set_run_id(a.run_id());
+      running->set_attempt(a.attempt());
+    }
+    scheduler_->OnWorkerMessage(session_, std::move(m));
+  }
+
   // Executes assignments until `job_id` ends (bounded by a deadline).
   absl::StatusOr<v1::Job> RunUntilDone(const std::string& job_id) {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -478,6 +489,13 @@ TEST_F(SchedulerTest, RestartKeepsCompletedResultsAndFinishesTheJob) {
   worker.Hello();
   ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(job_id));
   ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  // Recounted at the restart: every run ended, none is left counted as assigned or running.
+  ASSERT_GT(job.runs_by_state_size(), v1::SUCCEEDED);
+  int64_t counted = 0;
+  for (int64_t n : job.runs_by_state()) counted += n;
+  EXPECT_EQ(job.runs_by_state(v1::SUCCEEDED), counted);
+  EXPECT_EQ(job.runs_by_state(v1::ASSIGNED), 0);
+  EXPECT_EQ(job.runs_by_state(v1::RUNNING), 0);
   int expected = 10;
   for (int i = 0; i < 10; ++i) expected += i * i;
   EXPECT_EQ(job.output_digest(),
@@ -1027,6 +1045,51 @@ TEST_F(SchedulerTest, ARunTakingAnArtifactIsAssignedItsValueAfterARestart) {
   ASSERT_EQ(a.size(), 1u);
   ASSERT_EQ(a[0].inputs_size(), 1);
   EXPECT_EQ(a[0].inputs(0).value().int_value(), 7);
+}
+
+TEST_F(SchedulerTest, RunningIsNotWrittenAndARestartRecountsTheJobsRuns) {
+  std::string job_id;
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(4)));
+    job_id = submitted.job().id();
+    std::vector<v1::Assignment> root = worker.NextAssignments();
+    ASSERT_EQ(root.size(), 1u);
+    worker.SendResult(TestWorker::Execute(root[0]));
+    std::vector<v1::Assignment> squares;
+    while (squares.size() < 4) {
+      std::vector<v1::Assignment> more = worker.NextAssignments();
+      ASSERT_FALSE(more.empty());
+      squares.insert(squares.end(), more.begin(), more.end());
+    }
+    worker.SendStarted(squares);  // RUNNING in memory (and for watchers) only
+    ASSERT_OK_AND_ASSIGN(v1::Run running, Wait<v1::Run>([&](auto cb) {
+                           v1::GetRunRequest r;
+                           r.set_run_id(squares[0].run_id());
+                           scheduler_->GetRun(r, cb);
+                         }));
+    EXPECT_EQ(running.state(), v1::RUNNING);
+    // Another change writes the job record, with counts that include the unwritten RUNNING.
+    worker.SendResult(TestWorker::Execute(squares[0]));
+    ASSERT_OK_AND_ASSIGN(v1::Run done, Wait<v1::Run>([&](auto cb) {
+                           v1::GetRunRequest r;
+                           r.set_run_id(squares[0].run_id());
+                           scheduler_->GetRun(r, cb);
+                         }));
+    EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  }
+  scheduler_.reset();
+  Open();
+  TestWorker worker(scheduler_.get(), "w2");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(job_id));
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  int64_t counted = 0;
+  for (int64_t n : job.runs_by_state()) counted += n;
+  EXPECT_EQ(job.runs_by_state(v1::SUCCEEDED), counted);
+  EXPECT_EQ(job.runs_by_state(v1::RUNNING), 0);
+  EXPECT_EQ(job.runs_by_state(v1::ASSIGNED), 0);
 }
 
 TEST_F(SchedulerTest, ARecoveredRunsLogIsAppendedToNotOverwritten) {
