@@ -6,7 +6,8 @@
 //   const std::string job = Submit(scheduler.address(), request);
 //   EXPECT_EQ(AwaitJob(scheduler.address(), job).state(), v1::JOB_SUCCEEDED);
 //
-// The includer defines SEMATIC_SCHEDULER_BINARY (the daemon's path).
+// The includer defines SEMATIC_SCHEDULER_BINARY (the daemon's path); with SEMATIC_WORKER_BINARY
+// and SEMATIC_TEST_STEPS_LIBRARY too, LocalClusterTest is a fixture of a scheduler and workers.
 #ifndef SEMATIC_TESTS_CLUSTER_HARNESS_H_
 #define SEMATIC_TESTS_CLUSTER_HARNESS_H_
 
@@ -18,9 +19,11 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "common/ids.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/testing/processes.h"
+#include "sematic/v1/admin_service.grpc.pb.h"
 #include "sematic/v1/job.grpc.pb.h"
 #include "sematic/v1/run_service.grpc.pb.h"
 
@@ -70,6 +73,62 @@ bool WaitFor(Predicate done, absl::Duration timeout = absl::Seconds(30)) {
   }
   return done();
 }
+
+#ifdef SEMATIC_WORKER_BINARY
+// A scheduler on 127.0.0.1 and sematic-worker daemons serving the test steps, all under a fresh
+// directory; every process is killed and reaped at the end.
+class LocalClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(::testing::TempDir()) / ("local-cluster-" + sematic::RandomHex64());
+    fs::create_directories(root_);
+    scheduler_ = std::make_unique<Scheduler>(root_ / "data", 0);
+    ASSERT_FALSE(scheduler_->address().empty()) << "the scheduler did not start";
+  }
+
+  void TearDown() override {
+    workers_.clear();  // killed and reaped
+    scheduler_.reset();
+    fs::remove_all(root_);
+  }
+
+  // A sematic-worker named `id` with 2 CPUs, 4 GiB, no GPU and 2 slots; `flags` come last, so
+  // they may also override those (a repeated flag's last value wins).
+  void StartWorker(const std::string& id, std::vector<std::string> flags = {}) {
+    std::vector<std::string> argv = {SEMATIC_WORKER_BINARY,
+                                     "--load=" SEMATIC_TEST_STEPS_LIBRARY,
+                                     "--scheduler=" + scheduler_->address(),
+                                     "--cpus=2",
+                                     "--memory=4GiB",
+                                     "--gpus=0",
+                                     "--max-runs=2",
+                                     "--worker-id=" + id,
+                                     "--cache-dir=" + (root_ / ("cache-" + id)).string(),
+                                     "--max-reconnect-backoff=200ms",
+                                     "--drain-timeout=20s",
+                                     "--cancel-grace=2s"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    workers_[id] = std::make_unique<Child>(std::move(argv));
+  }
+
+  // Waits until the scheduler lists `n` workers.
+  bool AwaitWorkers(int n) {
+    auto admin = v1::AdminService::NewStub(
+        grpc::CreateChannel(scheduler_->address(), grpc::InsecureChannelCredentials()));
+    return WaitFor([&] {
+      v1::ListWorkersResponse response;
+      return admin->ListWorkers(Deadline().get(), v1::ListWorkersRequest(), &response).ok() &&
+             response.workers_size() == n;
+    });
+  }
+
+  const std::string& address() const { return scheduler_->address(); }
+
+  fs::path root_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::map<std::string, std::unique_ptr<Child>> workers_;
+};
+#endif  // SEMATIC_WORKER_BINARY
 
 }  // namespace sematic_test
 

@@ -65,56 +65,7 @@ std::string RunLogs(const std::string& address, const std::string& run_id) {
   return text;
 }
 
-class ClusterTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("local-cluster-" + sematic::RandomHex64());
-    fs::create_directories(root_);
-    scheduler_ = std::make_unique<Scheduler>(root_ / "data", 0);
-    ASSERT_FALSE(scheduler_->address().empty()) << "the scheduler did not start";
-  }
-
-  void TearDown() override {
-    workers_.clear();  // killed and reaped
-    scheduler_.reset();
-    fs::remove_all(root_);
-  }
-
-  // A sematic-worker named `id` with 2 CPUs, no GPU unless `flags` says so, 2 slots.
-  void StartWorker(const std::string& id, std::vector<std::string> flags = {}) {
-    std::vector<std::string> argv = {SEMATIC_WORKER_BINARY,
-                                     "--load=" SEMATIC_TEST_STEPS_LIBRARY,
-                                     "--scheduler=" + scheduler_->address(),
-                                     "--cpus=2",
-                                     "--memory=4GiB",
-                                     "--gpus=0",
-                                     "--max-runs=2",
-                                     "--worker-id=" + id,
-                                     "--cache-dir=" + (root_ / ("cache-" + id)).string(),
-                                     "--max-reconnect-backoff=200ms",
-                                     "--drain-timeout=20s",
-                                     "--cancel-grace=2s"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    workers_[id] = std::make_unique<Child>(std::move(argv));
-  }
-
-  // Waits until the scheduler lists `n` workers.
-  bool AwaitWorkers(int n) {
-    auto admin = v1::AdminService::NewStub(
-        grpc::CreateChannel(scheduler_->address(), grpc::InsecureChannelCredentials()));
-    return WaitFor([&] {
-      v1::ListWorkersResponse response;
-      return admin->ListWorkers(Deadline().get(), v1::ListWorkersRequest(), &response).ok() &&
-             response.workers_size() == n;
-    });
-  }
-
-  const std::string& address() const { return scheduler_->address(); }
-
-  fs::path root_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::map<std::string, std::unique_ptr<Child>> workers_;
-};
+class ClusterTest : public LocalClusterTest {};
 
 TEST_F(ClusterTest, GpuStepRunsOnlyOnTheGpuWorker) {
   StartWorker("cpu-1");

@@ -69,44 +69,12 @@ grpc::Status Download(v1::ArtifactService::Stub& stub, const std::string& digest
   return reader->Finish();
 }
 
-class LargePayloadTest : public ::testing::Test {
+class LargePayloadTest : public LocalClusterTest {
  protected:
-  void SetUp() override {
-    root_ = fs::path(::testing::TempDir()) / ("large-payload-" + sematic::RandomHex64());
-    fs::create_directories(root_);
-    scheduler_ = std::make_unique<Scheduler>(root_ / "data", 0);
-    ASSERT_FALSE(scheduler_->address().empty()) << "the scheduler did not start";
-  }
-
-  void TearDown() override {
-    workers_.clear();  // killed and reaped
-    scheduler_.reset();
-    fs::remove_all(root_);
-  }
-
+  // One run at a time, with room for a 2 GiB tensor and its copies.
   void StartWorker(const std::string& id, std::vector<std::string> flags) {
-    std::vector<std::string> argv = {SEMATIC_WORKER_BINARY,
-                                     "--load=" SEMATIC_TEST_STEPS_LIBRARY,
-                                     "--scheduler=" + scheduler_->address(),
-                                     "--cpus=2",
-                                     "--memory=16GiB",
-                                     "--gpus=0",
-                                     "--max-runs=1",
-                                     "--worker-id=" + id,
-                                     "--cache-dir=" + (root_ / ("cache-" + id)).string(),
-                                     "--max-reconnect-backoff=200ms"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    workers_[id] = std::make_unique<Child>(std::move(argv));
-  }
-
-  bool AwaitWorkers(int n) {
-    auto admin = v1::AdminService::NewStub(
-        grpc::CreateChannel(scheduler_->address(), grpc::InsecureChannelCredentials()));
-    return WaitFor([&] {
-      v1::ListWorkersResponse response;
-      return admin->ListWorkers(Deadline().get(), v1::ListWorkersRequest(), &response).ok() &&
-             response.workers_size() == n;
-    });
+    flags.insert(flags.begin(), {"--memory=16GiB", "--max-runs=1"});
+    LocalClusterTest::StartWorker(id, std::move(flags));
   }
 
   // Producer on "maker", consumer on "checker" (pinned by labels); `flags` for both.
@@ -200,9 +168,6 @@ class LargePayloadTest : public ::testing::Test {
         static_cast<double>(PeakRssKiB(scheduler_->process().pid())) / (1 << 20));
   }
 
-  fs::path root_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::map<std::string, std::unique_ptr<Child>> workers_;
 };
 
 TEST_F(LargePayloadTest, TwoGiBTensorRoundTripsBetweenWorkers) { RoundTrip({}); }

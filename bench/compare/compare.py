@@ -105,6 +105,19 @@ def run(argv, timeout):
     return results[-1]
 
 
+def run_workload(system, workload, n, argv, timeout):
+    """Runs one job of `workload` (size n); its JSON result, or None after logging why not."""
+    try:
+        res = run(argv, timeout)
+    except RuntimeError as e:
+        log(f"error: {system} {workload}: {e}")
+        return None
+    if res.get("workload") != workload or res.get("n") != n:
+        log(f"error: {system} {workload}: unexpected result {res}")
+        return None
+    return res
+
+
 def dask_available(python):
     try:
         return subprocess.run([python, "-c", "import distributed"], capture_output=True,
@@ -205,13 +218,8 @@ def run_side_by_side(a, workloads, sizes):
                          "--threads-per-worker=1", f"--fanout={a.fanout}", f"--chain={a.chain}",
                          f"--sweep={a.sweep}", f"--busy-ms={a.busy_ms:g}"]
             for name, argv, into in (("ours", ours_argv, ours), ("dask", dask_argv, dask)):
-                try:
-                    res = run(argv, a.timeout)
-                except RuntimeError as e:
-                    log(f"error: {name} {w}: {e}")
-                    return None
-                if res.get("workload") != w or res.get("n") != sizes[w]:
-                    log(f"error: {name} {w}: unexpected result {res}")
+                res = run_workload(name, w, sizes[w], argv, a.timeout)
+                if res is None:
                     return None
                 into[w].append(res)
                 log(f"  round {r} {w:<6} {name:<4} {fmt_seconds(res['seconds']):>10}  "
@@ -254,13 +262,8 @@ def run_alone(a, alone, sizes):
                     "--worker_cpus=1", f"--subgraph_children={a.subgraph}",
                     f"--artifact_bytes={sizes['artifact']}", f"--sync_fanout={a.sync_fanout}",
                     f"--big_fanout={a.big_fanout}"]
-            try:
-                res = run(argv, a.timeout)
-            except RuntimeError as e:
-                log(f"error: ours {w}: {e}")
-                return None
-            if res.get("workload") != w or res.get("n") != sizes[w]:
-                log(f"error: ours {w}: unexpected result {res}")
+            res = run_workload("ours", w, sizes[w], argv, a.timeout)
+            if res is None:
                 return None
             results[w].append(res)
             figures = ", ".join(f"{figure.split(':')[0]} {fmt.format(summary([res]))}"

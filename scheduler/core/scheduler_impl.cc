@@ -485,7 +485,7 @@ class SchedulerImpl : public Scheduler {
   absl::Status AcceptOutputArtifact(const LiveRun& run, const std::string& digest) {
     absl::StatusOr<v1::ArtifactMeta> meta = store_->GetArtifact(digest);
     if (!meta.ok()) return absl::OkStatus();  // stored in this turn: its metadata is pending
-    const v1::TypeDesc& expected = (*run.node).output_type();
+    const v1::TypeDesc& expected = run.node->output_type();
     if (!SameType(meta->type(), expected)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "results.artifact_digest: artifact ", digest, " is ", TypeName(meta->type()), ", but ",
@@ -979,7 +979,7 @@ class SchedulerImpl : public Scheduler {
 
   // The value of input `i` of `run`, inline.
   absl::StatusOr<v1::Value> InputValue(const LiveRun& run, int i) {
-    const v1::Arg& arg = (*run.node).args(i);
+    const v1::Arg& arg = run.node->args(i);
     if (arg.source_case() == v1::Arg::kLiteral) return arg.literal();
     const std::string& digest = run.input_digests[i];
     auto cached = values_.find(digest);
@@ -996,7 +996,7 @@ class SchedulerImpl : public Scheduler {
 
   // Built-in nodes (gather, field, element, literal) are evaluated here, not on workers.
   void EvaluateBuiltin(LiveRun& run) {
-    const v1::CallNode& node = (*run.node);
+    const v1::CallNode& node = *run.node;
     absl::StatusOr<v1::Value> value;
     if (node.function() == "sematic.literal") {
       value = node.args(0).literal();
@@ -1058,23 +1058,24 @@ class SchedulerImpl : public Scheduler {
     std::string digest;
     bool known = false;  // its metadata is written already (it is in the value cache)
     if (bytes.size() <= kSmallValueBytes) {
-      // Small values go into this turn's batch (no file per value) ...
+      // Small values go into this turn's batch (no file per value), once ...
       digest = Sha256Hex(bytes);
       known = values_.contains(digest) || uncommitted_values_.contains(digest);
-      batch_.PutValueBytes(digest, bytes);
-      const size_t cost = bytes.size() + kValueCacheEntryBytes;
-      if (!values_.contains(digest) && cached_bytes_ + cost > kValueCacheBytes) {
-        value_cache_full_ = true;  // emptied at the next turn that commits in place
-      }
-      if (cached_bytes_ + cost <= kValueCacheBytes && !values_.contains(digest)) {
-        // ... and stay in memory to feed downstream assignments without a read.
-        cached_bytes_ += cost;
-        values_.emplace(digest, std::make_shared<const v1::Value>(value));
-      } else if (!values_.contains(digest) &&
-                 uncommitted_values_.emplace(digest, std::make_shared<const v1::Value>(value))
-                     .second) {
-        // Readable before the commit too: a consumer may be dispatched in this very turn.
-        unreleased_this_turn_.push_back(digest);
+      if (!known) {
+        batch_.PutValueBytes(digest, bytes);
+        // ... and stay in memory to feed downstream assignments without a read: in the cache,
+        // or past its budget until their turn is committed (a consumer may be dispatched in
+        // this very turn).
+        const size_t cost = bytes.size() + kValueCacheEntryBytes;
+        auto shared = std::make_shared<const v1::Value>(value);
+        if (cached_bytes_ + cost <= kValueCacheBytes) {
+          cached_bytes_ += cost;
+          values_.emplace(digest, std::move(shared));
+        } else {
+          value_cache_full_ = true;  // emptied at the next turn that commits in place
+          uncommitted_values_.emplace(digest, std::move(shared));
+          unreleased_this_turn_.push_back(digest);
+        }
       }
     } else {
       ASSIGN_OR_RETURN(digest, blobs_->Put(bytes));
@@ -1344,7 +1345,7 @@ class SchedulerImpl : public Scheduler {
           job.parked.push_back(key);
           continue;
         }
-        if (queue.generation != sessions_generation_) RefreshSignature(queue);
+        EnsureSignature(queue);
         const v1::FunctionSignature* signature = queue.signature;
         absl::StatusOr<std::string> placed =
             signature != nullptr ? policy_->Place(*queue.demand, views) : queue.missing;
@@ -1394,8 +1395,10 @@ class SchedulerImpl : public Scheduler {
     for (auto& [id, message] : batches) Send(sessions_.at(id), std::move(message));
   }
 
-  // Looks up the queue's function among the live workers' signatures.
-  void RefreshSignature(DispatchQueue& queue) {
+  // Looks up the queue's function among the live workers' signatures, unless it did since the
+  // workers last changed.
+  void EnsureSignature(DispatchQueue& queue) {
+    if (queue.generation == sessions_generation_) return;
     queue.generation = sessions_generation_;
     queue.missing = absl::OkStatus();
     queue.signature = FindSignature(queue.function, queue.version, &queue.missing);
@@ -1434,9 +1437,9 @@ class SchedulerImpl : public Scheduler {
     a.set_parent_id(r.parent_id());
     a.set_function(run.node->function());
     a.set_version(run.node->version());
-    for (int i = 0; i < (*run.node).args_size(); ++i) {
+    for (int i = 0; i < run.node->args_size(); ++i) {
       v1::AssignedInput* input = a.add_inputs();
-      input->set_name((*run.node).args(i).name());
+      input->set_name(run.node->args(i).name());
       ASSIGN_OR_RETURN(*input->mutable_value(), InputValue(run, i));
     }
     if (signature.timeout_millis() > 0) {
@@ -1537,10 +1540,9 @@ class SchedulerImpl : public Scheduler {
       run->stored.set_worker_id(hello.worker_id());
       s.runs.insert(a.run_id());
       if (run->demand == nullptr) {  // recovered from the store: never placed by this process
-        absl::Status ignored;
-        const v1::FunctionSignature* f =
-            FindSignature(run->node->function(), run->node->version(), &ignored);
-        if (f != nullptr) run->demand = std::make_shared<const RunDemand>(RunDemandFor(*f));
+        DispatchQueue& queue = QueueOf(*run->node);
+        EnsureSignature(queue);
+        run->demand = queue.demand;
       }
       if (run->demand != nullptr) Reserve(*run->demand, &view);
       orphans_.erase(run->key);
@@ -1592,7 +1594,7 @@ class SchedulerImpl : public Scheduler {
     if (run->stored.run().state() == v1::ASSIGNED) MustSetState(*run, RunEvent::kStarted);
     switch (result.outcome_case()) {
       case v1::RunResult::kValue: {
-        absl::StatusOr<std::string> digest = StoreValue((*run->node).output_type(),
+        absl::StatusOr<std::string> digest = StoreValue(run->node->output_type(),
                                                         result.value(), key);
         if (!digest.ok()) {
           ReleaseWorker(*run);
@@ -1816,7 +1818,7 @@ class SchedulerImpl : public Scheduler {
       for (int64_t count : counts) stored_counts->Add(count);
     }
     for (auto& [key, run] : runs_) {
-      const v1::CallNode& node = (*run.node);
+      const v1::CallNode& node = *run.node;
       run.input_digests.assign(node.args_size(), "");
       for (int a = 0; a < node.args_size(); ++a) {
         if (node.args(a).source_case() == v1::Arg::kArtifact) {

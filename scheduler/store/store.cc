@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -259,6 +260,18 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(uint8_t family,
   return o;
 }
 
+// The key of `run`, or nullopt after recording in `poison` (unless it holds an earlier error)
+// that `op` got a malformed run id: a poisoned batch writes nothing.
+std::optional<RunKey> RunKeyOrPoison(const internal::StoredRun& run, std::string_view op,
+                                     absl::Status* poison) {
+  absl::StatusOr<RunKey> key = ParseRunId(run.run().id());
+  if (key.ok()) return *key;
+  if (poison->ok()) {
+    *poison = absl::InvalidArgumentError(absl::StrCat(AsAbsl(op), ": ", key.status().message()));
+  }
+  return std::nullopt;
+}
+
 // Replaces the fields of `run` that RunUpdate carries.
 void ApplyRunUpdate(internal::RunUpdate& update, internal::StoredRun& run) {
   v1::Run& r = *run.mutable_run();
@@ -350,24 +363,16 @@ void Store::Batch::PutJob(const internal::StoredJob& job) {
 }
 
 void Store::Batch::PutRun(const internal::StoredRun& run) {
-  absl::StatusOr<RunKey> key = ParseRunId(run.run().id());
-  if (!key.ok()) {
-    if (status_.ok())
-      status_ = absl::InvalidArgumentError(absl::StrCat("PutRun: ", key.status().message()));
-    return;
-  }
+  const std::optional<RunKey> key = RunKeyOrPoison(run, "PutRun", &status_);
+  if (!key.has_value()) return;
   AddMessage(kRuns, EncodeRunKey(*key), run);
 }
 
 void Store::Batch::PutRun(const internal::StoredRun& run, const v1::CallNode& node) {
   using google::protobuf::internal::WireFormatLite;
   using google::protobuf::io::CodedOutputStream;
-  absl::StatusOr<RunKey> key = ParseRunId(run.run().id());
-  if (!key.ok()) {
-    if (status_.ok())
-      status_ = absl::InvalidArgumentError(absl::StrCat("PutRun: ", key.status().message()));
-    return;
-  }
+  const std::optional<RunKey> key = RunKeyOrPoison(run, "PutRun", &status_);
+  if (!key.has_value()) return;
   // Serialized messages concatenate, and occurrences of one embedded message merge: the
   // record's bytes, then field `node`, then field `run` again holding only the fields the node
   // implies, parse as one StoredRun with the node and a complete run.
@@ -383,8 +388,12 @@ void Store::Batch::PutRun(const internal::StoredRun& run, const v1::CallNode& no
   }
   const size_t run_size = run.ByteSizeLong();
   const size_t node_size = node.ByteSizeLong();
-  const size_t value_size = run_size + 1 + CodedOutputStream::VarintSize64(node_size) + node_size +
-                            1 + CodedOutputStream::VarintSize64(implied_size) + implied_size;
+  const size_t value_size =
+      run_size +
+      WireFormatLite::TagSize(internal::StoredRun::kNodeFieldNumber, WireFormatLite::TYPE_MESSAGE) +
+      CodedOutputStream::VarintSize64(node_size) + node_size +
+      WireFormatLite::TagSize(internal::StoredRun::kRunFieldNumber, WireFormatLite::TYPE_MESSAGE) +
+      CodedOutputStream::VarintSize64(implied_size) + implied_size;
   const std::string encoded_key = EncodeRunKey(*key);
   ops_.push_back({kRuns, false, static_cast<uint32_t>(encoded_key.size()),
                   static_cast<uint32_t>(value_size)});
@@ -406,12 +415,8 @@ void Store::Batch::PutRun(const internal::StoredRun& run, const v1::CallNode& no
 }
 
 void Store::Batch::PutRunUpdate(const internal::StoredRun& run) {
-  absl::StatusOr<RunKey> key = ParseRunId(run.run().id());
-  if (!key.ok()) {
-    if (status_.ok())
-      status_ = absl::InvalidArgumentError(absl::StrCat("PutRunUpdate: ", key.status().message()));
-    return;
-  }
+  const std::optional<RunKey> key = RunKeyOrPoison(run, "PutRunUpdate", &status_);
+  if (!key.has_value()) return;
   const v1::Run& r = run.run();
   internal::RunUpdate update;
   update.set_state(r.state());
