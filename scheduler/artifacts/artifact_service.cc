@@ -263,7 +263,7 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     if (!payload_ && !head_.has_value()) {
       return absl::InvalidArgumentError("data: not a TypedValue");
     }
-    Store::Batch batch;
+    std::string_view value;  // a small value's bytes, kept in its record
     if (writer_ != nullptr) {
       RETURN_IF_ERROR(writer_->Commit().status());
     } else {
@@ -277,7 +277,7 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
         return absl::InvalidArgumentError("data: not a valid TypedValue");
       }
       RETURN_IF_ERROR(ValidateValue(typed.type(), typed.value(), "data.value"));
-      batch.PutValueBytes(digest_, small_bytes_);
+      value = small_bytes_;
     }
     v1::ArtifactMeta meta;
     meta.set_digest(digest_);
@@ -288,7 +288,8 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     }
     meta.set_size_bytes(total_size_);
     meta.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
-    batch.PutArtifact(meta);
+    Store::Batch batch;
+    batch.PutArtifact(meta, value);
     RETURN_IF_ERROR(store_->Commit(std::move(batch)));
     return response;
   }
@@ -313,7 +314,7 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
 
 class ArtifactService::DownloadImpl : public ArtifactService::Download {
  public:
-  // From the store's `values` family (`small` set) or a blob file.
+  // From the artifact's record in the store (`small` set) or a blob file.
   DownloadImpl(const BlobStore* blobs, std::string digest, std::optional<std::string> small,
                uint64_t total, uint64_t begin, uint64_t end, size_t chunk_bytes)
       : blobs_(blobs),

@@ -10,7 +10,7 @@
 //   v1::DownloadChunk chunk;
 //   while (true) { ASSIGN_OR_RETURN(bool more, download->Next(&chunk)); if (!more) break; ... }
 //
-// Where bytes live: an artifact's canonical TypedValue bytes are in the store's `values` family
+// Where bytes live: an artifact's canonical TypedValue bytes are in its record in the store
 // when small (<= kSmallArtifactBytes), in a BlobStore file otherwise; a raw payload (an upload
 // with UploadChunk.payload, at least kPayloadThresholdBytes long) is always a BlobStore file.
 // Every ArtifactMeta (payloads': `payload` set, no type) is in the `artifacts` family, written only
@@ -39,7 +39,7 @@
 
 namespace sematic::scheduler {
 
-// Artifacts up to this size are stored in the store's `values` family, larger ones as files.
+// Artifacts up to this size are stored in their record in the store, larger ones as files.
 inline constexpr size_t kSmallArtifactBytes = 64 * 1024;
 
 struct ArtifactServiceOptions {

@@ -384,13 +384,9 @@ class SchedulerImpl : public Scheduler {
     for (auto& send : outbox) send();
   }
 
-  // The turn that wrote these values and artifact records is committed: the store answers for
-  // them from now on.
+  // The turn that wrote these values is committed: the store answers for them from now on.
   void ForgetUnreleased(const std::vector<std::string>& digests) {
-    for (const std::string& digest : digests) {
-      uncommitted_values_.erase(digest);
-      unreleased_artifacts_.erase(digest);
-    }
+    for (const std::string& digest : digests) uncommitted_values_.erase(digest);
   }
 
   // Makes the store hold everything the loop has written (for a read on the loop that cannot
@@ -463,21 +459,6 @@ class SchedulerImpl : public Scheduler {
     if (it == log_waiters_.end()) return;
     for (auto& read : it->second) reads_.push_back(std::move(read));
     log_waiters_.erase(it);
-  }
-
-  // Writes an artifact's metadata unless it is stored already: its first producer and creation
-  // time stay. An uploaded artifact (no producer yet) gets `meta`'s producer.
-  void RecordArtifact(v1::ArtifactMeta meta) {
-    if (unreleased_artifacts_.contains(meta.digest())) return;  // written by a turn in flight
-    absl::StatusOr<v1::ArtifactMeta> existing = store_->GetArtifact(meta.digest());
-    if (existing.ok()) {
-      if (!existing->producer_run_id().empty() || meta.producer_run_id().empty()) return;
-      existing->set_producer_run_id(meta.producer_run_id());
-      meta = *std::move(existing);
-    }
-    unreleased_artifacts_.insert(meta.digest());
-    unreleased_this_turn_.push_back(meta.digest());
-    batch_.PutArtifact(meta);
   }
 
   // A run reported an uploaded artifact as its output: it must be of the run's output type.
@@ -1055,39 +1036,37 @@ class SchedulerImpl : public Scheduler {
     }
     RETURN_IF_ERROR(ValidateValue(type, value, "value"));
     ASSIGN_OR_RETURN(const std::string bytes, CanonicalBytes(type, value));
+    const bool small = bytes.size() <= kSmallValueBytes;
     std::string digest;
-    bool known = false;  // its metadata is written already (it is in the value cache)
-    if (bytes.size() <= kSmallValueBytes) {
-      // Small values go into this turn's batch (no file per value), once ...
+    if (small) {
+      // Small values go into this turn's batch, in their artifact's record (no file per
+      // value), once: a cached value's record is written already.
       digest = Sha256Hex(bytes);
-      known = values_.contains(digest) || uncommitted_values_.contains(digest);
-      if (!known) {
-        batch_.PutValueBytes(digest, bytes);
-        // ... and stay in memory to feed downstream assignments without a read: in the cache,
-        // or past its budget until their turn is committed (a consumer may be dispatched in
-        // this very turn).
-        const size_t cost = bytes.size() + kValueCacheEntryBytes;
-        auto shared = std::make_shared<const v1::Value>(value);
-        if (cached_bytes_ + cost <= kValueCacheBytes) {
-          cached_bytes_ += cost;
-          values_.emplace(digest, std::move(shared));
-        } else {
-          value_cache_full_ = true;  // emptied at the next turn that commits in place
-          uncommitted_values_.emplace(digest, std::move(shared));
-          unreleased_this_turn_.push_back(digest);
-        }
+      if (values_.contains(digest) || uncommitted_values_.contains(digest)) return digest;
+      // They stay in memory to feed downstream assignments without a read: in the cache, or
+      // past its budget until their turn is committed (a consumer may be dispatched in this very
+      // turn).
+      const size_t cost = bytes.size() + kValueCacheEntryBytes;
+      auto shared = std::make_shared<const v1::Value>(value);
+      if (cached_bytes_ + cost <= kValueCacheBytes) {
+        cached_bytes_ += cost;
+        values_.emplace(digest, std::move(shared));
+      } else {
+        value_cache_full_ = true;  // emptied at the next turn that commits in place
+        uncommitted_values_.emplace(digest, std::move(shared));
+        unreleased_this_turn_.push_back(digest);
       }
     } else {
       ASSIGN_OR_RETURN(digest, blobs_->Put(bytes));
     }
-    if (known) return digest;
+    // Written without a read: if the store has the artifact already, its record stays.
     v1::ArtifactMeta meta;
     meta.set_digest(digest);
     *meta.mutable_type() = type;
     meta.set_size_bytes(bytes.size());
     meta.set_created_unix_micros(Micros(absl::Now()));
     meta.set_producer_run_id(FormatRunId(producer));
-    RecordArtifact(std::move(meta));
+    batch_.PutArtifact(meta, small ? std::string_view(bytes) : std::string_view());
     return digest;
   }
 
@@ -1917,7 +1896,7 @@ class SchedulerImpl : public Scheduler {
   // Small values by digest, to inline them in assignments without reading their blob.
   // Gathers with more inputs are split (SplitLargeGathers): no run record lists more.
   static constexpr int kMaxGatherInputs = 1024;
-  // Artifacts up to this size live in the store's `values` family; larger ones in blob files.
+  // Artifacts up to this size live in their record in the store; larger ones in blob files.
   static constexpr size_t kSmallValueBytes = 64 * 1024;
   // The value cache's budget, counting each entry's digest, control block and hash slot too.
   // Full, it is emptied (not evicted entry by entry) once nothing is in flight: its entries
@@ -1928,9 +1907,7 @@ class SchedulerImpl : public Scheduler {
   absl::flat_hash_map<std::string, std::shared_ptr<const v1::Value>> values_;
   // Small values that values_ could not take, until the turn that wrote them is committed.
   absl::flat_hash_map<std::string, std::shared_ptr<const v1::Value>> uncommitted_values_;
-  // Artifact records written by turns not yet committed (RecordArtifact keeps the first).
-  absl::flat_hash_set<std::string> unreleased_artifacts_;
-  // Digests this turn added to uncommitted_values_ / unreleased_artifacts_.
+  // Digests this turn added to uncommitted_values_.
   std::vector<std::string> unreleased_this_turn_;
   std::vector<RunKey> dirty_runs_;           // see LiveRun::dirty
   absl::flat_hash_set<uint64_t> dirty_jobs_;  // written at the turn's end

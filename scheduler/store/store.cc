@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/merge_operator.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
@@ -36,14 +38,16 @@ enum Family : uint8_t {
   kMetrics,
   kEvents,
   kIdempotency,
-  kValues,
   kRunUpdates,
   kFamilyCount,
 };
 
 constexpr std::array<const char*, kFamilyCount> kFamilyNames = {
     "meta",  "jobs", "runs",    "deps",   "artifacts",
-    "cache", "logs", "metrics", "events", "idempotency", "values", "run_updates"};
+    "cache", "logs", "metrics", "events", "idempotency", "run_updates"};
+
+// Where schema-2 stores kept small values; the upgrade to 3 moves them and drops the family.
+constexpr char kLegacyValuesFamily[] = "values";
 
 constexpr char kSchemaKey[] = "schema";
 
@@ -106,8 +110,6 @@ std::string DescribeKey(uint8_t family, std::string_view key) {
       return absl::StrCat("artifact ", absl::CHexEscape(AsAbsl(key.substr(0, 128))));
     case kCache:
       return absl::StrCat("cache entry ", absl::CHexEscape(AsAbsl(key.substr(0, 128))));
-    case kValues:
-      return absl::StrCat("value ", absl::CHexEscape(AsAbsl(key.substr(0, 128))));
     case kIdempotency:
       return absl::StrCat("idempotency key ", absl::CHexEscape(AsAbsl(key.substr(0, 128))));
     default:
@@ -151,6 +153,56 @@ rocksdb::CompressionType Supported(std::initializer_list<rocksdb::CompressionTyp
   }
   return rocksdb::kNoCompression;
 }
+
+// Folds the records of one artifact (Batch::PutArtifact writes them as merge operands): the
+// first stays, with its producer, creation time and bytes, and a later one only fills in what
+// it lacks. So recording a value costs one write and no read, however many runs produce it.
+// A record that does not parse is kept as it is (reads report it as DATA_LOSS); an operand that
+// does not parse is dropped rather than failing compactions forever.
+class ArtifactRecordMerge : public rocksdb::MergeOperator {
+ public:
+  bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
+    internal::StoredArtifact merged;
+    size_t next = 0;
+    if (in.existing_value != nullptr) {
+      if (!ParseSlice(*in.existing_value, &merged)) {
+        out->existing_operand = *in.existing_value;
+        return true;
+      }
+    } else {
+      while (next < in.operand_list.size() && !ParseSlice(in.operand_list[next], &merged)) {
+        ++next;
+      }
+      ++next;
+    }
+    bool changed = in.existing_value == nullptr;
+    for (; next < in.operand_list.size(); ++next) {
+      internal::StoredArtifact later;
+      if (!ParseSlice(in.operand_list[next], &later)) continue;
+      if (merged.meta().producer_run_id().empty() && !later.meta().producer_run_id().empty()) {
+        merged.mutable_meta()->set_producer_run_id(later.meta().producer_run_id());
+        changed = true;
+      }
+      if (merged.value().empty() && !later.value().empty()) {
+        merged.set_value(later.value());
+        changed = true;
+      }
+    }
+    if (!changed) {
+      out->existing_operand = *in.existing_value;
+      return true;
+    }
+    out->new_value = merged.SerializeAsString();
+    return true;
+  }
+  const char* Name() const override { return "sematic.ArtifactRecordMerge"; }
+
+ private:
+  static bool ParseSlice(const rocksdb::Slice& bytes, internal::StoredArtifact* record) {
+    return record->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) &&
+           record->has_meta();
+  }
+};
 
 rocksdb::DBOptions MakeDbOptions() {
   rocksdb::DBOptions o;
@@ -196,6 +248,10 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(uint8_t family,
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   size_t prefix = 0;  // prefix extractor length; 0 for none
+  // Whether inserts keep a hint per prefix (see below). Not for deps: an upstream run has one
+  // or a few dependents, so a hint would cost ~250 bytes per dependency and never be reused;
+  // the memtable's own sequential-insert splice serves their in-order arrival better.
+  bool insert_hints = true;
   switch (family) {
     case kRuns:
       // The hot family: every transition rewrites a run. A large memtable absorbs fan-out bursts
@@ -218,6 +274,7 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(uint8_t family,
       // prefix filter without reading a data block. Keys only.
       o.write_buffer_size = 32 << 20;
       prefix = kRunKeySize;
+      insert_hints = false;
       table.whole_key_filtering = false;
       table.block_size = 16 << 10;
       break;
@@ -248,13 +305,14 @@ rocksdb::ColumnFamilyOptions MakeFamilyOptions(uint8_t family,
       o.write_buffer_size = family == kMeta ? 1 << 20 : 8 << 20;
       o.memtable_whole_key_filtering = true;
       o.memtable_prefix_bloom_size_ratio = 0.05;
+      if (family == kArtifacts) o.merge_operator = std::make_shared<ArtifactRecordMerge>();
       break;
   }
   if (prefix != 0) {
     o.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(prefix));
-    // Writes within one prefix (a job's runs and events, a run's dependents and log lines) come
+    // Writes within one prefix (a job's runs and events, a run's log lines) come
     // mostly in key order: a per-prefix insert hint spares most of the skip-list search.
-    o.memtable_insert_with_hint_prefix_extractor = o.prefix_extractor;
+    if (insert_hints) o.memtable_insert_with_hint_prefix_extractor = o.prefix_extractor;
   }
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return o;
@@ -329,9 +387,9 @@ void Store::Batch::Append(Batch&& other) {
   other = Batch();
 }
 
-void Store::Batch::Add(uint8_t family, std::string_view key, std::string_view value) {
+void Store::Batch::Add(uint8_t family, std::string_view key, std::string_view value, Kind kind) {
   ops_.push_back(
-      {family, false, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size())});
+      {family, kind, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size())});
   data_.append(key);
   data_.append(value);
 }
@@ -340,7 +398,7 @@ void Store::Batch::AddMessage(uint8_t family, std::string_view key,
                               const google::protobuf::MessageLite& message) {
   const size_t value_size = message.ByteSizeLong();
   ops_.push_back(
-      {family, false, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value_size)});
+      {family, Kind::kPut, static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value_size)});
   data_.append(key);
   const size_t at = data_.size();
   data_.resize(at + value_size);
@@ -348,7 +406,7 @@ void Store::Batch::AddMessage(uint8_t family, std::string_view key,
 }
 
 void Store::Batch::Delete(uint8_t family, std::string_view key) {
-  ops_.push_back({family, true, static_cast<uint32_t>(key.size()), 0});
+  ops_.push_back({family, Kind::kDelete, static_cast<uint32_t>(key.size()), 0});
   data_.append(key);
 }
 
@@ -395,7 +453,7 @@ void Store::Batch::PutRun(const internal::StoredRun& run, const v1::CallNode& no
       WireFormatLite::TagSize(internal::StoredRun::kRunFieldNumber, WireFormatLite::TYPE_MESSAGE) +
       CodedOutputStream::VarintSize64(implied_size) + implied_size;
   const std::string encoded_key = EncodeRunKey(*key);
-  ops_.push_back({kRuns, false, static_cast<uint32_t>(encoded_key.size()),
+  ops_.push_back({kRuns, Kind::kPut, static_cast<uint32_t>(encoded_key.size()),
                   static_cast<uint32_t>(value_size)});
   data_.append(encoded_key);
   const size_t at = data_.size();
@@ -440,20 +498,39 @@ void Store::Batch::PutDep(RunKey upstream, RunKey downstream) {
   Add(kDeps, EncodeDepKey(upstream, downstream), "");
 }
 
-void Store::Batch::PutArtifact(const v1::ArtifactMeta& meta) {
+void Store::Batch::PutArtifact(const v1::ArtifactMeta& meta, std::string_view value) {
+  using google::protobuf::internal::WireFormatLite;
+  using google::protobuf::io::CodedOutputStream;
   if (meta.digest().empty()) {
     if (status_.ok()) status_ = absl::InvalidArgumentError("PutArtifact: the digest is empty");
     return;
   }
-  AddMessage(kArtifacts, meta.digest(), meta);
-}
-
-void Store::Batch::PutValueBytes(std::string_view digest, std::string_view bytes) {
-  if (digest.empty()) {
-    if (status_.ok()) status_ = absl::InvalidArgumentError("PutValueBytes: the digest is empty");
-    return;
+  // A StoredArtifact, encoded in place (no copy of `meta` or `value` into a message first).
+  const size_t meta_size = meta.ByteSizeLong();
+  size_t record_size = WireFormatLite::TagSize(internal::StoredArtifact::kMetaFieldNumber,
+                                               WireFormatLite::TYPE_MESSAGE) +
+                       CodedOutputStream::VarintSize64(meta_size) + meta_size;
+  if (!value.empty()) {
+    record_size += WireFormatLite::TagSize(internal::StoredArtifact::kValueFieldNumber,
+                                           WireFormatLite::TYPE_BYTES) +
+                   CodedOutputStream::VarintSize64(value.size()) + value.size();
   }
-  Add(kValues, digest, bytes);
+  ops_.push_back({kArtifacts, Kind::kMerge, static_cast<uint32_t>(meta.digest().size()),
+                  static_cast<uint32_t>(record_size)});
+  data_.append(meta.digest());
+  const size_t at = data_.size();
+  data_.resize(at + record_size);
+  uint8_t* out = reinterpret_cast<uint8_t*>(data_.data() + at);
+  out = WireFormatLite::WriteTagToArray(internal::StoredArtifact::kMetaFieldNumber,
+                                        WireFormatLite::WIRETYPE_LENGTH_DELIMITED, out);
+  out = CodedOutputStream::WriteVarint64ToArray(meta_size, out);
+  out = meta.SerializeWithCachedSizesToArray(out);
+  if (!value.empty()) {
+    out = WireFormatLite::WriteTagToArray(internal::StoredArtifact::kValueFieldNumber,
+                                          WireFormatLite::WIRETYPE_LENGTH_DELIMITED, out);
+    out = CodedOutputStream::WriteVarint64ToArray(value.size(), out);
+    std::memcpy(out, value.data(), value.size());
+  }
 }
 
 void Store::Batch::PutCache(std::string_view cache_key, std::string_view digest) {
@@ -560,7 +637,10 @@ absl::Status Store::CheckSchema() {
   RETURN_IF_ERROR(bytes.status());
   ASSIGN_OR_RETURN(internal::SchemaMeta meta,
                    ParseRecord<internal::SchemaMeta>(kMeta, kSchemaKey, *bytes));
-  if (meta.schema_version() == 1) {  // upgraded in place: its runs have no updates yet
+  if (meta.schema_version() == 1 || meta.schema_version() == 2) {
+    // Upgraded in place. 1 -> 2: its runs simply have no updates yet. 2 -> 3: artifact records
+    // take their values in. The version is written last, so a crash means upgrading again.
+    RETURN_IF_ERROR(UpgradeArtifactRecords());
     meta.set_schema_version(kStoreSchemaVersion);
     rocksdb::WriteOptions write;
     write.sync = true;
@@ -578,6 +658,63 @@ absl::Status Store::CheckSchema() {
   return absl::OkStatus();
 }
 
+// Schema 2 -> 3: each artifact record (then a bare ArtifactMeta) becomes a StoredArtifact with
+// its value's bytes from the old `values` family, which is then dropped. A record converted by an
+// upgrade that crashed is recognized (it has `meta`) and skipped. The converted records are
+// fsync'd before the old family goes.
+absl::Status Store::UpgradeArtifactRecords() {
+  rocksdb::ColumnFamilyHandle* values = nullptr;
+  for (rocksdb::ColumnFamilyHandle* h : other_families_) {
+    if (h->GetName() == kLegacyValuesFamily) values = h;
+  }
+  rocksdb::WriteOptions write;
+  write.sync = true;
+  rocksdb::ReadOptions read;
+  read.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, families_[kArtifacts]));
+  rocksdb::WriteBatch converted;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view digest = ToView(it->key());
+    internal::StoredArtifact record;
+    if (record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
+        record.has_meta()) {
+      continue;
+    }
+    record.Clear();
+    if (!record.mutable_meta()->ParseFromArray(it->value().data(),
+                                               static_cast<int>(it->value().size()))) {
+      return Unparsable(kArtifacts, digest);
+    }
+    if (values != nullptr) {
+      std::string bytes;
+      const rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), values, it->key(), &bytes);
+      if (got.ok()) {
+        record.set_value(std::move(bytes));
+      } else if (!got.IsNotFound()) {
+        return FromRocks(got, absl::StrCat("reading the value of artifact ", AsAbsl(digest)));
+      }
+    }
+    RETURN_IF_ERROR(FromRocks(converted.Put(families_[kArtifacts], it->key(),
+                                            record.SerializeAsString()),
+                              "building a write batch"));
+    if (converted.GetDataSize() >= (4 << 20)) {
+      RETURN_IF_ERROR(FromRocks(db_->Write(write, &converted), "upgrading artifact records"));
+      converted.Clear();
+    }
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading artifact records to upgrade them"));
+  if (converted.Count() > 0) {
+    RETURN_IF_ERROR(FromRocks(db_->Write(write, &converted), "upgrading artifact records"));
+  }
+  if (values != nullptr) {
+    RETURN_IF_ERROR(FromRocks(db_->DropColumnFamily(values), "dropping the old values family"));
+    RETURN_IF_ERROR(
+        FromRocks(db_->DestroyColumnFamilyHandle(values), "closing the old values family"));
+    other_families_.erase(std::find(other_families_.begin(), other_families_.end(), values));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Store::Commit(Batch batch) {
   RETURN_IF_ERROR(batch.status_);
   if (batch.ops_.empty()) return absl::OkStatus();
@@ -588,12 +725,18 @@ absl::Status Store::Commit(Batch batch) {
     const std::string_view key = data.substr(at, op.key_size);
     at += op.key_size;
     rocksdb::Status s;
-    if (op.is_delete) {
-      s = write_batch.Delete(families_[op.family], ToSlice(key));
-    } else {
-      s = write_batch.Put(families_[op.family], ToSlice(key),
-                          ToSlice(data.substr(at, op.value_size)));
-      at += op.value_size;
+    const rocksdb::Slice value = ToSlice(data.substr(at, op.value_size));
+    at += op.value_size;
+    switch (op.kind) {
+      case Batch::Kind::kPut:
+        s = write_batch.Put(families_[op.family], ToSlice(key), value);
+        break;
+      case Batch::Kind::kMerge:
+        s = write_batch.Merge(families_[op.family], ToSlice(key), value);
+        break;
+      case Batch::Kind::kDelete:
+        s = write_batch.Delete(families_[op.family], ToSlice(key));
+        break;
     }
     RETURN_IF_ERROR(FromRocks(s, "building a write batch"));
   }
@@ -630,13 +773,26 @@ absl::StatusOr<internal::StoredRun> Store::GetRun(RunKey run) const {
   return stored;
 }
 
-absl::StatusOr<v1::ArtifactMeta> Store::GetArtifact(std::string_view digest) const {
+absl::StatusOr<internal::StoredArtifact> Store::GetStoredArtifact(std::string_view digest) const {
   ASSIGN_OR_RETURN(std::string bytes, Get(kArtifacts, digest));
-  return ParseRecord<v1::ArtifactMeta>(kArtifacts, digest, bytes);
+  ASSIGN_OR_RETURN(internal::StoredArtifact record,
+                   ParseRecord<internal::StoredArtifact>(kArtifacts, digest, bytes));
+  if (!record.has_meta()) return Unparsable(kArtifacts, digest);
+  return record;
+}
+
+absl::StatusOr<v1::ArtifactMeta> Store::GetArtifact(std::string_view digest) const {
+  ASSIGN_OR_RETURN(internal::StoredArtifact record, GetStoredArtifact(digest));
+  return std::move(*record.mutable_meta());
 }
 
 absl::StatusOr<std::string> Store::GetValueBytes(std::string_view digest) const {
-  return Get(kValues, digest);
+  ASSIGN_OR_RETURN(internal::StoredArtifact record, GetStoredArtifact(digest));
+  if (record.value().empty()) {
+    return absl::NotFoundError(
+        absl::StrCat(DescribeKey(kArtifacts, digest), ": its bytes are not in the store"));
+  }
+  return std::move(*record.mutable_value());
 }
 
 absl::StatusOr<std::string> Store::GetCache(std::string_view cache_key) const {

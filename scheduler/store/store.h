@@ -19,9 +19,9 @@
 //   deps         up(16) down(16)        -> ""                (one small record per edge: a 1M
 //                                                             fan-out is 1M keys, never one
 //                                                             huge record)
-//   artifacts    digest                 -> v1.ArtifactMeta
-//   values       digest                 -> canonical TypedValue bytes of a small artifact (large
-//                                          ones are files in the BlobStore)
+//   artifacts    digest                 -> StoredArtifact    (metadata, and the canonical
+//                                                             bytes of a small value; large
+//                                                             ones are BlobStore files)
 //   cache        cache key              -> artifact digest
 //   logs         run(16) line(8)        -> v1.LogEntry
 //   metrics      run(16) index(8)       -> v1.MetricPoint
@@ -61,9 +61,10 @@ class DB;
 namespace sematic::scheduler {
 
 // The on-disk format this code reads and writes (SchemaMeta.schema_version).
-// Version 2 added `run_updates`; a version-1 store is upgraded in place when opened (its runs
-// simply have no updates), and a version-1 binary refuses a version-2 store.
-inline constexpr uint32_t kStoreSchemaVersion = 2;
+// Version 2 added `run_updates`; version 3 moved small values from a `values` family into their
+// artifact's record. Older stores are upgraded in place when opened (resumably: a crash during
+// the upgrade leaves a store the next Open finishes), and an older binary refuses a newer store.
+inline constexpr uint32_t kStoreSchemaVersion = 3;
 
 struct StoreOptions {
   std::string path;                             // a directory; created if missing
@@ -96,8 +97,11 @@ class Store {
     // The changing fields of a run whose whole record is stored (see RunUpdate).
     void PutRunUpdate(const internal::StoredRun& run);
     void PutDep(RunKey upstream, RunKey downstream);
-    void PutArtifact(const v1::ArtifactMeta& meta);  // keyed by meta.digest()
-    void PutValueBytes(std::string_view digest, std::string_view bytes);
+    // Records an artifact, keyed by meta.digest(), with the canonical bytes of a small value
+    // ("" for a blob or a payload). Written without reading: the first record of a digest stays
+    // (its producer, creation time and bytes), and a later one only fills in what it lacks — the
+    // producer of an artifact uploaded before a run returned it.
+    void PutArtifact(const v1::ArtifactMeta& meta, std::string_view value = "");
     void PutCache(std::string_view cache_key, std::string_view digest);
     void DeleteCache(std::string_view cache_key);
     void AppendLog(RunKey run, uint64_t line, const v1::LogEntry& entry);
@@ -117,13 +121,15 @@ class Store {
 
    private:
     friend class Store;
+    enum class Kind : uint8_t { kPut, kMerge, kDelete };
     struct Op {
       uint8_t family;
-      bool is_delete;
+      Kind kind;
       uint32_t key_size;
       uint32_t value_size;
     };
-    void Add(uint8_t family, std::string_view key, std::string_view value);
+    void Add(uint8_t family, std::string_view key, std::string_view value,
+             Kind kind = Kind::kPut);
     void AddMessage(uint8_t family, std::string_view key,
                     const google::protobuf::MessageLite& message);
     void Delete(uint8_t family, std::string_view key);
@@ -152,6 +158,7 @@ class Store {
   absl::StatusOr<internal::StoredJob> GetJob(uint64_t job) const;
   absl::StatusOr<internal::StoredRun> GetRun(RunKey key) const;
   absl::StatusOr<v1::ArtifactMeta> GetArtifact(std::string_view digest) const;
+  // The canonical bytes of a small value; NOT_FOUND also when the artifact is a blob or payload.
   absl::StatusOr<std::string> GetValueBytes(std::string_view digest) const;
   absl::StatusOr<std::string> GetCache(std::string_view cache_key) const;  // the digest
   absl::StatusOr<uint64_t> GetIdempotency(std::string_view key) const;     // the job
@@ -201,6 +208,8 @@ class Store {
         std::vector<rocksdb::ColumnFamilyHandle*> families,
         std::vector<rocksdb::ColumnFamilyHandle*> other_families);
   absl::Status CheckSchema();
+  absl::Status UpgradeArtifactRecords();
+  absl::StatusOr<internal::StoredArtifact> GetStoredArtifact(std::string_view digest) const;
   absl::Status ScanRunsWithUpdates(std::string_view prefix, std::string_view start, bool bulk,
                                    const std::function<bool(internal::StoredRun&)>& visit) const;
   absl::StatusOr<std::string> Get(uint8_t family, std::string_view key) const;

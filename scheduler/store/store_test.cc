@@ -455,6 +455,84 @@ TEST(StoreOpenTest, AVersionOneStoreIsUpgradedAndKeepsItsRuns) {
   std::filesystem::remove_all(dir);
 }
 
+v1::ArtifactMeta MakeArtifact(std::string digest, std::string producer, int64_t created) {
+  v1::ArtifactMeta meta;
+  meta.set_digest(std::move(digest));
+  meta.mutable_type()->set_kind(v1::TypeDesc::INT);
+  meta.mutable_type()->set_bits(64);
+  meta.set_size_bytes(5);
+  meta.set_created_unix_micros(created);
+  meta.set_producer_run_id(std::move(producer));
+  return meta;
+}
+
+TEST_F(StoreTest, AnArtifactsFirstRecordStaysAndALaterOneOnlyFillsInTheProducer) {
+  const std::string first = FormatRunId({1, 1});
+  Store::Batch batch;
+  batch.PutArtifact(MakeArtifact("sha256:aa", first, 100), "bytes");
+  batch.PutArtifact(MakeArtifact("sha256:aa", FormatRunId({1, 2}), 200), "bytes");  // same turn
+  batch.PutArtifact(MakeArtifact("sha256:up", "", 100));  // uploaded: no producer yet
+  Commit(std::move(batch));
+  Store::Batch later;
+  later.PutArtifact(MakeArtifact("sha256:aa", FormatRunId({2, 0}), 300), "bytes");
+  later.PutArtifact(MakeArtifact("sha256:up", FormatRunId({2, 1}), 300));
+  later.PutArtifact(MakeArtifact("sha256:up", FormatRunId({2, 2}), 400));
+  Commit(std::move(later));
+  // Read from the memtable (operands folded on read), then from flushed and compacted files.
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass == 0 ? "memtable" : "flushed, reopened");
+    EXPECT_THAT(store_->GetArtifact("sha256:aa").value(),
+                EqualsProto(MakeArtifact("sha256:aa", first, 100)));
+    EXPECT_EQ(store_->GetValueBytes("sha256:aa").value(), "bytes");
+    EXPECT_THAT(store_->GetArtifact("sha256:up").value(),
+                EqualsProto(MakeArtifact("sha256:up", FormatRunId({2, 1}), 100)));
+    // No bytes in the store (a blob or payload): NOT_FOUND, so callers look in the BlobStore.
+    EXPECT_THAT(store_->GetValueBytes("sha256:up"),
+                StatusIs(absl::StatusCode::kNotFound, HasSubstr("sha256:up")));
+    ASSERT_OK(store_->Flush());
+    Reopen();
+  }
+}
+
+// A schema-2 store kept artifact metadata as bare ArtifactMeta records and small values in a
+// `values` family. Opening it converts every record (one converted by an interrupted upgrade is
+// left alone), moves the bytes in and drops the old family.
+TEST(StoreOpenTest, AVersionTwoStoreIsUpgradedAndKeepsItsArtifactsAndValues) {
+  const std::filesystem::path dir = NewTempDir();
+  { ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, Store::Open({.path = dir.string()})); }
+  const v1::ArtifactMeta with_value = MakeArtifact("sha256:v", FormatRunId({1, 0}), 1);
+  const v1::ArtifactMeta blob = MakeArtifact("sha256:b", FormatRunId({1, 1}), 2);
+  RawPut(dir, "artifacts", "sha256:v", with_value.SerializeAsString());
+  RawPut(dir, "values", "sha256:v", "canonical bytes");
+  RawPut(dir, "artifacts", "sha256:b", blob.SerializeAsString());
+  internal::StoredArtifact converted;
+  *converted.mutable_meta() = MakeArtifact("sha256:c", FormatRunId({1, 2}), 3);
+  converted.set_value("converted already");
+  RawPut(dir, "artifacts", "sha256:c", converted.SerializeAsString());
+  internal::SchemaMeta old;
+  old.set_schema_version(2);
+  old.set_scheduler_id("0123456789abcdef");
+  RawPut(dir, "meta", "schema", old.SerializeAsString());
+  for (int open = 0; open < 2; ++open) {
+    SCOPED_TRACE(open == 0 ? "upgrading" : "reopened");
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, Store::Open({.path = dir.string()}));
+    EXPECT_EQ(store->scheduler_id(), "0123456789abcdef");
+    EXPECT_THAT(store->GetArtifact("sha256:v").value(), EqualsProto(with_value));
+    EXPECT_EQ(store->GetValueBytes("sha256:v").value(), "canonical bytes");
+    EXPECT_THAT(store->GetArtifact("sha256:b").value(), EqualsProto(blob));
+    EXPECT_THAT(store->GetValueBytes("sha256:b"), StatusIs(absl::StatusCode::kNotFound));
+    EXPECT_THAT(store->GetArtifact("sha256:c").value(), EqualsProto(converted.meta()));
+    EXPECT_EQ(store->GetValueBytes("sha256:c").value(), "converted already");
+  }
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.string(), &names).ok());
+  EXPECT_THAT(names, ::testing::Not(::testing::Contains("values")));
+  internal::SchemaMeta upgraded;
+  ASSERT_TRUE(upgraded.ParseFromString(RawGet(dir, "meta", "schema")));
+  EXPECT_EQ(upgraded.schema_version(), kStoreSchemaVersion);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(StoreTest, JobsScanNewestFirstWithPaging) {
   Store::Batch batch;
   for (uint64_t j : {2, 5, 1, 4, 3, 256}) batch.PutJob(MakeJob(j));
