@@ -75,6 +75,9 @@ struct LiveJob {
     std::function<void(absl::Status)> done;
   };
   std::vector<Watch> watches;
+  // This turn's events for the watchers, handed over together (DeliverEvents): one closure per
+  // watcher and turn rather than one per event and watcher.
+  std::vector<v1::JobEvent> unsent_events;
   std::deque<RunKey> parked;  // QUEUED runs waiting for a max_parallelism slot
 };
 
@@ -348,6 +351,10 @@ class SchedulerImpl : public Scheduler {
     Dispatch();
     SendAcks();
     FlushChanges();
+    for (uint64_t job_id : std::exchange(jobs_with_unsent_events_, {})) {
+      auto job = jobs_.find(job_id);
+      if (job != jobs_.end()) DeliverEvents(job->second);
+    }
     Store::Batch batch = std::exchange(batch_, Store::Batch());
     std::vector<std::string> written = std::exchange(unreleased_this_turn_, {});
     if (reads_.empty() && !shutting_down_ &&
@@ -877,9 +884,19 @@ class SchedulerImpl : public Scheduler {
     }
     if (stored) batch_.PutEvent(job_id, event);
     if (job.watches.empty()) return;
-    auto shared = std::make_shared<const v1::JobEvent>(std::move(event));
+    if (job.unsent_events.empty()) jobs_with_unsent_events_.push_back(job_id);
+    job.unsent_events.push_back(std::move(event));
+  }
+
+  // Hands the job's events of this turn to its watchers (released with the turn's commit).
+  void DeliverEvents(LiveJob& job) {
+    if (job.unsent_events.empty()) return;
+    auto events = std::make_shared<const std::vector<v1::JobEvent>>(std::move(job.unsent_events));
+    job.unsent_events.clear();
     for (auto& watch : job.watches) {
-      outbox_.push_back([shared, fn = watch.event] { fn(*shared); });
+      outbox_.push_back([events, fn = watch.event] {
+        for (const v1::JobEvent& event : *events) fn(event);
+      });
     }
   }
 
@@ -1154,6 +1171,7 @@ class SchedulerImpl : public Scheduler {
     Emit(job_id, j);
     batch_.PutJob(job.stored);
     dirty_jobs_.erase(job_id);
+    DeliverEvents(job);  // before the watches end
     for (auto& watch : job.watches) outbox_.push_back([done = watch.done] { done(absl::OkStatus()); });
     jobs_.erase(it);
   }
@@ -1910,6 +1928,7 @@ class SchedulerImpl : public Scheduler {
   // Digests this turn added to uncommitted_values_.
   std::vector<std::string> unreleased_this_turn_;
   std::vector<RunKey> dirty_runs_;           // see LiveRun::dirty
+  std::vector<uint64_t> jobs_with_unsent_events_;  // see LiveJob::unsent_events
   absl::flat_hash_set<uint64_t> dirty_jobs_;  // written at the turn's end
   size_t cached_bytes_ = 0;
   bool value_cache_full_ = false;
