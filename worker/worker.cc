@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cmath>
@@ -335,12 +336,12 @@ class WorkerImpl : public Worker {
       case v1::SchedulerMessage::kDrain:
         BeginDrain(absl::StrCat("the scheduler asked: ", message.drain().reason()));
         break;
-      case v1::SchedulerMessage::kAck:
-        results_.Acknowledge(message.ack());
-        MaybeDrained();
-        break;
       case v1::SchedulerMessage::MESSAGE_NOT_SET:
         break;
+    }
+    if (message.has_ack()) {  // alone, or with the assignments of the same scheduler turn
+      results_.Acknowledge(message.ack());
+      MaybeDrained();
     }
   }
 
@@ -405,9 +406,18 @@ class WorkerImpl : public Worker {
       }
       stream_->Send(std::move(m));
     }
-    if (runs_started_) {
-      runs_started_ = false;
-      SendHeartbeat();  // moves the new runs from ASSIGNED to RUNNING
+    if (runs_started_ && !started_notice_due_) {
+      // News of started runs waits a moment (see WorkerOptions::started_notice_delay).
+      started_notice_due_ = true;
+      loop_.RunAt(absl::Now() + options_.started_notice_delay, [this, generation = generation_] {
+        started_notice_due_ = false;
+        if (generation != generation_ || stream_ == nullptr || !welcomed_) return;
+        runs_started_ = false;
+        if (std::any_of(runs_.begin(), runs_.end(),
+                        [](const auto& entry) { return !entry.second.settled; })) {
+          SendHeartbeat();
+        }
+      });
     }
   }
 
@@ -840,7 +850,8 @@ class WorkerImpl : public Worker {
   bool welcomed_ = false;
   bool draining_ = false;
   bool stopping_ = false;
-  bool runs_started_ = false;
+  bool runs_started_ = false;       // since the last started notice
+  bool started_notice_due_ = false;  // one is scheduled
   int reconnect_attempts_ = 0;
   absl::Duration heartbeat_interval_ = absl::Seconds(5);
   std::mt19937_64 rng_;
@@ -863,6 +874,9 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(WorkerOptions options,
   if (options.resources.cpus() < 0 || options.resources.memory_bytes() < 0 ||
       options.resources.gpus() < 0) {
     return absl::InvalidArgumentError("resources: counts must not be negative");
+  }
+  if (options.started_notice_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("started_notice_delay: must not be negative");
   }
   if (options.worker_id.empty()) options.worker_id = DefaultWorkerId();
   std::unique_ptr<ArtifactCache> cache;

@@ -58,6 +58,10 @@ struct WorkerOptions {
   absl::Duration reconnect_initial_backoff = absl::Milliseconds(100);
   absl::Duration reconnect_max_backoff = absl::Seconds(10);
   absl::Duration log_flush_interval = absl::Milliseconds(200);
+  // How long news of started runs waits before it is sent (the scheduler shows them RUNNING,
+  // not ASSIGNED, from then on): a step that ends sooner needs none, its result says it all,
+  // so short steps cost one message each way instead of two.
+  absl::Duration started_notice_delay = absl::Milliseconds(20);
   size_t max_buffered_log_entries = 100'000;  // beyond this (no stream), the oldest are dropped
   Isolation isolation = Isolation::kThread;
   // kProcess: shared libraries the step process dlopen()s before looking the step up (the

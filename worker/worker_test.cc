@@ -256,10 +256,10 @@ class FakeScheduler {
   }
 
   void Welcome(int index, std::vector<v1::RunAttempt> abandon = {},
-               int64_t max_message_bytes = 0) {
+               int64_t max_message_bytes = 0, int64_t heartbeat_millis = 50) {
     v1::SchedulerMessage m;
     m.mutable_welcome()->set_scheduler_id("fake");
-    m.mutable_welcome()->set_heartbeat_interval_millis(50);
+    m.mutable_welcome()->set_heartbeat_interval_millis(heartbeat_millis);
     m.mutable_welcome()->set_max_message_bytes(max_message_bytes);
     for (auto& a : abandon) *m.mutable_welcome()->add_abandon() = a;
     ToWorker(index, std::move(m));
@@ -379,7 +379,7 @@ class ScriptedTest : public ::testing::Test {
     worker_ = *std::move(w);
     worker_->Start();
     ASSERT_TRUE(fake_.AwaitHello(0).has_value());
-    fake_.Welcome(0, {}, welcome_max_message_bytes_);
+    fake_.Welcome(0, {}, welcome_max_message_bytes_, welcome_heartbeat_millis_);
   }
 
   static WorkerOptions Small(double cpus, int max_runs) {
@@ -392,6 +392,7 @@ class ScriptedTest : public ::testing::Test {
 
   FakeScheduler fake_;
   int64_t welcome_max_message_bytes_ = 0;  // what StartWorker's Welcome announces
+  int64_t welcome_heartbeat_millis_ = 50;   // likewise
   std::unique_ptr<Worker> worker_;  // destroyed before fake_
 };
 
@@ -483,6 +484,9 @@ TEST_F(ScriptedTest, UnknownStepIsAnInfrastructureError) {
 }
 
 TEST_F(ScriptedTest, CancelledStepObservesItAndIsReportedCancelled) {
+  // No periodic heartbeat: the one awaited below is the started notice (sent once the step has
+  // run for WorkerOptions::started_notice_delay).
+  welcome_heartbeat_millis_ = 3'600'000;
   StartWorker(Small(1, 1));
   const std::string marker =
       (fs::path(::testing::TempDir()) / ("cancel-" + RandomHex64())).string();
@@ -505,6 +509,44 @@ TEST_F(ScriptedTest, CancelledStepObservesItAndIsReportedCancelled) {
   EXPECT_TRUE(fs::exists(marker + ".cancelled"));  // written before the step returned
   fs::remove(marker + ".started");
   fs::remove(marker + ".cancelled");
+}
+
+// Without periodic heartbeats (an hour apart here), what the worker sends is exactly its
+// result: no started notice before it, since the step ended before one was due.
+TEST_F(ScriptedTest, AStepEndingBeforeItsStartedNoticeIsDueIsReportedByItsResultAlone) {
+  welcome_heartbeat_millis_ = 3'600'000;
+  WorkerOptions o = Small(2, 2);
+  o.started_notice_delay = absl::Hours(1);
+  StartWorker(o);
+  fake_.Assign(0, {Assignment("r1", "Double", {{"x", Encode(4)}})});
+  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
+    return m.has_heartbeat() || m.has_results();
+  });
+  ASSERT_TRUE(first.has_value());
+  ASSERT_TRUE(first->has_results()) << first->DebugString();
+  EXPECT_EQ(first->results().results(0).run_id(), "r1");
+}
+
+// The scheduler acknowledges results in the message that brings the next assignments.
+TEST_F(ScriptedTest, AnAckRidingWithAssignmentsIsApplied) {
+  StartWorker(Small(2, 2));
+  fake_.Assign(0, {Assignment("r1", "Double", {{"x", Encode(7)}})});
+  ASSERT_TRUE(fake_.AwaitResult(0, "r1").has_value());
+  v1::SchedulerMessage both;
+  *both.mutable_assignments()->add_assignments() = Assignment("r2", "Double", {{"x", Encode(8)}});
+  v1::RunAttempt* acked = both.mutable_ack()->add_accepted();
+  acked->set_run_id("r1");
+  acked->set_attempt(1);
+  fake_.ToWorker(0, both);
+  std::optional<v1::RunResult> r2 = fake_.AwaitResult(0, "r2");
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(*Decode<int>(r2->value()), 16);
+  // r1 was forgotten (acknowledged), r2 is held until its own ack.
+  fake_.Break(0);
+  std::optional<v1::Hello> hello = fake_.AwaitHello(1);
+  ASSERT_TRUE(hello.has_value());
+  ASSERT_EQ(hello->in_flight_size(), 1);
+  EXPECT_EQ(hello->in_flight(0).run_id(), "r2");
 }
 
 TEST_F(ScriptedTest, StepIgnoringCancellationIsReportedAfterGraceAndItsSlotFreed) {

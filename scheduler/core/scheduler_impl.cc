@@ -1389,7 +1389,12 @@ class SchedulerImpl : public Scheduler {
     for (size_t w = 0; w < views.size(); ++w) {
       if (view_changed[w]) sessions_.at(ids[w]).view = std::move(views[w]);
     }
-    for (auto& [id, message] : batches) Send(sessions_.at(id), std::move(message));
+    for (auto& [id, message] : batches) {
+      WorkerSession& session = sessions_.at(id);
+      // The turn's acknowledgements ride along: a chain step costs one message each way.
+      if (HasUnsentAck(session)) message.mutable_ack()->Swap(&session.unsent_ack);
+      Send(session, std::move(message));
+    }
   }
 
   // Looks up the queue's function among the live workers' signatures, unless it did since the
@@ -1656,7 +1661,7 @@ class SchedulerImpl : public Scheduler {
 
   // Acknowledges `result` in the worker's ResultAck of this turn (SendAcks sends it).
   void AckResult(WorkerSession& s, const v1::RunResult& result, bool accepted) {
-    if (s.unsent_ack.accepted_size() == 0 && s.unsent_ack.rejected_size() == 0) {
+    if (!HasUnsentAck(s)) {
       sessions_with_acks_.push_back(s.id);
     }
     v1::RunAttempt* acked = accepted ? s.unsent_ack.add_accepted() : s.unsent_ack.add_rejected();
@@ -1664,10 +1669,15 @@ class SchedulerImpl : public Scheduler {
     acked->set_attempt(result.attempt());
   }
 
+  static bool HasUnsentAck(const WorkerSession& s) {
+    return s.unsent_ack.accepted_size() > 0 || s.unsent_ack.rejected_size() > 0;
+  }
+
+  // Acknowledgements that no assignment carried (Dispatch) go alone.
   void SendAcks() {
     for (WorkerSessionId id : sessions_with_acks_) {
       auto it = sessions_.find(id);
-      if (it == sessions_.end()) continue;
+      if (it == sessions_.end() || !HasUnsentAck(it->second)) continue;
       v1::SchedulerMessage message;
       message.mutable_ack()->Swap(&it->second.unsent_ack);
       Send(it->second, std::move(message));
@@ -1901,7 +1911,7 @@ class SchedulerImpl : public Scheduler {
   DispatchQueue* last_queue_ = nullptr;  // see QueueOf
   std::map<WorkerSessionId, WorkerSession> sessions_;
   uint64_t sessions_generation_ = 1;
-  std::vector<WorkerSessionId> sessions_with_acks_;  // whose unsent_ack has entries  // bumped when a worker greets or goes (see DispatchQueue)
+  std::vector<WorkerSessionId> sessions_with_acks_;  // whose unsent_ack may have entries
   absl::flat_hash_set<RunKey> orphans_;
   std::vector<RunKey> ready_after_recovery_;
   absl::flat_hash_map<std::string, uint64_t> pending_idempotency_;

@@ -392,6 +392,26 @@ TEST_F(SchedulerTest, IdempotentSubmitsCreateOneJob) {
   EXPECT_EQ(first.job().id(), again.job().id());
 }
 
+// A result's acknowledgement rides with the assignments its turn made ready: one message each
+// way per step of a chain, not two.
+TEST_F(SchedulerTest, AResultsAckRidesWithTheAssignmentsItMadeReady) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(1)));
+  std::vector<v1::Assignment> root = worker.NextAssignments();
+  ASSERT_EQ(root.size(), 1u);
+  worker.SendResult(TestWorker::Execute(root[0]));  // its graph: Square(0) is ready at once
+  std::optional<v1::SchedulerMessage> next = worker.Next();
+  ASSERT_TRUE(next.has_value());
+  ASSERT_EQ(next->assignments().assignments_size(), 1) << next->DebugString();
+  EXPECT_EQ(next->assignments().assignments(0).function(), "Square");
+  ASSERT_EQ(next->ack().accepted_size(), 1) << next->DebugString();
+  EXPECT_EQ(next->ack().accepted(0).run_id(), root[0].run_id());
+  worker.SendResult(TestWorker::Execute(next->assignments().assignments(0)));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+}
+
 TEST_F(SchedulerTest, StaleAttemptsAreRejected) {
   TestWorker worker(scheduler_.get(), "w1");
   worker.Hello();
