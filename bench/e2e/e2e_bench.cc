@@ -21,8 +21,9 @@
 // The first five share one cluster (with --sync when the flag is given); sync and fanout1m each
 // get a fresh one, so that the peak RSS reported is theirs alone.
 //
-// Each job is timed from SubmitJob to GetJob reporting JOB_SUCCEEDED (polled every
-// --poll_interval), and its output is checked against the expected value. Per job it reports the
+// Each job is timed from SubmitJob to its end as a job-only WatchJob reports it (the job's own
+// changes, no run events: what a client waiting for a result would open), and its output is
+// checked against the expected value. Per job it reports the
 // CPU time (/proc/PID/stat utime + stime) of the scheduler and of the workers divided by the
 // job's runs (every run the scheduler counts for it: steps, the nested parent, gathers), and the
 // scheduler's peak RSS so far (/proc/PID/status VmHWM). The chain's per-hop latency is the gap
@@ -43,6 +44,7 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -76,7 +78,6 @@ ABSL_FLAG(int, worker_cpus, 1, "cpus each worker offers (Busy takes one; no-ops 
 ABSL_FLAG(int, max_runs, 64, "runs each worker may hold at once (--max-runs)");
 ABSL_FLAG(bool, sync, false,
           "run the shared cluster's scheduler with --sync (fsync per committed batch)");
-ABSL_FLAG(absl::Duration, poll_interval, absl::Milliseconds(2), "GetJob polling interval");
 ABSL_FLAG(absl::Duration, job_timeout, absl::Minutes(10), "longest wait for one job");
 ABSL_FLAG(bool, keep_data, false, "keep the temporary directory (data, logs) at the end");
 ABSL_FLAG(int, subgraph_children, 10'000, "children of the sub-graph a nested step returns");
@@ -138,21 +139,27 @@ class Client {
     return response.job().id();
   }
 
-  // Polls GetJob until the job ends; DEADLINE_EXCEEDED after `timeout`.
+  // Watches the job (its own changes only) until it ends; DEADLINE_EXCEEDED after `timeout`.
   absl::StatusOr<v1::Job> AwaitEnd(const std::string& job_id, absl::Duration timeout) {
-    v1::GetJobRequest request;
+    v1::WatchJobRequest request;
     request.set_job_id(job_id);
-    const absl::Duration poll = absl::GetFlag(FLAGS_poll_interval);
-    for (const absl::Time end = absl::Now() + timeout; absl::Now() < end;) {
-      v1::Job job;
-      RETURN_IF_ERROR(FromGrpc(jobs_->GetJob(WithDeadline().get(), request, &job), "GetJob"));
-      if (job.state() == v1::JOB_SUCCEEDED || job.state() == v1::JOB_FAILED ||
-          job.state() == v1::JOB_CANCELED) {
-        return job;
-      }
-      absl::SleepFor(poll);
+    request.set_job_only(true);
+    std::unique_ptr<grpc::ClientContext> context = WithDeadline(timeout);
+    std::unique_ptr<grpc::ClientReader<v1::JobEvent>> events =
+        jobs_->WatchJob(context.get(), request);
+    std::optional<v1::Job> last;
+    v1::JobEvent event;
+    while (events->Read(&event)) {
+      if (event.has_job()) last = std::move(*event.mutable_job());
     }
-    return absl::DeadlineExceededError(absl::StrCat("job ", job_id, " still running"));
+    RETURN_IF_ERROR(FromGrpc(events->Finish(), "WatchJob"));
+    if (!last.has_value() || (last->state() != v1::JOB_SUCCEEDED &&
+                              last->state() != v1::JOB_FAILED &&
+                              last->state() != v1::JOB_CANCELED)) {
+      return absl::InternalError(absl::StrCat("the watch of job ", job_id,
+                                              " ended before the job did"));
+    }
+    return *std::move(last);
   }
 
   absl::StatusOr<std::vector<v1::Run>> Runs(const std::string& job_id) {

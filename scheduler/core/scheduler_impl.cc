@@ -73,8 +73,10 @@ struct LiveJob {
   struct Watch {
     std::function<bool(const v1::JobEvent&)> event;
     std::function<void(absl::Status)> done;
+    bool job_only = false;  // WatchJobRequest.job_only
   };
   std::vector<Watch> watches;
+  int run_watches = 0;  // watches that want run events
   // This turn's events for the watchers, handed over together (DeliverEvents): one closure per
   // watcher and turn rather than one per event and watcher.
   std::vector<v1::JobEvent> unsent_events;
@@ -711,11 +713,16 @@ class SchedulerImpl : public Scheduler {
     std::vector<v1::JobEvent> past;
     absl::Status scan = store_->ScanEvents(*job_id, request.after_sequence(),
                                            [&](const v1::JobEvent& e) {
-                                             past.push_back(e);
+                                             if (!request.job_only() || e.has_job()) {
+                                               past.push_back(e);
+                                             }
                                              return true;
                                            });
     const bool ended = live == jobs_.end();
-    if (!ended) live->second.watches.push_back({event, done});
+    if (!ended) {
+      live->second.watches.push_back({event, done, request.job_only()});
+      if (!request.job_only()) ++live->second.run_watches;
+    }
     outbox_.push_back([past = std::move(past), event, done, ended, scan]() {
       for (const auto& e : past) {
         if (!event(e)) break;
@@ -865,7 +872,8 @@ class SchedulerImpl : public Scheduler {
     LiveJob& job = jobs_.at(job_id);
     bool stored = true;
     if constexpr (std::is_same_v<T, LiveRun>) stored = IsTerminal(what.stored.run().state());
-    if (!stored && job.watches.empty()) return;
+    const bool watched = std::is_same_v<T, LiveRun> ? job.run_watches > 0 : !job.watches.empty();
+    if (!stored && !watched) return;
     v1::JobEvent event;
     if (stored) {
       event.set_sequence(job.stored.next_event_sequence() + 1);
@@ -883,7 +891,7 @@ class SchedulerImpl : public Scheduler {
       *event.mutable_job() = what;
     }
     if (stored) batch_.PutEvent(job_id, event);
-    if (job.watches.empty()) return;
+    if (!watched) return;
     if (job.unsent_events.empty()) jobs_with_unsent_events_.push_back(job_id);
     job.unsent_events.push_back(std::move(event));
   }
@@ -894,8 +902,10 @@ class SchedulerImpl : public Scheduler {
     auto events = std::make_shared<const std::vector<v1::JobEvent>>(std::move(job.unsent_events));
     job.unsent_events.clear();
     for (auto& watch : job.watches) {
-      outbox_.push_back([events, fn = watch.event] {
-        for (const v1::JobEvent& event : *events) fn(event);
+      outbox_.push_back([events, fn = watch.event, job_only = watch.job_only] {
+        for (const v1::JobEvent& event : *events) {
+          if (!job_only || event.has_job()) fn(event);
+        }
       });
     }
   }

@@ -412,6 +412,50 @@ TEST_F(SchedulerTest, AResultsAckRidesWithTheAssignmentsItMadeReady) {
   EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
 }
 
+// A job_only watch gets the job's own changes up to its end, and none of its runs' events.
+TEST_F(SchedulerTest, AJobOnlyWatchSeesTheJobsChangesButNoRunEvents) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(3)));
+  struct Seen {
+    absl::Mutex mu;
+    int runs ABSL_GUARDED_BY(mu) = 0;
+    std::vector<v1::JobState> jobs ABSL_GUARDED_BY(mu);
+    bool done ABSL_GUARDED_BY(mu) = false;
+  };
+  Seen job_only, everything;
+  for (Seen* seen : {&job_only, &everything}) {
+    v1::WatchJobRequest request;
+    request.set_job_id(submitted.job().id());
+    request.set_job_only(seen == &job_only);
+    scheduler_->WatchJob(
+        request,
+        [seen](const v1::JobEvent& e) {
+          absl::MutexLock lock(&seen->mu);
+          if (e.has_run()) {
+            ++seen->runs;
+          } else {
+            seen->jobs.push_back(e.job().state());
+          }
+          return true;
+        },
+        [seen](absl::Status) {
+          absl::MutexLock lock(&seen->mu);
+          seen->done = true;
+        });
+  }
+  ASSERT_OK(worker.RunUntilDone(submitted.job().id()).status());
+  for (Seen* seen : {&job_only, &everything}) {
+    absl::MutexLock lock(&seen->mu);
+    ASSERT_TRUE(seen->mu.AwaitWithTimeout(absl::Condition(&seen->done), absl::Seconds(30)));
+    ASSERT_FALSE(seen->jobs.empty());
+    EXPECT_EQ(seen->jobs.back(), v1::JOB_SUCCEEDED);
+  }
+  absl::MutexLock a(&job_only.mu), b(&everything.mu);
+  EXPECT_EQ(job_only.runs, 0);
+  EXPECT_GE(everything.runs, 6);  // Pipeline, 3 Squares, the gather, Sum, Add: each ended
+}
+
 TEST_F(SchedulerTest, StaleAttemptsAreRejected) {
   TestWorker worker(scheduler_.get(), "w1");
   worker.Hello();
