@@ -932,10 +932,11 @@ class SchedulerImpl : public Scheduler {
     if (run.write_pending) {
       run.write_pending = false;
       // The store keys (and a creation record holds) the run's ids: lent for the write.
-      FillIds(run, run.stored.mutable_run());
       if (run.recorded) {
+        run.stored.mutable_run()->set_id(FormatRunId(run.key));  // an update needs only its key
         batch_.PutRunUpdate(run.stored);
       } else {
+        FillIds(run, run.stored.mutable_run());
         // Its producers' ids, written once: recovery rebuilds its inputs from them.
         auto producers = unrecorded_producers_.find(run.key);
         if (producers != unrecorded_producers_.end()) {
@@ -1250,7 +1251,7 @@ class SchedulerImpl : public Scheduler {
     LiveJob& job = jobs_.at(key.job);
     --job.unfinished;
     v1::Job& j = *job.stored.mutable_job();
-    if (j.root_run_id() == FormatRunId(key)) {
+    if (absl::StatusOr<RunKey> root = ParseRunId(j.root_run_id()); root.ok() && *root == key) {
       job.root_state = r.state();
       j.set_output_digest(r.output_digest());
       j.set_error(r.error());
