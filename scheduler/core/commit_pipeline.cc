@@ -53,6 +53,14 @@ void CommitPipeline::ReleaseCommitted() {
   }
 }
 
+void CommitPipeline::WaitForBacklogAtMost(size_t batches) {
+  absl::MutexLock lock(&mu_);
+  auto has_room = [this, batches]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return entries_.size() - committed_count_ <= batches;
+  };
+  mu_.Await(absl::Condition(&has_room));
+}
+
 bool CommitPipeline::idle() const {
   absl::MutexLock lock(&mu_);
   return entries_.empty();
@@ -71,9 +79,12 @@ void CommitPipeline::CommitLoop() {
       if (committed_count_ == entries_.size()) return;  // stopping, nothing left
       // Elements stay put while the loop pushes more (a deque's push_back keeps references);
       // the loop pops only committed entries, so the uncommitted ones are counted, not indexed.
-      taken = entries_.size() - committed_count_;
       for (size_t i = committed_count_; i < entries_.size(); ++i) {
+        if (taken > 0 && merged.ByteSize() + entries_[i].batch.ByteSize() > kMaxMergedBytes) {
+          break;
+        }
         merged.Append(std::move(entries_[i].batch));
+        ++taken;
       }
     }
     const absl::Status committed = store_->Commit(std::move(merged));

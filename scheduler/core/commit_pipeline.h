@@ -49,8 +49,17 @@ class CommitPipeline {
   // Nothing submitted is waiting to be committed or released.
   bool idle() const;
 
+  // Blocks until at most `batches` submitted batches wait for the committer. A producer of many
+  // large batches in one turn (a big sub-graph's registration) calls it to bound what it holds
+  // in memory to a few batches rather than kMaxQueued.
+  void WaitForBacklogAtMost(size_t batches);
+
   // Submit blocks while this many batches wait for the committer.
   static constexpr size_t kMaxQueued = 16;
+  // The committer merges waiting batches into one write only up to this size: RocksDB puts a
+  // write whole into the memtables (past their size limits) and copies it first, so a merged
+  // write of many large batches would cost several times their bytes at once.
+  static constexpr size_t kMaxMergedBytes = size_t{32} << 20;
 
  private:
   struct Entry {

@@ -16,6 +16,7 @@ namespace sematic::scheduler {
 namespace {
 
 using ::testing::ElementsAre;
+namespace v1 = ::sematic::v1;
 
 class CommitPipelineTest : public ::testing::Test {
  protected:
@@ -72,6 +73,33 @@ TEST_F(CommitPipelineTest, ReleasesEachBatchAfterItIsStoredInSubmissionOrder) {
     }
     EXPECT_TRUE(commits_->idle());
   });
+}
+
+// Batches too large to merge (over kMaxMergedBytes together) are still committed in order,
+// and WaitForBacklogAtMost(0) returns only once every submitted batch is in the store.
+TEST_F(CommitPipelineTest, LargeBatchesCommitInOrderAndTheBacklogCanBeAwaited) {
+  constexpr int kBatches = 3;
+  const std::string bytes(CommitPipeline::kMaxMergedBytes / 2 + 1, 'x');
+  std::vector<int> released;  // loop-owned
+  absl::Notification all_released;
+  loop_->RunSync([&] {
+    for (int i = 0; i < kBatches; ++i) {
+      Store::Batch batch;
+      v1::ArtifactMeta meta;
+      meta.set_digest("digest-" + std::to_string(i));
+      batch.PutArtifact(meta, bytes);
+      commits_->Submit(std::move(batch), [&, i] {
+        released.push_back(i);
+        if (i == kBatches - 1) all_released.Notify();
+      });
+    }
+    commits_->WaitForBacklogAtMost(0);
+    for (int i = 0; i < kBatches; ++i) {
+      EXPECT_TRUE(store_->GetValueBytes("digest-" + std::to_string(i)).ok()) << i;
+    }
+  });
+  ASSERT_TRUE(all_released.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  loop_->RunSync([&] { EXPECT_THAT(released, ElementsAre(0, 1, 2)); });
 }
 
 TEST_F(CommitPipelineTest, DrainCommitsAndReleasesEverythingBeforeReturning) {

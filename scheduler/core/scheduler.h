@@ -51,6 +51,10 @@ struct SchedulerOptions {
   std::string placement = "pack";  // or "spread"
   Limits limits;
   ArtifactServiceOptions artifacts;
+  // A turn's new run records beyond this many bytes (a large sub-graph's registration) are
+  // committed in several writes of about this size ahead of the turn's last one, which makes
+  // them count (see CreationBatch in scheduler_impl.cc): memory for the writes stays bounded.
+  size_t registration_chunk_bytes = size_t{8} << 20;
 };
 
 // One page of a run's log (Scheduler::ReadRunLogs).

@@ -43,8 +43,13 @@ int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 
 // A run that has not finished. Finished runs live only in the store.
 struct LiveRun {
+  static constexpr uint64_t kNoParent = UINT64_MAX;
   RunKey key;
-  internal::StoredRun stored;  // without its node, which is kept apart:
+  // Its record without the node, which is kept apart, and without the run's id, job id and
+  // parent id: they follow from `key` and `parent_index` (three heap strings per run were
+  // ~160 MiB of a million-run fan-out). Copies for clients get them from FillIdentity, and
+  // store writes from WithIds.
+  internal::StoredRun stored;
   // What it executes: shares the sub-graph it came in (a fan-out's nodes are not copied per run).
   std::shared_ptr<const v1::CallNode> node;
   // Its whole record is stored; later flushes write only a RunUpdate.
@@ -52,8 +57,12 @@ struct LiveRun {
   // (consumer, argument index) pairs waiting for this run's output. One edge per argument, so
   // that an arrival is O(1) even for a gather of a million inputs.
   std::vector<std::pair<RunKey, int>> dependents;
-  std::vector<RunKey> children;         // a nested run's graph
-  std::vector<std::string> input_digests;  // per argument, once produced (rebuilt on recovery)
+  // A nested run's graph: ranges [begin, end) of run indexes in its job (one per registration;
+  // recovery adds one per child).
+  std::vector<std::pair<uint64_t, uint64_t>> children;
+  // Per argument, once produced (rebuilt on recovery); empty when every argument is a literal.
+  std::vector<std::string> input_digests;
+  uint64_t parent_index = kNoParent;  // the nested run (of the same job) whose graph it is in
   int pending_inputs = 0;
   WorkerSessionId session = 0;  // while ASSIGNED/RUNNING
   std::shared_ptr<const RunDemand> demand;  // reserved on `session` (shared per function)
@@ -126,7 +135,9 @@ class SchedulerImpl : public Scheduler {
     // A turn ends early once its batch is large, so that a burst of results (one closure per
     // worker message) becomes several turns whose commits overlap the next turn's work.
     loop_ = std::make_unique<EventLoop>([this] { EndTurn(); },
-                                        [this] { return batch_.ByteSize() >= kTurnBatchBytes; });
+                                        [this] {
+      return batch_.ByteSize() + creations_.ByteSize() >= kTurnBatchBytes;
+    });
     loop_->Post([this] {
       for (const RunKey& key : ready_after_recovery_) {
         auto it = runs_.find(key);
@@ -357,7 +368,9 @@ class SchedulerImpl : public Scheduler {
       auto job = jobs_.find(job_id);
       if (job != jobs_.end()) DeliverEvents(job->second);
     }
-    Store::Batch batch = std::exchange(batch_, Store::Batch());
+    // Creation records precede the rest of the turn's writes (see CreationBatch).
+    Store::Batch batch = std::exchange(creations_, Store::Batch());
+    batch.Append(std::exchange(batch_, Store::Batch()));
     std::vector<std::string> written = std::exchange(unreleased_this_turn_, {});
     if (reads_.empty() && !shutting_down_ &&
         (loop_->HasQueuedClosures() || !commits_->idle())) {
@@ -409,11 +422,29 @@ class SchedulerImpl : public Scheduler {
     ASSIGN_OR_RETURN(RunKey key, ParseRunId(run_id));
     if (runs_.contains(key)) return key;
     absl::Status stored = store_->GetRun(key).status();
+    if (stored.ok()) stored = CheckRegistered(key);
     if (absl::IsNotFound(stored)) {
       return absl::NotFoundError(absl::StrCat("no run ", AsAbsl(run_id)));
     }
     RETURN_IF_ERROR(stored);
     return key;
+  }
+
+  // The next run index of job `job_id`: runs at or past it are not registered (see
+  // CreationBatch). NOT_FOUND for an unknown job.
+  absl::StatusOr<uint64_t> NextRunIndex(uint64_t job_id) {
+    auto job = jobs_.find(job_id);
+    if (job != jobs_.end()) return job->second.stored.next_run_index();
+    ASSIGN_OR_RETURN(internal::StoredJob stored, store_->GetJob(job_id));
+    return stored.next_run_index();
+  }
+
+  // OK for a stored run of a committed registration; NOT_FOUND for the record of one that a
+  // crash cut short.
+  absl::Status CheckRegistered(RunKey key) {
+    ASSIGN_OR_RETURN(uint64_t next, NextRunIndex(key.job));
+    if (key.index >= next) return absl::NotFoundError(absl::StrCat("no run ", FormatRunId(key)));
+    return absl::OkStatus();
   }
 
   // Runs after a commit, so the page holds every line committed so far. A follower with nothing
@@ -482,7 +513,7 @@ class SchedulerImpl : public Scheduler {
           run.node->function(), " returns ", TypeName(expected)));
     }
     if (meta->producer_run_id().empty()) {
-      meta->set_producer_run_id(run.stored.run().id());
+      meta->set_producer_run_id(FormatRunId(run.key));
       batch_.PutArtifact(*meta);
     }
     return absl::OkStatus();
@@ -557,8 +588,8 @@ class SchedulerImpl : public Scheduler {
     auto graph = std::make_shared<v1::Graph>();
     *graph->add_nodes() = std::move(root);
     graph->set_output_node("root");
-    ASSIGN_OR_RETURN(std::vector<RunKey> created, AddGraph(job_id, std::move(graph), nullptr));
-    j.set_root_run_id(FormatRunId(created.front()));
+    ASSIGN_OR_RETURN(const RunKey root_run, AddGraph(job_id, std::move(graph), nullptr));
+    j.set_root_run_id(FormatRunId(root_run));
     j.set_state(v1::JOB_RUNNING);
     PersistJob(job_id);
     Emit(job_id, j);
@@ -642,6 +673,7 @@ class SchedulerImpl : public Scheduler {
     auto it = runs_.find(key);
     if (it != runs_.end()) return Presented(it->second);
     ASSIGN_OR_RETURN(internal::StoredRun stored, store_->GetRun(key));
+    RETURN_IF_ERROR(CheckRegistered(key));
     return stored.run();
   }
 
@@ -656,9 +688,10 @@ class SchedulerImpl : public Scheduler {
     return run;
   }
 
-  // A live run keeps what its node says (function, version, node id, label) only in the node;
-  // copies of it for clients and events get them here.
+  // A live run keeps what its node says (function, version, node id, label) only in the node,
+  // and its ids only in its key; copies of it for clients and events get them here.
   static void FillIdentity(const LiveRun& live, v1::Run* run) {
+    FillIds(live, run);
     const v1::CallNode& node = *live.node;
     run->set_function(node.function());
     run->set_version(node.version());
@@ -666,10 +699,37 @@ class SchedulerImpl : public Scheduler {
     run->set_label(node.created_at());
   }
 
+  static void FillIds(const LiveRun& live, v1::Run* run) {
+    run->set_id(FormatRunId(live.key));
+    run->set_job_id(FormatJobId(live.key.job));
+    if (live.parent_index != LiveRun::kNoParent) {
+      run->set_parent_id(FormatRunId(RunKey{live.key.job, live.parent_index}));
+    }
+  }
+
+  // Drops the ids FillIds set, freeing their strings (clear_* would keep them allocated).
+  static void DropIds(v1::Run* run) {
+    run->set_allocated_id(nullptr);
+    run->set_allocated_job_id(nullptr);
+    run->set_allocated_parent_id(nullptr);
+  }
+
+  // Frees a record's producer ids (Clear would keep the strings allocated): only the store
+  // needs them once the record is written.
+  static void FreeInputRunIds(internal::StoredRun& stored) {
+    google::protobuf::RepeatedPtrField<std::string>().Swap(stored.mutable_input_run_ids());
+  }
+
+  static bool AllLiterals(const v1::CallNode& node) {
+    return std::all_of(node.args().begin(), node.args().end(), [](const v1::Arg& arg) {
+      return arg.source_case() == v1::Arg::kLiteral;
+    });
+  }
+
   absl::StatusOr<v1::ListRunsResponse> DoListRuns(const v1::ListRunsRequest& request) {
     if (request.job_id().empty()) return absl::InvalidArgumentError("job_id: required");
     ASSIGN_OR_RETURN(uint64_t job_id, ParseJobId(request.job_id()));
-    if (!jobs_.contains(job_id)) RETURN_IF_ERROR(store_->GetJob(job_id).status());
+    ASSIGN_OR_RETURN(const uint64_t end, NextRunIndex(job_id));
     if (request.page_size() < 0 || request.page_size() > 1000) {
       return absl::InvalidArgumentError("page_size: expected 0 to 1000");
     }
@@ -683,11 +743,16 @@ class SchedulerImpl : public Scheduler {
     v1::ListRunsResponse out;
     uint64_t last = 0;
     RETURN_IF_ERROR(store_->ScanRuns(job_id, after, [&](const internal::StoredRun& stored) {
-      last = ParseRunId(stored.run().id())->index;
+      const uint64_t index = ParseRunId(stored.run().id())->index;
+      if (index >= end) return false;  // a registration cut short (see CreationBatch)
+      last = index;
       auto live = runs_.find(RunKey{job_id, last});
       const v1::Run& run = live != runs_.end() ? live->second.stored.run() : stored.run();
       if (!states.empty() && !states.contains(run.state())) return true;
-      if (!request.parent_id().empty() && run.parent_id() != request.parent_id()) return true;
+      // A live run's copy has no ids (LiveRun::stored); the record's parent is the same.
+      if (!request.parent_id().empty() && stored.run().parent_id() != request.parent_id()) {
+        return true;
+      }
       *out.add_runs() = live != runs_.end() ? Presented(live->second) : run;
       return out.runs_size() < limit;
     }));
@@ -732,9 +797,10 @@ class SchedulerImpl : public Scheduler {
   }
 
   // Adds the runs of `graph` to job `job_id` under `parent` (nullptr: the job's root graph).
-  // Returns the run keys in graph order. The graph must already be validated.
+  // Returns the first run's key (node i becomes run first + i). The graph must already be
+  // validated.
   // `submitted` is rewritten (SplitLargeGathers) and then shared, read-only, by the new runs.
-  absl::StatusOr<std::vector<RunKey>> AddGraph(uint64_t job_id,
+  absl::StatusOr<RunKey> AddGraph(uint64_t job_id,
                                                std::shared_ptr<v1::Graph> submitted,
                                                LiveRun* parent) {
     SplitLargeGathers(submitted.get(), kMaxGatherInputs);
@@ -747,9 +813,12 @@ class SchedulerImpl : public Scheduler {
           "the job would have more than ", options_.limits.max_runs_per_job, " runs"));
     }
     job.stored.set_next_run_index(first + graph.nodes_size());
-    absl::flat_hash_map<std::string_view, RunKey> by_node;
-    std::vector<RunKey> created;
-    created.reserve(graph.nodes_size());
+    // Node id -> its run's index - first (node i is run first + i).
+    absl::flat_hash_map<std::string_view, uint32_t> by_node;
+    by_node.reserve(graph.nodes_size());
+    auto run_of = [&](std::string_view node_id) {
+      return RunKey{job_id, first + by_node.at(node_id)};
+    };
     const int64_t now = Micros(absl::Now());
     for (int i = 0; i < graph.nodes_size(); ++i) {
       const v1::CallNode& node = graph.nodes(i);
@@ -757,51 +826,53 @@ class SchedulerImpl : public Scheduler {
       LiveRun& run = runs_[key];
       run.key = key;
       v1::Run& r = *run.stored.mutable_run();
-      r.set_id(FormatRunId(key));
-      if (parent != nullptr) r.set_parent_id(parent->stored.run().id());
-      r.set_job_id(job.stored.job().id());
-      // function, version, node_id and label stay in the node (see FillIdentity).
+      if (parent != nullptr) run.parent_index = parent->key.index;
+      // Ids, function, version, node_id and label are not kept per run (see FillIdentity).
       r.set_builtin(node.function().starts_with("sematic."));
       r.set_state(v1::CREATED);
       CountRunState(job_id, v1::RUN_STATE_UNSPECIFIED, v1::CREATED);
       r.set_created_unix_micros(now);
       run.node = std::shared_ptr<const v1::CallNode>(shared, &node);
-      run.input_digests.resize(node.args_size());
-      // Producers by position ("" for literals and artifacts), only when there are any: most
+      if (!AllLiterals(node)) run.input_digests.resize(node.args_size());
+      // Producers by position (none for literals and artifacts), only when there are any: most
       // fan-out calls take literals alone.
       const bool from_nodes =
           std::any_of(node.args().begin(), node.args().end(),
                       [](const v1::Arg& arg) { return arg.source_case() == v1::Arg::kNode; });
+      std::vector<RunKey> producers;
+      if (from_nodes) producers.resize(node.args_size(), kNoProducer);
       for (int a = 0; a < node.args_size(); ++a) {
         const v1::Arg& arg = node.args(a);
         if (arg.source_case() == v1::Arg::kNode) {
-          const RunKey producer = by_node.at(arg.node());
-          run.stored.add_input_run_ids(FormatRunId(producer));
+          const RunKey producer = run_of(arg.node());
+          producers[a] = producer;
           runs_.at(producer).dependents.emplace_back(key, a);
-          batch_.PutDep(producer, key);
+          CreationBatch().PutDep(producer, key);
           ++run.pending_inputs;
-        } else {
-          if (from_nodes) run.stored.add_input_run_ids("");
-          if (arg.source_case() == v1::Arg::kArtifact) run.input_digests[a] = arg.artifact().digest();
+        } else if (arg.source_case() == v1::Arg::kArtifact) {
+          run.input_digests[a] = arg.artifact().digest();
         }
       }
-      by_node.emplace(node.id(), key);
-      created.push_back(key);
-      if (parent != nullptr) parent->children.push_back(key);
+      if (from_nodes) unrecorded_producers_.emplace(key, std::move(producers));
+      by_node.emplace(node.id(), static_cast<uint32_t>(i));
       ++job.unfinished;
     }
     if (parent != nullptr) {
-      const RunKey output = by_node.at(graph.output_node());
+      parent->children.emplace_back(first, first + graph.nodes_size());
+      const RunKey output = run_of(graph.output_node());
       parent->stored.set_output_child_run_id(FormatRunId(output));
       output_parent_[output] = parent->key;
       PersistRun(*parent);
     }
-    for (const RunKey& key : created) {
-      LiveRun& run = runs_.at(key);
-      PersistRun(run);
-      if (run.pending_inputs == 0) InputsReady(run);
+    by_node = {};
+    for (int i = 0; i < graph.nodes_size(); ++i) {
+      // A run that failed may have cancelled later ones already.
+      auto it = runs_.find(RunKey{job_id, first + static_cast<uint64_t>(i)});
+      if (it == runs_.end()) continue;
+      PersistRun(it->second);
+      if (it->second.pending_inputs == 0) InputsReady(it->second);
     }
-    return created;
+    return RunKey{job_id, first};
   }
 
   // Keeps Job.runs_by_state (indexed by RunState) in step with a run moving `from` -> `to`
@@ -831,18 +902,49 @@ class SchedulerImpl : public Scheduler {
   }
   void PersistJob(uint64_t job_id) { dirty_jobs_.insert(job_id); }
 
+  // Where this turn's new runs' creation records (and dependency edges) go. They are committed
+  // before the turn's other writes, and when they outgrow registration_chunk_bytes (a sub-graph
+  // of a million runs is hundreds of MiB of records) in several commits, so that neither this
+  // batch nor RocksDB's copy and memtables of it hold the whole registration at once.
+  // Atomicity is kept by the job record: the new runs' indexes are >= the stored job's
+  // next_run_index until the turn's last batch (which holds the job record, the parent's
+  // WAITING and everything that acknowledges the registration) is committed, and recovery and
+  // reads ignore runs at or past it (RegisteredRun), so a crash between the commits never shows
+  // half a sub-graph. Their indexes are reused by the next registration, overwriting them.
+  Store::Batch& CreationBatch() {
+    if (creations_.ByteSize() >= options_.registration_chunk_bytes) {
+      // At most one earlier chunk waits: the loop does not run far ahead of the store.
+      commits_->WaitForBacklogAtMost(1);
+      commits_->Submit(std::exchange(creations_, Store::Batch()), nullptr);
+    }
+    return creations_;
+  }
+
   // Writes a changed run now and publishes its state (before it leaves memory).
   void FlushRun(LiveRun& run) {
     if (!run.dirty) return;
     run.dirty = false;
     if (run.write_pending) {
       run.write_pending = false;
+      // The store keys (and a creation record holds) the run's ids: lent for the write.
       if (run.recorded) {
+        run.stored.mutable_run()->set_id(FormatRunId(run.key));  // an update needs only its key
         batch_.PutRunUpdate(run.stored);
       } else {
-        batch_.PutRun(run.stored, *run.node);
+        FillIds(run, run.stored.mutable_run());
+        // Its producers' ids, written once: recovery rebuilds its inputs from them.
+        auto producers = unrecorded_producers_.find(run.key);
+        if (producers != unrecorded_producers_.end()) {
+          for (const RunKey& producer : producers->second) {
+            run.stored.add_input_run_ids(producer == kNoProducer ? "" : FormatRunId(producer));
+          }
+          unrecorded_producers_.erase(producers);
+        }
+        CreationBatch().PutRun(run.stored, *run.node);
         run.recorded = true;
+        FreeInputRunIds(run.stored);
       }
+      DropIds(run.stored.mutable_run());
     }
     if (jobs_.contains(run.key.job)) Emit(run.key.job, run);
   }
@@ -931,7 +1033,7 @@ class SchedulerImpl : public Scheduler {
     absl::Status s = SetState(run, event);
     if (!s.ok()) {
       std::fprintf(stderr, "sematic-scheduler: BUG: run %s: %s\n",
-                   run.stored.run().id().c_str(), s.ToString().c_str());
+                   FormatRunId(run.key).c_str(), s.ToString().c_str());
       std::abort();
     }
   }
@@ -1155,7 +1257,7 @@ class SchedulerImpl : public Scheduler {
     LiveJob& job = jobs_.at(key.job);
     --job.unfinished;
     v1::Job& j = *job.stored.mutable_job();
-    if (j.root_run_id() == r.id()) {
+    if (absl::StatusOr<RunKey> root = ParseRunId(j.root_run_id()); root.ok() && *root == key) {
       job.root_state = r.state();
       j.set_output_digest(r.output_digest());
       j.set_error(r.error());
@@ -1193,7 +1295,8 @@ class SchedulerImpl : public Scheduler {
     if (it == runs_.end()) return;
     LiveRun& run = it->second;
     v1::Run& r = *run.stored.mutable_run();
-    r.set_error(absl::StrCat("step ", run.node->function(), " (run ", r.id(), ") failed",
+    const std::string id = FormatRunId(key);
+    r.set_error(absl::StrCat("step ", run.node->function(), " (run ", id, ") failed",
                              r.attempt() > 1 ? absl::StrCat(" after ", r.attempt(), " attempts")
                                              : "",
                              ": ", why.message()));
@@ -1201,13 +1304,12 @@ class SchedulerImpl : public Scheduler {
     MustSetState(run, event);
     ReleaseWorker(run);
     const std::vector<std::pair<RunKey, int>> dependents = run.dependents;
-    const std::vector<RunKey> children = run.children;
-    const std::string id = r.id();
+    const std::vector<std::pair<uint64_t, uint64_t>> children = std::move(run.children);
     const absl::Status failure(why.code(), r.error());
     Retire(key);
     const LiveJob& job = jobs_.at(key.job);
     const bool fail_fast = job.stored.job().options().failure_policy() == v1::FAIL_FAST;
-    for (const RunKey& c : children) CancelRun(c, absl::StrCat("parent run ", id, " failed"));
+    CancelChildren(key.job, children, absl::StrCat("parent run ", id, " failed"));
     for (const auto& [d, arg] : dependents) {
       CancelRun(d, absl::StrCat("upstream run ", id, " failed"));
     }
@@ -1235,7 +1337,7 @@ class SchedulerImpl : public Scheduler {
       if (s != sessions_.end()) {
         v1::SchedulerMessage cancel;
         v1::RunAttempt* attempt = cancel.mutable_cancel()->add_runs();
-        attempt->set_run_id(r.id());
+        attempt->set_run_id(FormatRunId(key));
         attempt->set_attempt(r.attempt());
         cancel.mutable_cancel()->set_reason(reason);
         Send(s->second, std::move(cancel));
@@ -1243,20 +1345,27 @@ class SchedulerImpl : public Scheduler {
     }
     ReleaseWorker(run);
     const std::vector<std::pair<RunKey, int>> dependents = run.dependents;
-    const std::vector<RunKey> children = run.children;
+    const std::vector<std::pair<uint64_t, uint64_t>> children = std::move(run.children);
     Retire(key);
-    for (const RunKey& c : children) CancelRun(c, reason);
+    CancelChildren(key.job, children, reason);
     for (const auto& [d, arg] : dependents) CancelRun(d, reason);
     auto parent = ParentOf(key);
     if (parent.has_value()) CancelRun(*parent, reason);
     MaybeFinishJob(key.job);
   }
 
+  void CancelChildren(uint64_t job_id, const std::vector<std::pair<uint64_t, uint64_t>>& children,
+                      const std::string& reason) {
+    for (const auto& [begin, end] : children) {
+      for (uint64_t index = begin; index < end; ++index) CancelRun(RunKey{job_id, index}, reason);
+    }
+  }
+
   void ReleaseWorker(LiveRun& run) {
     if (run.session == 0) return;
     auto s = sessions_.find(run.session);
     if (s != sessions_.end()) {
-      s->second.runs.erase(run.stored.run().id());
+      s->second.runs.erase(FormatRunId(run.key));
       if (run.demand != nullptr) Release(*run.demand, &sessions_.at(run.session).view);
     }
     ReleaseJobSlot(run.key.job);
@@ -1378,7 +1487,7 @@ class SchedulerImpl : public Scheduler {
         r.set_attempt(r.attempt() + 1);
         r.set_started_unix_micros(Micros(absl::Now()));
         MustSetState(run, RunEvent::kAssigned);
-        session.runs.insert(r.id());
+        session.runs.insert(FormatRunId(key));
         ++job.in_flight;
         absl::StatusOr<v1::Assignment> assignment = AssignmentFor(run, *signature);
         if (!assignment.ok()) {
@@ -1443,10 +1552,12 @@ class SchedulerImpl : public Scheduler {
                                                 const v1::FunctionSignature& signature) {
     const v1::Run& r = run.stored.run();
     v1::Assignment a;
-    a.set_run_id(r.id());
+    a.set_run_id(FormatRunId(run.key));
     a.set_attempt(r.attempt());
-    a.set_job_id(r.job_id());
-    a.set_parent_id(r.parent_id());
+    a.set_job_id(FormatJobId(run.key.job));
+    if (run.parent_index != LiveRun::kNoParent) {
+      a.set_parent_id(FormatRunId(RunKey{run.key.job, run.parent_index}));
+    }
     a.set_function(run.node->function());
     a.set_version(run.node->version());
     for (int i = 0; i < run.node->args_size(); ++i) {
@@ -1474,7 +1585,7 @@ class SchedulerImpl : public Scheduler {
       if (s != sessions_.end()) {
         v1::SchedulerMessage cancel;
         v1::RunAttempt* a = cancel.mutable_cancel()->add_runs();
-        a->set_run_id(run.stored.run().id());
+        a->set_run_id(FormatRunId(key));
         a->set_attempt(attempt);
         cancel.mutable_cancel()->set_reason("timed out");
         Send(s->second, std::move(cancel));
@@ -1639,7 +1750,7 @@ class SchedulerImpl : public Scheduler {
           break;
         }
         MustSetState(*run, RunEvent::kChildrenRegistered);
-        absl::StatusOr<std::vector<RunKey>> children = AddGraph(
+        absl::StatusOr<RunKey> children = AddGraph(
             key.job, std::make_shared<v1::Graph>(std::move(*result.mutable_graph())), run);
         if (!children.ok()) FailRun(key, children.status(), RunEvent::kFailedFinal);
         break;
@@ -1813,6 +1924,8 @@ class SchedulerImpl : public Scheduler {
       RETURN_IF_ERROR(store_->ScanRuns(job_id, 0, [&](internal::StoredRun& stored) {
         absl::StatusOr<RunKey> key = ParseRunId(stored.run().id());
         if (!key.ok()) return true;
+        // Written by a registration whose last batch a crash lost (see CreationBatch).
+        if (key->index >= job.stored.next_run_index()) return true;
         const v1::RunState state = stored.run().state();
         if (state >= 0 && state <= v1::RunState_MAX) ++counts[state];
         if (IsTerminal(stored.run().state())) {
@@ -1823,7 +1936,11 @@ class SchedulerImpl : public Scheduler {
         }
         LiveRun& run = runs_[*key];
         run.key = *key;
+        if (absl::StatusOr<RunKey> parent = ParseRunId(stored.run().parent_id()); parent.ok()) {
+          run.parent_index = parent->index;
+        }
         run.stored.Swap(&stored);  // take the parsed record rather than copy it
+        DropIds(run.stored.mutable_run());
         run.node = std::make_shared<const v1::CallNode>(std::move(*run.stored.mutable_node()));
         run.stored.clear_node();
         run.recorded = true;
@@ -1836,8 +1953,8 @@ class SchedulerImpl : public Scheduler {
     }
     for (auto& [key, run] : runs_) {
       const v1::CallNode& node = *run.node;
-      run.input_digests.assign(node.args_size(), "");
-      for (int a = 0; a < node.args_size(); ++a) {
+      if (!AllLiterals(node)) run.input_digests.assign(node.args_size(), "");
+      for (int a = 0; a < node.args_size() && !run.input_digests.empty(); ++a) {
         if (node.args(a).source_case() == v1::Arg::kArtifact) {
           run.input_digests[a] = node.args(a).artifact().digest();
         }
@@ -1860,12 +1977,15 @@ class SchedulerImpl : public Scheduler {
           run.input_digests[a] = producer->run().output_digest();
         }
       }
+      FreeInputRunIds(run.stored);  // used just above; the record is never written whole again
       if (!run.stored.output_child_run_id().empty()) {
         absl::StatusOr<RunKey> child = ParseRunId(run.stored.output_child_run_id());
         if (child.ok()) output_parent_[*child] = key;
       }
-      const std::string& parent = run.stored.run().parent_id();
-      if (LiveRun* p = parent.empty() ? nullptr : FindLive(parent)) p->children.push_back(key);
+      if (run.parent_index != LiveRun::kNoParent) {
+        auto p = runs_.find(RunKey{key.job, run.parent_index});
+        if (p != runs_.end()) p->second.children.emplace_back(key.index, key.index + 1);
+      }
       switch (run.stored.run().state()) {
         case v1::QUEUED:
           Enqueue(run);
@@ -1908,6 +2028,12 @@ class SchedulerImpl : public Scheduler {
   // Loop-owned state.
   std::mt19937_64 rng_;
   Store::Batch batch_;
+  Store::Batch creations_;  // see CreationBatch
+  // Producers of each argument (kNoProducer: a literal or artifact) of new runs taking another
+  // run's output, until their record is written: kept as keys rather than as the record's id
+  // strings (a million-run gather's parts name a million producers).
+  static constexpr RunKey kNoProducer{0, 0};
+  absl::flat_hash_map<RunKey, std::vector<RunKey>> unrecorded_producers_;
   std::vector<std::function<void()>> outbox_;
   std::vector<std::function<void()>> reads_;  // run after the turn's commit
   absl::node_hash_map<uint64_t, LiveJob> jobs_;

@@ -637,6 +637,108 @@ TEST_F(SchedulerTest, AHundredThousandNodeSubGraphIsPersistedInSmallRecords) {
   EXPECT_LT(largest, size_t{128} << 10) << "a run record of " << largest << " bytes";
 }
 
+// A sub-graph's run records are committed in several writes when they are large (here: every
+// KiB), ahead of the write that makes them count; a restart after the registration finds all
+// of it, and the job ends with the right value.
+TEST_F(SchedulerTest, ASubGraphCommittedInSeveralWritesRecoversWhole) {
+  Open([](sch::SchedulerOptions& o) { o.registration_chunk_bytes = 1024; });
+  const int n = 2500;
+  std::string job_id;
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("WeightedSquares", "n", sematic::Encode(n)));
+    job_id = submitted.job().id();
+    std::vector<v1::Assignment> root = worker.NextAssignments();
+    ASSERT_EQ(root.size(), 1u);
+    worker.SendResult(TestWorker::Execute(root[0]));
+    std::vector<v1::Assignment> squares = worker.NextAssignments();
+    ASSERT_FALSE(squares.empty());
+    worker.SendResult(TestWorker::Execute(squares[0]));
+  }
+  Open([](sch::SchedulerOptions& o) { o.registration_chunk_bytes = 1024; });
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(job_id));
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  int64_t expected = 0;
+  for (int i = 0; i < n; ++i) expected += static_cast<int64_t>(i + 1) * i * i;
+  EXPECT_EQ(job.output_digest(),
+            sematic::ArtifactId(sematic::TypeOf<int64_t>(), sematic::Encode(expected)));
+  int64_t counted = 0;
+  for (int64_t count : job.runs_by_state()) counted += count;
+  EXPECT_EQ(job.runs_by_state(v1::SUCCEEDED), counted);
+  EXPECT_GE(counted, n + 2);
+}
+
+// A crash between those writes leaves records of runs at or past the stored job's next run
+// index: they are not runs. Recovery does not revive them, reads do not show them, and the
+// nested step that registered them runs again and registers its sub-graph anew.
+TEST_F(SchedulerTest, RunsOfARegistrationCutShortAreIgnoredAfterARestart) {
+  std::string job_id;
+  uint64_t job_index = 0;
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(3)));
+    job_id = submitted.job().id();
+    ASSERT_OK_AND_ASSIGN(job_index, sch::ParseJobId(job_id));
+    ASSERT_EQ(worker.NextAssignments().size(), 1u);  // the root: assigned, never answered
+  }
+  scheduler_.reset();
+  // What the first writes of a registration would have left: queued runs under the root.
+  const std::string root_id = sch::FormatRunId(sch::RunKey{job_index, 0});
+  std::vector<std::string> ghosts;
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, sch::Store::Open({.path = (dir_ / "db").string()}));
+    ASSERT_OK_AND_ASSIGN(sematic::internal::StoredJob stored_job, store->GetJob(job_index));
+    ASSERT_EQ(stored_job.next_run_index(), 1u);
+    sch::Store::Batch batch;
+    for (uint64_t index : {1, 2, 40}) {
+      sematic::internal::StoredRun ghost;
+      v1::Run* run = ghost.mutable_run();
+      run->set_id(sch::FormatRunId(sch::RunKey{job_index, index}));
+      run->set_job_id(job_id);
+      run->set_parent_id(root_id);
+      run->set_function("Square");
+      run->set_state(v1::QUEUED);
+      v1::CallNode* node = ghost.mutable_node();
+      node->set_id(absl::StrCat("ghost", index));
+      node->set_function("Square");
+      v1::Arg* arg = node->add_args();
+      arg->set_name("x");
+      *arg->mutable_literal() = sematic::Encode(7);
+      *node->mutable_output_type() = sematic::TypeOf<int>();
+      batch.PutRun(ghost);
+      ghosts.push_back(run->id());
+    }
+    ASSERT_THAT(store->Commit(std::move(batch)), IsOk());
+  }
+  Open();
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(job_id));
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.output_digest(),
+            sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(3 + 0 + 1 + 4)));
+  // Index 40 is past the re-registered sub-graph: still not a run.
+  EXPECT_THAT(GetRun(ghosts.back()).status(), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(auto runs, Wait<v1::ListRunsResponse>([&](auto cb) {
+                         v1::ListRunsRequest r;
+                         r.set_job_id(job_id);
+                         r.set_page_size(1000);
+                         scheduler_->ListRuns(r, cb);
+                       }));
+  int64_t counted = 0;
+  for (int64_t count : job.runs_by_state()) counted += count;
+  EXPECT_EQ(runs.runs_size(), counted);
+  for (const v1::Run& run : runs.runs()) {
+    EXPECT_NE(run.id(), ghosts.back());
+    EXPECT_EQ(run.state(), v1::SUCCEEDED) << run.id();
+    EXPECT_NE(run.node_id(), "ghost1") << run.id();
+  }
+}
+
 TEST_F(SchedulerTest, AQueuedRunShowsWhyNoWorkerTakesIt) {
   TestWorker worker(scheduler_.get(), "w1");  // offers NeedsGpu but has no GPU
   worker.Hello();

@@ -32,6 +32,11 @@ std::string Quote(std::string_view id) {
   return absl::StrCat("\"", AsAbsl(id.substr(0, 64)), id.size() > 64 ? "...\"" : "\"");
 }
 
+// Writes `value` as `width` lower-case hex digits, zero-padded, at `out`.
+void WriteLowerHex(uint64_t value, int width, char* out) {
+  for (int i = width - 1; i >= 0; --i, value >>= 4) out[i] = "0123456789abcdef"[value & 0xf];
+}
+
 }  // namespace
 
 std::string FormatJobId(uint64_t job) {
@@ -41,7 +46,12 @@ std::string FormatJobId(uint64_t job) {
 
 std::string FormatRunId(RunKey key) {
   SEMATIC_CHECK(key.job <= kMaxJobId && key.index <= kMaxRunIndex, "run key out of range");
-  return absl::StrFormat("r%012x-%010x", key.job, key.index);
+  // By hand rather than StrFormat: the scheduler formats a run id several times per run.
+  std::string id(24, '-');  // "r%012x-%010x"
+  id[0] = 'r';
+  WriteLowerHex(key.job, 12, &id[1]);
+  WriteLowerHex(key.index, 10, &id[14]);
+  return id;
 }
 
 absl::StatusOr<uint64_t> ParseJobId(std::string_view id) {
