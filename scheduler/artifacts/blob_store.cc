@@ -241,7 +241,14 @@ class BlobStore::FileWriter : public BlobStore::Writer {
       return absl::InvalidArgumentError(absl::StrCat("total_size: announced ", size_,
                                                      " bytes, received ", written_));
     }
-    if (stage_ != nullptr && stage_size_ > 0) Submit();
+    if (stage_ != nullptr && stage_size_ > 0) {
+      if (flusher_.joinable()) {
+        Submit();
+      } else {
+        // The whole blob is in this one stage (most of Put's): no flusher thread for it.
+        RETURN_IF_ERROR(WriteStage({stage_, stage_size_, 0}));
+      }
+    }
     StopFlusher(absl::OkStatus());  // every stage is written and hashed
     RETURN_IF_ERROR(pipe_.status());
     const std::string actual = hash_.HexDigest();
@@ -274,26 +281,32 @@ class BlobStore::FileWriter : public BlobStore::Writer {
  private:
   // Hands the stage being filled to the flusher (started on the first one).
   void Submit() {
-    // Direct I/O writes whole blocks: the tail of the last stage is padded with zeros, and
-    // Commit truncates them away.
-    const size_t padded = static_cast<size_t>(AlignUp(stage_size_));
-    std::memset(stage_ + stage_size_, 0, padded - stage_size_);
     pipe_.PushFilled({stage_, stage_size_, written_ - stage_size_});
     stage_ = nullptr;
     if (!flusher_.joinable()) flusher_ = std::thread([this] { Flush(); });
   }
 
-  // The flusher: hashes each stage beside its write, in order, until the pipe is closed and
-  // drained; after an error it only drains.
+  // Hashes the stage beside its write.
+  absl::Status WriteStage(const StagePipe::Stage& stage) {
+    // Direct I/O writes whole blocks: the tail of the last stage is padded with zeros, and
+    // Commit truncates them away.
+    const size_t padded = static_cast<size_t>(AlignUp(stage.size));
+    std::memset(stage.data + stage.size, 0, padded - stage.size);
+    hash_.Update(std::string_view(stage.data, stage.size));
+    absl::Status written =
+        PwriteAll(fd_, std::string_view(stage.data, padded), stage.offset, &direct_, temp_path_);
+    hash_.Wait();
+    return written;
+  }
+
+  // The flusher: writes the stages in order until the pipe is closed and drained; after an
+  // error it only drains.
   void Flush() {
     while (std::optional<StagePipe::Stage> stage = pipe_.TakeFilled()) {
       if (pipe_.status().ok()) {
-        hash_.Update(std::string_view(stage->data, stage->size));
-        absl::Status written =
-            PwriteAll(fd_, std::string_view(stage->data, AlignUp(stage->size)), stage->offset,
-                      &direct_, temp_path_);
-        hash_.Wait();
-        if (!written.ok()) pipe_.Close(std::move(written));
+        if (absl::Status written = WriteStage(*stage); !written.ok()) {
+          pipe_.Close(std::move(written));
+        }
       }
       pipe_.Recycle(stage->data);
     }
