@@ -10,6 +10,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -495,44 +496,14 @@ std::vector<std::string> BlobStore::FindMissing(absl::Span<const std::string> di
 absl::Status BlobStore::Read(
     std::string_view digest, uint64_t offset, uint64_t limit, size_t chunk_bytes,
     const std::function<bool(std::string_view chunk, uint64_t offset)>& sink) const {
-  RETURN_IF_ERROR(CheckDigest(digest));
-  const std::string path = PathOf(digest);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no blob ", AsAbsl(digest)));
-    return ErrnoError("opening", path);
+  ASSIGN_OR_RETURN(std::unique_ptr<Reader> reader, OpenReader(digest, offset, limit));
+  std::string chunk;
+  for (uint64_t at = offset;;) {
+    chunk.clear();
+    ASSIGN_OR_RETURN(const size_t n, reader->Next(std::max<size_t>(1, chunk_bytes), &chunk));
+    if (n == 0 || !sink(chunk, at)) return absl::OkStatus();
+    at += n;
   }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return ErrnoError("reading the size of", path);
-  }
-  const auto size = static_cast<uint64_t>(st.st_size);
-  if (offset > size) {
-    ::close(fd);
-    return absl::OutOfRangeError(absl::StrCat("offset: ", offset, " is past the end of blob ",
-                                              AsAbsl(digest), " (", size, " bytes)"));
-  }
-  const uint64_t end = limit == 0 ? size : std::min(size, offset + limit);
-  std::string buffer(std::max<size_t>(1, chunk_bytes), '\0');
-  absl::Status status;
-  for (uint64_t at = offset; at < end;) {
-    const size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), end - at));
-    const ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(at));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      status = ErrnoError("reading", path);
-      break;
-    }
-    if (n == 0) {
-      status = absl::DataLossError(absl::StrCat("blob ", path, " is shorter than its size"));
-      break;
-    }
-    if (!sink(std::string_view(buffer.data(), static_cast<size_t>(n)), at)) break;
-    at += static_cast<uint64_t>(n);
-  }
-  ::close(fd);
-  return status;
 }
 
 absl::StatusOr<std::unique_ptr<BlobStore::Reader>> BlobStore::OpenReader(std::string_view digest,
@@ -562,11 +533,9 @@ absl::StatusOr<std::unique_ptr<BlobStore::Reader>> BlobStore::OpenReader(std::st
 }
 
 absl::StatusOr<std::string> BlobStore::ReadAll(std::string_view digest) const {
+  ASSIGN_OR_RETURN(std::unique_ptr<Reader> reader, OpenReader(digest, 0, 0));
   std::string out;
-  RETURN_IF_ERROR(Read(digest, 0, 0, 1 << 20, [&out](std::string_view chunk, uint64_t) {
-    out.append(chunk);
-    return true;
-  }));
+  RETURN_IF_ERROR(reader->Next(std::numeric_limits<size_t>::max(), &out).status());
   return out;
 }
 

@@ -14,7 +14,7 @@
 // correct; a crash leaves at most a temporary file, removed at the next Open. Reads and writes
 // stream: no blob is ever held whole in memory, whatever its size.
 //
-// Writers and Readers move the bytes with direct I/O (O_DIRECT) where the file system allows it,
+// Writes and reads move the bytes with direct I/O (O_DIRECT) where the file system allows it,
 // a few MiB ahead of the caller on a thread of their own: a blob is written once and read back a
 // few times, so filling the page cache with it costs more than it saves (on a VM whose free
 // memory goes back to the host, every fresh page-cache page is a host page fault: ~1 s per GiB).
