@@ -197,14 +197,14 @@ size_t StageBytesFor(uint64_t bytes) {
 class BlobStore::FileWriter : public BlobStore::Writer {
  public:
   FileWriter(std::string digest, uint64_t size, std::string temp_path, std::string final_path,
-             int fd, bool sync)
+             int fd, bool sync, bool direct)
       : digest_(std::move(digest)),
         size_(size),
         temp_path_(std::move(temp_path)),
         final_path_(std::move(final_path)),
         fd_(fd),
         sync_(sync),
-        direct_(SetDirect(fd, true)),
+        direct_(direct && SetDirect(fd, true)),
         pipe_(StageBytesFor(size)) {}
 
   ~FileWriter() override {
@@ -291,7 +291,7 @@ class BlobStore::FileWriter : public BlobStore::Writer {
   absl::Status WriteStage(const StagePipe::Stage& stage) {
     // Direct I/O writes whole blocks: the tail of the last stage is padded with zeros, and
     // Commit truncates them away.
-    const size_t padded = static_cast<size_t>(AlignUp(stage.size));
+    const size_t padded = direct_ ? static_cast<size_t>(AlignUp(stage.size)) : stage.size;
     std::memset(stage.data + stage.size, 0, padded - stage.size);
     hash_.Update(std::string_view(stage.data, stage.size));
     absl::Status written =
@@ -340,12 +340,12 @@ class BlobStore::FileWriter : public BlobStore::Writer {
 class BlobStore::FileReader : public BlobStore::Reader {
  public:
   // Takes `fd`.
-  FileReader(int fd, std::string path, uint64_t begin, uint64_t end)
+  FileReader(int fd, std::string path, uint64_t begin, uint64_t end, bool direct)
       : fd_(fd),
         path_(std::move(path)),
         at_(begin),
         end_(end),
-        direct_(SetDirect(fd, true)),
+        direct_(direct && SetDirect(fd, true)),
         pipe_(StageBytesFor(end - AlignDown(begin))) {
     if (begin < end) {
       reader_ = std::thread([this, begin] { ReadAhead(begin); });
@@ -458,7 +458,8 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> BlobStore::NewWriter(std::str
   const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("creating", temp_path);
   return std::unique_ptr<Writer>(new FileWriter(std::string(digest), size, std::move(temp_path),
-                                                final_path, fd, options_.sync));
+                                                final_path, fd, options_.sync,
+                                                options_.direct_io));
 }
 
 absl::StatusOr<std::string> BlobStore::Put(std::string_view data) {
@@ -529,7 +530,8 @@ absl::StatusOr<std::unique_ptr<BlobStore::Reader>> BlobStore::OpenReader(std::st
                                               AsAbsl(digest), " (", size, " bytes)"));
   }
   const uint64_t end = limit == 0 ? size : std::min(size, offset + limit);
-  return std::unique_ptr<Reader>(new FileReader(fd, std::move(path), offset, end));
+  return std::unique_ptr<Reader>(
+      new FileReader(fd, std::move(path), offset, end, options_.direct_io));
 }
 
 absl::StatusOr<std::string> BlobStore::ReadAll(std::string_view digest) const {
