@@ -1,7 +1,10 @@
 #include "worker/grpc_transport.h"
 
+#include <algorithm>
 #include <deque>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +17,7 @@
 #include "grpcpp/grpcpp.h"
 #include "sematic/v1/artifact_service.grpc.pb.h"
 #include "sematic/v1/worker_service.grpc.pb.h"
+#include "worker/grpc_transport_internal.h"
 
 namespace sematic::worker {
 namespace {
@@ -202,6 +206,104 @@ grpc::ByteBuffer ChunkMessage(const v1::UploadChunk& head, std::string_view data
   return grpc::ByteBuffer(slices, data.empty() ? 1 : 2);
 }
 
+}  // namespace
+
+namespace internal {
+namespace {
+
+// A read position over a message's slices, as gRPC received them.
+class SliceCursor {
+ public:
+  explicit SliceCursor(const std::vector<grpc::Slice>& slices) : slices_(slices) { Settle(); }
+
+  bool done() const { return index_ == slices_.size(); }
+
+  bool ReadVarint(uint64_t* value) {
+    *value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (done()) return false;
+      const uint8_t byte = slices_[index_].begin()[at_];
+      Advance(1);
+      *value |= uint64_t{byte & 0x7fu} << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  }
+
+  // Passes over the next `n` bytes, adding them to `pieces` (views into the slices) if set.
+  bool Take(uint64_t n, std::vector<std::string_view>* pieces) {
+    while (n > 0) {
+      if (done()) return false;
+      const grpc::Slice& slice = slices_[index_];
+      const size_t k = static_cast<size_t>(std::min<uint64_t>(n, slice.size() - at_));
+      if (pieces != nullptr) {
+        pieces->emplace_back(reinterpret_cast<const char*>(slice.begin()) + at_, k);
+      }
+      Advance(k);
+      n -= k;
+    }
+    return true;
+  }
+
+ private:
+  void Advance(size_t n) {
+    at_ += n;
+    Settle();
+  }
+  void Settle() {
+    while (index_ < slices_.size() && at_ == slices_[index_].size()) {
+      ++index_;
+      at_ = 0;
+    }
+  }
+
+  const std::vector<grpc::Slice>& slices_;
+  size_t index_ = 0;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+bool ParseDownloadChunk(const std::vector<grpc::Slice>& slices, ChunkView* chunk) {
+  using google::protobuf::internal::WireFormatLite;
+  SliceCursor in(slices);
+  while (!in.done()) {
+    uint64_t tag = 0;
+    if (!in.ReadVarint(&tag)) return false;
+    const uint64_t field = tag >> 3;
+    uint64_t value = 0;
+    switch (static_cast<WireFormatLite::WireType>(tag & 7)) {
+      case WireFormatLite::WIRETYPE_VARINT:
+        if (!in.ReadVarint(&value)) return false;
+        if (field == v1::DownloadChunk::kOffsetFieldNumber) chunk->offset = value;
+        if (field == v1::DownloadChunk::kTotalSizeFieldNumber) chunk->total_size = value;
+        break;
+      case WireFormatLite::WIRETYPE_LENGTH_DELIMITED:
+        if (!in.ReadVarint(&value)) return false;
+        if (field == v1::DownloadChunk::kDataFieldNumber) {
+          chunk->data.clear();
+          if (!in.Take(value, &chunk->data)) return false;
+        } else if (!in.Take(value, nullptr)) {
+          return false;
+        }
+        break;
+      case WireFormatLite::WIRETYPE_FIXED64:
+        if (!in.Take(8, nullptr)) return false;
+        break;
+      case WireFormatLite::WIRETYPE_FIXED32:
+        if (!in.Take(4, nullptr)) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace internal
+
+namespace {
+
 class GrpcArtifactClient : public ArtifactClient {
  public:
   GrpcArtifactClient(std::shared_ptr<grpc::Channel> channel, size_t chunk_bytes,
@@ -211,34 +313,23 @@ class GrpcArtifactClient : public ArtifactClient {
         chunk_bytes_(chunk_bytes),
         timeout_(timeout) {}
 
+  // Reads the stream with the generic stub and copies each chunk's data straight from gRPC's
+  // slices into the result: parsing a DownloadChunk would copy every byte once more.
   absl::StatusOr<std::string> Download(const std::string& digest) override {
-    grpc::ClientContext context;
-    SetDeadline(context);
-    v1::DownloadRequest request;
-    request.set_digest(digest);
-    std::unique_ptr<grpc::ClientReader<v1::DownloadChunk>> reader =
-        stub_->Download(&context, request);
     std::string bytes;
-    v1::DownloadChunk chunk;
-    uint64_t total = 0;
-    while (reader->Read(&chunk)) {
-      if (chunk.offset() != bytes.size()) {
-        context.TryCancel();
-        reader->Finish().ok();
-        return absl::DataLossError(absl::StrCat("download ", digest, ": chunk at offset ",
-                                                chunk.offset(), ", expected ", bytes.size()));
+    absl::Status status;
+    {
+      grpc::ClientContext context;
+      SetDeadline(context);
+      grpc::CompletionQueue cq;
+      status = ReceiveChunks(context, cq, digest, &bytes);
+      cq.Shutdown();
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq.Next(&tag, &ok)) {
       }
-      if (total == 0 && chunk.total_size() > 0) {
-        total = chunk.total_size();
-        bytes.reserve(total);
-      }
-      bytes.append(chunk.data());
     }
-    RETURN_IF_ERROR(ToAbsl(reader->Finish()));
-    if (total != 0 && bytes.size() != total) {
-      return absl::DataLossError(absl::StrCat("download ", digest, ": got ", bytes.size(),
-                                              " of ", total, " bytes"));
-    }
+    RETURN_IF_ERROR(status);
     return bytes;
   }
 
@@ -338,11 +429,83 @@ class GrpcArtifactClient : public ArtifactClient {
     return absl::OkStatus();
   }
 
+  absl::Status ReceiveChunks(grpc::ClientContext& context, grpc::CompletionQueue& cq,
+                             const std::string& digest, std::string* bytes) {
+    auto await = [&cq] {
+      void* tag = nullptr;
+      bool ok = false;
+      return cq.Next(&tag, &ok) && ok;
+    };
+    v1::DownloadRequest request;
+    request.set_digest(digest);
+    grpc::ByteBuffer request_message;
+    bool own_buffer = false;
+    if (!grpc::SerializationTraits<v1::DownloadRequest>::Serialize(request, &request_message,
+                                                                   &own_buffer)
+             .ok()) {
+      return absl::InternalError(absl::StrCat("download ", digest, ": serializing the request"));
+    }
+    std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+        generic_.PrepareCall(&context, kDownloadMethod, &cq);
+    call->StartCall(nullptr);
+    bool open = await();
+    if (open) {
+      call->Write(request_message, nullptr);
+      open = await();
+    }
+    if (open) {
+      call->WritesDone(nullptr);
+      open = await();
+    }
+    uint64_t total = 0;
+    absl::Status received;
+    grpc::ByteBuffer message;
+    std::vector<grpc::Slice> slices;
+    while (open && received.ok()) {
+      call->Read(&message, nullptr);
+      if (!await()) break;  // the stream ended; Finish says how
+      received = AppendChunk(digest, message, &slices, &total, bytes);
+      if (!received.ok()) context.TryCancel();
+    }
+    grpc::Status status;
+    call->Finish(&status, nullptr);
+    await();
+    RETURN_IF_ERROR(received);
+    RETURN_IF_ERROR(ToAbsl(status));
+    if (total != 0 && bytes->size() != total) {
+      return absl::DataLossError(absl::StrCat("download ", digest, ": got ", bytes->size(),
+                                              " of ", total, " bytes"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Appends one DownloadChunk's data, which must start where `bytes` ends.
+  static absl::Status AppendChunk(const std::string& digest, grpc::ByteBuffer& message,
+                                  std::vector<grpc::Slice>* slices, uint64_t* total,
+                                  std::string* bytes) {
+    slices->clear();
+    internal::ChunkView chunk;
+    if (!message.Dump(slices).ok() || !internal::ParseDownloadChunk(*slices, &chunk)) {
+      return absl::DataLossError(absl::StrCat("download ", digest, ": an unreadable chunk"));
+    }
+    if (chunk.offset != bytes->size()) {
+      return absl::DataLossError(absl::StrCat("download ", digest, ": chunk at offset ",
+                                              chunk.offset, ", expected ", bytes->size()));
+    }
+    if (*total == 0 && chunk.total_size > 0) {
+      *total = chunk.total_size;
+      bytes->reserve(*total);
+    }
+    for (std::string_view piece : chunk.data) bytes->append(piece);
+    return absl::OkStatus();
+  }
+
   void SetDeadline(grpc::ClientContext& context) const {
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   }
 
   static constexpr char kUploadMethod[] = "/sematic.v1.ArtifactService/Upload";
+  static constexpr char kDownloadMethod[] = "/sematic.v1.ArtifactService/Download";
 
   std::unique_ptr<v1::ArtifactService::Stub> stub_;
   grpc::GenericStub generic_;

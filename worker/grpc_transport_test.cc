@@ -17,6 +17,7 @@
 #include "scheduler/service/grpc_services.h"
 #include "sematic/codec.h"
 #include "sematic/payload.h"
+#include "worker/grpc_transport_internal.h"
 
 namespace sematic::worker {
 namespace {
@@ -117,6 +118,41 @@ TEST_F(GrpcArtifactClientTest, AnUploadTheServerEndsEarlyReturnsItsError) {
   // The client is still usable.
   const std::string good = BytesValue(1000);
   EXPECT_THAT(client_->Upload(Sha256Hex(good), good), IsOk());
+}
+
+// The download's own DownloadChunk parser must read what protobuf writes, however gRPC slices
+// it: here every split point of a small chunk, with an unknown field and a repeated `data`.
+TEST(ParseDownloadChunkTest, ReadsEverySplitOfAChunkLikeProtobuf) {
+  v1::DownloadChunk chunk;
+  chunk.set_offset(uint64_t{5} << 40);  // a multi-byte varint
+  chunk.set_data(Pattern(300));         // a two-byte length
+  chunk.set_total_size(123456789);
+  std::string wire = chunk.SerializeAsString();
+  // Field 9 (varint), field 10 (length-delimited), a fixed64 and a fixed32, then `data` again:
+  // protobuf skips the unknown ones and keeps the last `data`.
+  wire += std::string("\x48\x01\x52\x02xy\x59", 7) + std::string(8, '\7') + "\x65" +
+          std::string(4, '\7') + std::string("\x12\x03" "abc", 5);
+  v1::DownloadChunk expected;
+  ASSERT_TRUE(expected.ParseFromString(wire));
+  for (size_t a = 0; a <= wire.size(); ++a) {
+    for (size_t b = a; b <= wire.size(); b += 37) {
+      std::vector<grpc::Slice> slices = {grpc::Slice(wire.substr(0, a)),
+                                         grpc::Slice(wire.substr(a, b - a)),
+                                         grpc::Slice(wire.substr(b))};
+      internal::ChunkView view;
+      ASSERT_TRUE(internal::ParseDownloadChunk(slices, &view)) << a << " " << b;
+      std::string data;
+      for (std::string_view piece : view.data) data.append(piece);
+      EXPECT_EQ(view.offset, expected.offset());
+      EXPECT_EQ(view.total_size, expected.total_size());
+      EXPECT_EQ(data, expected.data());
+    }
+  }
+  // Cut short anywhere inside a field: not a chunk.
+  for (size_t n : {size_t{1}, size_t{4}, size_t{9}, wire.size() - 1}) {
+    internal::ChunkView view;
+    EXPECT_FALSE(internal::ParseDownloadChunk({grpc::Slice(wire.substr(0, n))}, &view)) << n;
+  }
 }
 
 }  // namespace

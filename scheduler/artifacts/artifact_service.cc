@@ -314,12 +314,13 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
 
 class ArtifactService::DownloadImpl : public ArtifactService::Download {
  public:
-  // From the artifact's record in the store (`small` set) or a blob file.
-  DownloadImpl(const BlobStore* blobs, std::string digest, std::optional<std::string> small,
-               uint64_t total, uint64_t begin, uint64_t end, size_t chunk_bytes)
-      : blobs_(blobs),
-        digest_(std::move(digest)),
+  // From the artifact's record in the store (`small` set) or a blob file (`reader` set).
+  DownloadImpl(std::string digest, std::optional<std::string> small,
+               std::unique_ptr<BlobStore::Reader> reader, uint64_t total, uint64_t begin,
+               uint64_t end, size_t chunk_bytes)
+      : digest_(std::move(digest)),
         small_(std::move(small)),
+        reader_(std::move(reader)),
         total_(total),
         at_(begin),
         end_(end),
@@ -338,11 +339,8 @@ class ArtifactService::DownloadImpl : public ArtifactService::Download {
     } else {
       std::string* data = chunk->mutable_data();
       data->reserve(n);
-      RETURN_IF_ERROR(blobs_->Read(digest_, at_, n, n, [&](std::string_view piece, uint64_t) {
-        data->append(piece.data(), piece.size());
-        return true;
-      }));
-      if (data->size() != n) {
+      ASSIGN_OR_RETURN(const size_t read, reader_->Next(n, data));
+      if (read != n) {
         return absl::DataLossError(absl::StrCat("artifact ", digest_, " is shorter than its size"));
       }
     }
@@ -351,9 +349,9 @@ class ArtifactService::DownloadImpl : public ArtifactService::Download {
   }
 
  private:
-  const BlobStore* const blobs_;
   const std::string digest_;
   const std::optional<std::string> small_;
+  const std::unique_ptr<BlobStore::Reader> reader_;  // reads ahead of Next
   const uint64_t total_;
   uint64_t at_;
   const uint64_t end_;
@@ -459,9 +457,14 @@ absl::StatusOr<std::unique_ptr<ArtifactService::Download>> ArtifactService::Star
   const uint64_t remaining = total - request.offset();
   const uint64_t end =
       request.offset() + (request.limit() == 0 ? remaining : std::min(remaining, request.limit()));
-  return std::unique_ptr<Download>(new DownloadImpl(blobs_, request.digest(), std::move(small),
-                                                    total, request.offset(), end,
-                                                    options_.download_chunk_bytes));
+  std::unique_ptr<BlobStore::Reader> reader;
+  if (!small.has_value()) {
+    ASSIGN_OR_RETURN(reader, blobs_->OpenReader(request.digest(), request.offset(),
+                                                end - request.offset()));
+  }
+  return std::unique_ptr<Download>(new DownloadImpl(request.digest(), std::move(small),
+                                                    std::move(reader), total, request.offset(),
+                                                    end, options_.download_chunk_bytes));
 }
 
 }  // namespace sematic::scheduler
