@@ -10,6 +10,8 @@
 #include <atomic>
 #include <climits>
 #include <cmath>
+#include <deque>
+#include <functional>
 #include <map>
 #include <random>
 #include <utility>
@@ -247,6 +249,13 @@ class WorkerImpl : public Worker {
   bool connected() const override { return connected_.load(); }
 
  private:
+  // An assignment sent ahead (Assignment.queued) that waits for room.
+  struct Waiting {
+    v1::Assignment assignment;
+    const FuncInfo* func = nullptr;
+    Demand demand;
+  };
+
   struct Run {
     v1::Assignment assignment;
     const FuncInfo* func = nullptr;
@@ -292,6 +301,11 @@ class WorkerImpl : public Worker {
     for (const v1::RunAttempt& a : results_.Held()) {
       if (!runs_.contains(KeyOf(a.run_id(), a.attempt()))) *h->add_in_flight() = a;
     }
+    // Sent ahead and still waiting: ours too (a restarted scheduler keeps them here rather than
+    // running them again elsewhere; one that re-queued them abandons them in its Welcome).
+    for (const Waiting& w : waiting_) {
+      *h->add_in_flight() = AttemptOf(KeyOf(w.assignment.run_id(), w.assignment.attempt()));
+    }
     stream_->Send(std::move(hello));
   }
 
@@ -326,10 +340,17 @@ class WorkerImpl : public Worker {
         break;
       case v1::SchedulerMessage::kCancel:
         for (const v1::RunAttempt& a : message.cancel().runs()) {
-          auto it = runs_.find(KeyOf(a.run_id(), a.attempt()));
+          const AttemptKey key = KeyOf(a.run_id(), a.attempt());
+          const std::string why = absl::StrCat("cancelled: ", message.cancel().reason());
+          auto it = runs_.find(key);
           if (it != runs_.end()) {
-            Stop(it->first, it->second, v1::CANCELLED,
-                 absl::StrCat("cancelled: ", message.cancel().reason()));
+            Stop(it->first, it->second, v1::CANCELLED, why);
+          } else {
+            RefuseWaiting(
+                [&](const Waiting& w) {
+                  return KeyOf(w.assignment.run_id(), w.assignment.attempt()) == key;
+                },
+                v1::CANCELLED, why, false);
           }
         }
         break;
@@ -349,6 +370,12 @@ class WorkerImpl : public Worker {
     welcomed_ = true;
     connected_ = true;
     reconnect_attempts_ = 0;
+    for (const v1::RunAttempt& a : welcome.abandon()) {  // before Settle starts waiting ones
+      const AttemptKey key = KeyOf(a.run_id(), a.attempt());
+      std::erase_if(waiting_, [&](const Waiting& w) {
+        return KeyOf(w.assignment.run_id(), w.assignment.attempt()) == key;
+      });
+    }
     for (const v1::RunAttempt& a : welcome.abandon()) {
       results_.Forget(a);
       auto it = runs_.find(KeyOf(a.run_id(), a.attempt()));
@@ -440,7 +467,9 @@ class WorkerImpl : public Worker {
 
   void StartRun(v1::Assignment a) {
     const AttemptKey key = KeyOf(a.run_id(), a.attempt());
-    if (runs_.contains(key) || results_.Contains(AttemptOf(key))) return;  // a duplicate
+    if (runs_.contains(key) || results_.Contains(AttemptOf(key)) || IsWaiting(key)) {
+      return;  // a duplicate
+    }
     if (draining_) {
       Reject(a, v1::INFRASTRUCTURE, "draining; takes no new runs", true);
       return;
@@ -451,16 +480,64 @@ class WorkerImpl : public Worker {
       return;
     }
     Demand demand = DemandOf((*func)->options);
+    if (a.queued() && !waiting_.empty()) {  // in arrival order, behind those waiting already
+      waiting_.push_back({std::move(a), *func, std::move(demand)});
+      return;
+    }
     absl::StatusOr<std::vector<int>> gpus = ledger_.Reserve(demand);
     if (!gpus.ok()) {
+      if (a.queued()) {
+        waiting_.push_back({std::move(a), *func, std::move(demand)});
+        return;
+      }
       Reject(a, v1::INFRASTRUCTURE,
              absl::StrCat("over the announced capacity: ", gpus.status().message()), true);
       return;
     }
+    Launch(key, std::move(a), *func, std::move(demand), *std::move(gpus));
+  }
+
+  bool IsWaiting(const AttemptKey& key) const {
+    return std::any_of(waiting_.begin(), waiting_.end(), [&](const Waiting& w) {
+      return KeyOf(w.assignment.run_id(), w.assignment.attempt()) == key;
+    });
+  }
+
+  // Answers the waiting assignments that will not start here (cancelled, or the worker drains).
+  void RefuseWaiting(const std::function<bool(const Waiting&)>& which, v1::ErrorKind kind,
+                     const std::string& why, bool retryable) {
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (!which(*it)) {
+        ++it;
+        continue;
+      }
+      results_.Add(ErrorResult(it->assignment.run_id(), it->assignment.attempt(), kind,
+                               absl::StrCat("worker ", options_.worker_id, ": ", why), retryable));
+      it = waiting_.erase(it);
+    }
+  }
+
+  // Starts waiting (queued) assignments, in arrival order, while the head fits.
+  void StartWaiting() {
+    while (!waiting_.empty() && !draining_) {
+      Waiting& head = waiting_.front();
+      absl::StatusOr<std::vector<int>> gpus = ledger_.Reserve(head.demand);
+      if (!gpus.ok()) return;
+      const AttemptKey key = KeyOf(head.assignment.run_id(), head.assignment.attempt());
+      Waiting next = std::move(head);
+      waiting_.pop_front();
+      Launch(key, std::move(next.assignment), next.func, std::move(next.demand),
+             *std::move(gpus));
+    }
+  }
+
+  // Runs an assignment whose resources are reserved.
+  void Launch(const AttemptKey& key, v1::Assignment a, const FuncInfo* func, Demand demand,
+              std::vector<int> gpu_ids) {
     Run& run = runs_[key];
-    run.func = *func;
+    run.func = func;
     run.demand = std::move(demand);
-    run.gpu_ids = *std::move(gpus);
+    run.gpu_ids = std::move(gpu_ids);
     run.assignment = std::move(a);
     runs_started_ = true;
     if (run.assignment.deadline_unix_micros() > 0) {
@@ -512,6 +589,7 @@ class WorkerImpl : public Worker {
     if (run.settled) return;
     run.settled = true;
     ledger_.Release(run.demand, run.gpu_ids);
+    StartWaiting();
     MaybeDrained();
   }
 
@@ -536,6 +614,8 @@ class WorkerImpl : public Worker {
                    why.c_str());
     }
     draining_ = true;
+    RefuseWaiting([](const Waiting&) { return true; }, v1::INFRASTRUCTURE,
+                  "draining; takes no new runs", true);
     MaybeDrained();
   }
 
@@ -844,6 +924,7 @@ class WorkerImpl : public Worker {
   ResourceLedger ledger_;
   ResultBook results_;
   std::map<AttemptKey, Run> runs_;
+  std::deque<Waiting> waiting_;  // sent ahead, in arrival order (see StartWaiting)
   std::unique_ptr<WorkerStream> stream_;
   uint64_t generation_ = 0;  // of the current stream; stale callbacks and timers check it
   bool started_ = false;

@@ -474,6 +474,42 @@ TEST_F(ScriptedTest, OverCapacityAssignmentsAreRefusedNotRun) {
   EXPECT_EQ(*Decode<int>(r1->value()), 2);
 }
 
+// Assignments sent ahead (queued) wait while the worker is full, start in arrival order as soon
+// as a run ends, and are answered without running when cancelled or when the worker drains.
+TEST_F(ScriptedTest, QueuedAssignmentsWaitForRoomInOrderAndCanBeCancelledOrRefused) {
+  StartWorker(Small(1, 4));  // SlowDouble declares 1 cpu: one at a time
+  const int64_t before = absl::ToUnixMicros(absl::Now());
+  auto ahead = [](const std::string& id, int x, int millis) {
+    v1::Assignment a = Assignment(id, "SlowDouble", {{"x", Encode(x)}, {"millis", Encode(millis)}});
+    a.set_queued(true);
+    return a;
+  };
+  fake_.Assign(0, {Assignment("r1", "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(100)}}),
+                   ahead("r2", 2, 1), ahead("r3", 3, 1), ahead("r4", 4, 1)});
+  v1::SchedulerMessage cancel;
+  v1::RunAttempt* c = cancel.mutable_cancel()->add_runs();
+  c->set_run_id("r3");
+  c->set_attempt(1);
+  fake_.ToWorker(0, cancel);
+  std::optional<v1::RunResult> r3 = fake_.AwaitResult(0, "r3");  // answered while r1 runs
+  ASSERT_TRUE(r3.has_value());
+  EXPECT_EQ(r3->error().kind(), v1::CANCELLED);
+  std::optional<v1::RunResult> r4 = fake_.AwaitResult(0, "r4");
+  ASSERT_TRUE(r4.has_value());
+  EXPECT_EQ(*Decode<int>(r4->value()), 8);
+  // It waited for r1 (100 ms).
+  EXPECT_GE(r4->started_unix_micros(), before + 100'000);
+  // Draining refuses what still waits.
+  fake_.Assign(0, {Assignment("r5", "SlowDouble", {{"x", Encode(5)}, {"millis", Encode(100)}}),
+                   ahead("r6", 6, 1)});
+  worker_->Drain();
+  std::optional<v1::RunResult> r6 = fake_.AwaitResult(0, "r6");
+  ASSERT_TRUE(r6.has_value());
+  EXPECT_EQ(r6->error().kind(), v1::INFRASTRUCTURE);
+  EXPECT_TRUE(r6->error().retryable());
+  EXPECT_THAT(r6->error().message(), HasSubstr("draining"));
+}
+
 TEST_F(ScriptedTest, UnknownStepIsAnInfrastructureError) {
   StartWorker(Small(1, 1));
   fake_.Assign(0, {Assignment("r1", "NoSuchStep", {})});

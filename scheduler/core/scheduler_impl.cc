@@ -65,6 +65,7 @@ struct LiveRun {
   uint64_t parent_index = kNoParent;  // the nested run (of the same job) whose graph it is in
   int pending_inputs = 0;
   WorkerSessionId session = 0;  // while ASSIGNED/RUNNING
+  bool sent_ahead = false;      // waiting on `session` for room (see WorkerSession::sent_ahead)
   std::shared_ptr<const RunDemand> demand;  // reserved on `session` (shared per function)
   bool queued = false;          // in the dispatch queue
   // Changed in this loop turn: one event is published at the turn's end, and the record written
@@ -1365,12 +1366,67 @@ class SchedulerImpl : public Scheduler {
     if (run.session == 0) return;
     auto s = sessions_.find(run.session);
     if (s != sessions_.end()) {
-      s->second.runs.erase(FormatRunId(run.key));
-      if (run.demand != nullptr) Release(*run.demand, &sessions_.at(run.session).view);
+      WorkerSession& session = s->second;
+      session.runs.erase(FormatRunId(run.key));
+      if (run.sent_ahead) {
+        auto& ahead = session.sent_ahead;
+        ahead.erase(std::remove(ahead.begin(), ahead.end(), run.key), ahead.end());
+      } else if (run.demand != nullptr) {
+        Release(*run.demand, &session.view);
+        StartSentAhead(session);
+      }
     }
+    run.sent_ahead = false;
     ReleaseJobSlot(run.key.job);
     run.session = 0;
     run.stored.set_worker_id("");
+  }
+
+  // A run ended on `session`: the runs sent ahead to it start there now, in the order sent, as
+  // far as they fit — as the worker starts them (Worker's StartWaiting), so both account alike.
+  void StartSentAhead(WorkerSession& session) {
+    while (!session.sent_ahead.empty()) {
+      auto it = runs_.find(session.sent_ahead.front());
+      if (it == runs_.end() || !it->second.sent_ahead || it->second.session != session.id) {
+        session.sent_ahead.pop_front();  // stale
+        continue;
+      }
+      LiveRun& run = it->second;
+      if (!Fits(*run.demand, session.view, nullptr)) return;
+      Reserve(*run.demand, &session.view);
+      run.sent_ahead = false;
+      session.sent_ahead.pop_front();
+    }
+  }
+
+  // Where a run that no worker has room for now may be sent ahead: a worker that could run it
+  // once idle, with fewer runs waiting there than running (so one finishing run always has a
+  // successor at hand), the least loaded first. Only for functions without a timeout (a deadline
+  // would include the wait). -1: none.
+  int SendAheadTarget(const DispatchQueue& queue, std::vector<WorkerView>& views,
+                      const std::vector<WorkerSessionId>& ids) {
+    if (queue.signature == nullptr || queue.signature->timeout_millis() > 0) return -1;
+    int best = -1;
+    size_t best_waiting = 0;
+    for (size_t w = 0; w < views.size(); ++w) {
+      const size_t waiting = sessions_.at(ids[w]).sent_ahead.size();
+      if (waiting >= static_cast<size_t>(std::max(1, views[w].running))) continue;
+      // Would it fit on the idle worker? (The view is a copy of this turn's: restored below.)
+      WorkerView& view = views[w];
+      v1::Resources in_use;
+      in_use.Swap(&view.in_use);
+      const int running = std::exchange(view.running, 0);
+      const bool fits = Fits(*queue.demand, view, nullptr);
+      in_use.Swap(&view.in_use);
+      view.running = running;
+      if (!fits) continue;
+      if (best < 0 || waiting < best_waiting ||
+          (waiting == best_waiting && view.id < views[best].id)) {
+        best = static_cast<int>(w);
+        best_waiting = waiting;
+      }
+    }
+    return best;
   }
 
   RetryBudget BudgetFor(const LiveRun& run) {
@@ -1465,7 +1521,13 @@ class SchedulerImpl : public Scheduler {
         const v1::FunctionSignature* signature = queue.signature;
         absl::StatusOr<std::string> placed =
             signature != nullptr ? policy_->Place(*queue.demand, views) : queue.missing;
-        if (!placed.ok()) {
+        // Every able worker is busy: send it ahead to one, to start there without a round trip
+        // the moment a run ends.
+        int ahead = -1;
+        if (!placed.ok() && absl::IsUnavailable(placed.status())) {
+          ahead = SendAheadTarget(queue, views, ids);
+        }
+        if (!placed.ok() && ahead < 0) {
           NotePlacementFailure(queue, placed.status());
           break;  // the rest of this function's runs cannot be placed either
         }
@@ -1474,11 +1536,19 @@ class SchedulerImpl : public Scheduler {
         queue.runs.pop_front();
         --queued_runs_;
         size_t w = 0;
-        while (views[w].id != *placed) ++w;
-        Reserve(*run.demand, &views[w]);
-        view_changed[w] = true;
+        if (ahead >= 0) {
+          w = static_cast<size_t>(ahead);
+        } else {
+          while (views[w].id != *placed) ++w;
+          Reserve(*run.demand, &views[w]);
+          view_changed[w] = true;
+        }
         const WorkerSessionId session_id = ids[w];
         WorkerSession& session = sessions_.at(session_id);
+        if (ahead >= 0) {
+          run.sent_ahead = true;
+          session.sent_ahead.push_back(key);
+        }
         run.queued = false;
         run.session = session_id;
         run.stored.set_worker_id(session.hello.worker_id());
@@ -1496,6 +1566,7 @@ class SchedulerImpl : public Scheduler {
           views[w] = session.view;  // FailRun released the reservation
           continue;
         }
+        assignment->set_queued(run.sent_ahead);
         *batches[session_id].mutable_assignments()->add_assignments() = *std::move(assignment);
         if (signature->timeout_millis() > 0) {
           const int attempt = r.attempt();
@@ -1875,6 +1946,7 @@ class SchedulerImpl : public Scheduler {
       LiveRun* run = FindLive(run_id);
       if (run == nullptr || run->session != id) continue;
       run->session = 0;
+      run->sent_ahead = false;
       ReleaseJobSlot(run->key.job);
       if (requeue) {
         AttemptFailed(run->key, FailureKind::kInfrastructure,

@@ -119,7 +119,7 @@ class TestWorker {
     session_ = scheduler_->ConnectWorker(std::make_unique<Inbox>(shared_));
   }
 
-  void Hello(std::vector<v1::RunAttempt> in_flight = {}) {
+  void Hello(std::vector<v1::RunAttempt> in_flight = {}, int max_runs = 8) {
     v1::WorkerMessage m;
     v1::Hello* hello = m.mutable_hello();
     hello->set_worker_id(id_);
@@ -128,7 +128,7 @@ class TestWorker {
     }
     hello->mutable_resources()->set_cpus(16);
     hello->mutable_resources()->set_memory_bytes(int64_t{8} << 30);
-    hello->set_max_concurrent_runs(8);
+    hello->set_max_concurrent_runs(max_runs);
     for (const auto& a : in_flight) *hello->add_in_flight() = a;
     scheduler_->OnWorkerMessage(session_, std::move(m));
   }
@@ -454,6 +454,31 @@ TEST_F(SchedulerTest, AJobOnlyWatchSeesTheJobsChangesButNoRunEvents) {
   absl::MutexLock a(&job_only.mu), b(&everything.mu);
   EXPECT_EQ(job_only.runs, 0);
   EXPECT_GE(everything.runs, 6);  // Pipeline, 3 Squares, the gather, Sum, Add: each ended
+}
+
+// When every able worker is busy, one run per running run is sent ahead (Assignment.queued) to
+// wait on the worker; it counts against the worker's capacity once a run there ends.
+TEST_F(SchedulerTest, RunsAreSentAheadToBusyWorkersOnePerRunningRun) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello({}, /*max_runs=*/1);
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(3)));
+  std::vector<v1::Assignment> root = worker.NextAssignments();
+  ASSERT_EQ(root.size(), 1u);
+  worker.SendResult(TestWorker::Execute(root[0]));  // Square(0), Square(1), Square(2) are ready
+  std::vector<v1::Assignment> first = worker.NextAssignments();
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_FALSE(first[0].queued());  // the worker's one slot
+  EXPECT_TRUE(first[1].queued());   // sent ahead; the third waits at the scheduler
+  worker.SendResult(TestWorker::Execute(first[0]));
+  // The run sent ahead now holds the slot: the third is sent ahead in its turn.
+  std::vector<v1::Assignment> second = worker.NextAssignments();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_TRUE(second[0].queued());
+  EXPECT_EQ(second[0].function(), "Square");
+  worker.SendResult(TestWorker::Execute(first[1]));
+  worker.SendResult(TestWorker::Execute(second[0]));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
 }
 
 TEST_F(SchedulerTest, StaleAttemptsAreRejected) {

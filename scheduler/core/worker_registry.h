@@ -4,6 +4,7 @@
 #define SEMATIC_SCHEDULER_CORE_WORKER_REGISTRY_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -14,6 +15,7 @@
 #include "absl/time/time.h"
 #include "scheduler/core/scheduler.h"
 #include "scheduler/policy/placement/placement_policy.h"
+#include "scheduler/store/keys.h"
 #include "sematic/v1/admin_service.pb.h"
 #include "sematic/v1/worker_service.pb.h"
 
@@ -27,6 +29,9 @@ struct WorkerSession {
   std::string peer;
   WorkerView view;             // capacity, use and offers, as placement sees them
   std::set<std::string> runs;  // run ids assigned to it
+  // Runs sent ahead (Assignment.queued), in the order sent: assigned, waiting on the worker for
+  // room, and not counted in `view` until they start there (SchedulerImpl::StartSentAhead).
+  std::deque<RunKey> sent_ahead;
   absl::Time connected;
   absl::Time last_heard;
   bool draining = false;
