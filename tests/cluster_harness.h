@@ -59,6 +59,16 @@ inline std::map<std::string, v1::Run> Runs(const std::string& address, const std
   return ::sematic::testing::ListAllRuns(address, job_id);
 }
 
+// The job's runs of `function`, in run id order.
+inline std::vector<v1::Run> RunsOf(const std::string& address, const std::string& job_id,
+                                   const std::string& function) {
+  std::vector<v1::Run> out;
+  for (auto& [id, run] : Runs(address, job_id)) {
+    if (run.function() == function) out.push_back(run);
+  }
+  return out;
+}
+
 // Polls until the job ends (or 60 s pass).
 inline v1::Job AwaitJob(const std::string& address, const std::string& job_id) {
   return ::sematic::testing::AwaitJobEnd(address, job_id);

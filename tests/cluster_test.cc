@@ -39,15 +39,6 @@ v1::SubmitJobRequest Job(const std::string& function, std::vector<v1::NamedArg> 
   return request;
 }
 
-std::vector<v1::Run> RunsOf(const std::string& address, const std::string& job_id,
-                            const std::string& function) {
-  std::vector<v1::Run> out;
-  for (auto& [id, run] : Runs(address, job_id)) {
-    if (run.function() == function) out.push_back(run);
-  }
-  return out;
-}
-
 std::string RunLogs(const std::string& address, const std::string& run_id) {
   auto stub =
       v1::RunService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));

@@ -47,15 +47,6 @@ int64_t PeakRssKiB(pid_t pid) {
   return -1;
 }
 
-std::vector<v1::Run> RunsOf(const std::string& address, const std::string& job_id,
-                            const std::string& function) {
-  std::vector<v1::Run> out;
-  for (auto& [id, run] : Runs(address, job_id)) {
-    if (run.function() == function) out.push_back(run);
-  }
-  return out;
-}
-
 // Streams artifact `digest` to `on_chunk`; returns the RPC's status.
 grpc::Status Download(v1::ArtifactService::Stub& stub, const std::string& digest,
                       const std::function<void(const v1::DownloadChunk&)>& on_chunk) {

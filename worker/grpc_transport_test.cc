@@ -50,12 +50,8 @@ class GrpcArtifactClientTest : public ::testing::Test {
     options.data_dir = dir_.string();
     ASSERT_OK_AND_ASSIGN(scheduler_, sch::Scheduler::Create(options));
     services_ = sch::MakeGrpcServices(scheduler_.get());
-    grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.SetMaxReceiveMessageSize(sch::kMinReceiveMessageBytes);
-    services_->RegisterWith(builder);
-    server_ = builder.BuildAndStart();
+    server_ = sch::ServeOnLoopback(*services_, &port);
     ASSERT_NE(server_, nullptr);
     client_ = MakeGrpcArtifactClient(MakeSchedulerChannel("127.0.0.1:" + std::to_string(port)),
                                      kChunkBytes, absl::Seconds(30));

@@ -254,6 +254,7 @@ class WorkerImpl : public Worker {
     v1::Assignment assignment;
     const FuncInfo* func = nullptr;
     Demand demand;
+    AttemptKey key() const { return KeyOf(assignment.run_id(), assignment.attempt()); }
   };
 
   struct Run {
@@ -304,7 +305,7 @@ class WorkerImpl : public Worker {
     // Sent ahead and still waiting: ours too (a restarted scheduler keeps them here rather than
     // running them again elsewhere; one that re-queued them abandons them in its Welcome).
     for (const Waiting& w : waiting_) {
-      *h->add_in_flight() = AttemptOf(KeyOf(w.assignment.run_id(), w.assignment.attempt()));
+      *h->add_in_flight() = AttemptOf(w.key());
     }
     stream_->Send(std::move(hello));
   }
@@ -348,7 +349,7 @@ class WorkerImpl : public Worker {
           } else {
             RefuseWaiting(
                 [&](const Waiting& w) {
-                  return KeyOf(w.assignment.run_id(), w.assignment.attempt()) == key;
+                  return w.key() == key;
                 },
                 v1::CANCELLED, why, false);
           }
@@ -373,7 +374,7 @@ class WorkerImpl : public Worker {
     for (const v1::RunAttempt& a : welcome.abandon()) {  // before Settle starts waiting ones
       const AttemptKey key = KeyOf(a.run_id(), a.attempt());
       std::erase_if(waiting_, [&](const Waiting& w) {
-        return KeyOf(w.assignment.run_id(), w.assignment.attempt()) == key;
+        return w.key() == key;
       });
     }
     for (const v1::RunAttempt& a : welcome.abandon()) {
@@ -499,7 +500,7 @@ class WorkerImpl : public Worker {
 
   bool IsWaiting(const AttemptKey& key) const {
     return std::any_of(waiting_.begin(), waiting_.end(), [&](const Waiting& w) {
-      return KeyOf(w.assignment.run_id(), w.assignment.attempt()) == key;
+      return w.key() == key;
     });
   }
 
@@ -523,7 +524,7 @@ class WorkerImpl : public Worker {
       Waiting& head = waiting_.front();
       absl::StatusOr<std::vector<int>> gpus = ledger_.Reserve(head.demand);
       if (!gpus.ok()) return;
-      const AttemptKey key = KeyOf(head.assignment.run_id(), head.assignment.attempt());
+      const AttemptKey key = head.key();
       Waiting next = std::move(head);
       waiting_.pop_front();
       Launch(key, std::move(next.assignment), next.func, std::move(next.demand),

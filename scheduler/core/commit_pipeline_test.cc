@@ -16,7 +16,6 @@ namespace sematic::scheduler {
 namespace {
 
 using ::testing::ElementsAre;
-namespace v1 = ::sematic::v1;
 
 class CommitPipelineTest : public ::testing::Test {
  protected:

@@ -633,4 +633,14 @@ std::unique_ptr<GrpcServices> MakeGrpcServices(Scheduler* scheduler) {
   return std::make_unique<GrpcServicesImpl>(scheduler);
 }
 
+std::unique_ptr<grpc::Server> ServeOnLoopback(GrpcServices& services, int* port) {
+  grpc::ServerBuilder builder;
+  *port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), port);
+  builder.SetMaxReceiveMessageSize(kMinReceiveMessageBytes);
+  services.RegisterWith(builder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  return *port != 0 ? std::move(server) : nullptr;
+}
+
 }  // namespace sematic::scheduler

@@ -33,6 +33,11 @@ class GrpcServices {
 
 std::unique_ptr<GrpcServices> MakeGrpcServices(Scheduler* scheduler);
 
+// Serves `services` on 127.0.0.1 at a port the system picks (set in `*port`), with the
+// receive limit uploads need: for tests and tools that talk to a scheduler in-process. Null
+// when the server could not start.
+std::unique_ptr<grpc::Server> ServeOnLoopback(GrpcServices& services, int* port);
+
 // absl::Status and grpc::Status have the same canonical codes.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 

@@ -41,14 +41,9 @@ class GrpcServicesTest : public ::testing::Test {
     options.recovery_grace = absl::Milliseconds(100);
     ASSERT_OK_AND_ASSIGN(scheduler_, sch::Scheduler::Create(options));
     services_ = sch::MakeGrpcServices(scheduler_.get());
-    grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.SetMaxReceiveMessageSize(sch::kMinReceiveMessageBytes);
-    services_->RegisterWith(builder);
-    server_ = builder.BuildAndStart();
+    server_ = sch::ServeOnLoopback(*services_, &port);
     ASSERT_NE(server_, nullptr);
-    ASSERT_NE(port, 0);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                    grpc::InsecureChannelCredentials());
   }
