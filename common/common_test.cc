@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -126,6 +127,7 @@ TEST(StatusMacrosTest, PropagateAndAssign) {
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/event_loop.h"
+#include "common/thread_pool.h"
 
 namespace sematic {
 namespace {
@@ -163,6 +165,76 @@ TEST(EventLoopTest, TimersFireInDeadlineOrder) {
   loop.RunAt(now + absl::Milliseconds(10), [&] { fired.push_back(1); });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   loop.RunSync([&] { EXPECT_EQ(fired, (std::vector<int>{1, 2})); });
+}
+
+TEST(ThreadPoolTest, RunsEveryClosureWithAtMostSizeAtOnce) {
+  absl::Mutex mu;
+  int running = 0, most = 0, ran = 0;
+  {
+    ThreadPool pool(3);
+    EXPECT_EQ(pool.size(), 3);
+    for (int i = 0; i < 200; ++i) {
+      pool.Schedule([&] {
+        {
+          absl::MutexLock lock(&mu);
+          most = std::max(most, ++running);
+        }
+        std::this_thread::yield();
+        absl::MutexLock lock(&mu);
+        --running;
+        ++ran;
+      });
+    }
+  }  // runs what is queued, then joins
+  EXPECT_EQ(ran, 200);
+  EXPECT_GE(most, 1);
+  EXPECT_LE(most, 3);
+}
+
+TEST(ThreadPoolTest, OneThreadRunsClosuresInOrder) {
+  std::vector<int> order;
+  {
+    ThreadPool pool(1);
+    absl::Notification release;
+    pool.Schedule([&] { release.WaitForNotification(); });
+    for (int i = 0; i < 50; ++i) pool.Schedule([&order, i] { order.push_back(i); });
+    release.Notify();
+  }
+  ASSERT_EQ(order.size(), 50u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(order[i], i);
+}
+
+// Bounded wait (no sleep as synchronisation) until `pool` has `n` idle threads.
+bool AwaitIdle(ThreadPool& pool, int n) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (pool.idle_threads() != n) {
+    if (absl::Now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// The thread that went idle last takes the next closure: the one that just finished.
+TEST(ThreadPoolTest, TheThreadIdleLastTakesTheNextClosure) {
+  ThreadPool pool(4);
+  ASSERT_TRUE(AwaitIdle(pool, 4));
+  for (int round = 0; round < 5; ++round) {
+    std::thread::id first, second;
+    absl::Notification ran_first, ran_second;
+    pool.Schedule([&] {
+      first = std::this_thread::get_id();
+      ran_first.Notify();
+    });
+    ASSERT_TRUE(ran_first.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    ASSERT_TRUE(AwaitIdle(pool, 4));
+    pool.Schedule([&] {
+      second = std::this_thread::get_id();
+      ran_second.Notify();
+    });
+    ASSERT_TRUE(ran_second.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_EQ(first, second);
+    ASSERT_TRUE(AwaitIdle(pool, 4));
+  }
 }
 
 TEST(EventLoopTest, DestructionRunsWhatWasPosted) {

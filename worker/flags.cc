@@ -206,7 +206,7 @@ absl::StatusOr<WorkerFlags> ParseWorkerFlags(const std::vector<std::string>& arg
       if (value.empty()) return FlagError(name, "a non-empty id", value);
       o.worker_id = value;
     } else if (name == "cancel-grace" || name == "drain-timeout" ||
-               name == "max-reconnect-backoff") {
+               name == "max-reconnect-backoff" || name == "result-hold") {
       absl::Duration d;
       if (!absl::ParseDuration(value, &d) || d < absl::ZeroDuration()) {
         return FlagError(name, "a duration like 5s or 500ms", value);
@@ -214,6 +214,7 @@ absl::StatusOr<WorkerFlags> ParseWorkerFlags(const std::vector<std::string>& arg
       if (name == "cancel-grace") o.cancel_grace = d;
       if (name == "drain-timeout") flags.drain_timeout = d;
       if (name == "max-reconnect-backoff") o.reconnect_max_backoff = d;
+      if (name == "result-hold") o.result_hold = d;
     } else if (name == "isolate") {
       if (value == "thread") {
         o.isolation = Isolation::kThread;
@@ -252,7 +253,9 @@ std::string WorkerUsage(std::string_view program, bool allow_load) {
       "       [--resource=NAME=COUNT]... [--label=KEY=VALUE]... [--max-runs=N]\n"
       "       [--cache-dir=DIR] [--cache-size=SIZE] [--inline-limit=SIZE] [--worker-id=ID]\n"
       "       [--cancel-grace=5s] [--drain-timeout=1m] [--max-reconnect-backoff=10s]\n"
-      "       [--isolate=thread|process]\n"
+      "       [--result-hold=2ms] [--isolate=thread|process]\n"
+      "--result-hold: how long finished results may wait to go up together while more runs\n"
+      "  sent ahead wait here than results are unsent (0: each loop turn sends its own).\n"
       "--isolate=process runs each step in a child process: a crash fails only that attempt,\n"
       "  and what the step writes to stdout/stderr becomes lines of its run's log.\n"
       "--isolate=thread (the default) runs steps on threads of this process, which share one\n"

@@ -45,7 +45,7 @@ TEST(ParseWorkerFlagsTest, EveryFlag) {
       {"--scheduler=127.0.0.1:7070", "--cpus=4", "--memory=8GiB", "--gpus", "1",
        "--resource=tpu=2", "--label=pool=gpu", "--label=zone=a", "--max-runs=3",
        "--cache-dir=/tmp/c", "--cache-size=1GiB", "--worker-id=w7", "--cancel-grace=2s",
-       "--drain_timeout=30s", "--inline-limit=64KiB", "--isolate=process"},
+       "--drain_timeout=30s", "--inline-limit=64KiB", "--isolate=process", "--result-hold=0"},
       TestMachine());
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->scheduler, "127.0.0.1:7070");
@@ -63,6 +63,7 @@ TEST(ParseWorkerFlagsTest, EveryFlag) {
   EXPECT_EQ(f->drain_timeout, absl::Seconds(30));
   EXPECT_EQ(f->options.max_inline_output_bytes, 64 << 10);
   EXPECT_EQ(f->options.isolation, Isolation::kProcess);
+  EXPECT_EQ(f->options.result_hold, absl::ZeroDuration());
 }
 
 TEST(ParseWorkerFlagsTest, DefaultsComeFromTheMachine) {

@@ -25,6 +25,12 @@ std::vector<v1::RunResult> ResultBook::TakeUnsent() {
   return out;
 }
 
+size_t ResultBook::UnsentCount() const {
+  return std::count_if(held_.begin(), held_.end(), [](const auto& entry) {
+    return !entry.second.sent;
+  });
+}
+
 void ResultBook::MarkAllUnsent() {
   for (auto& [key, h] : held_) h.sent = false;
 }

@@ -29,6 +29,10 @@ class ResultBook {
   // Results not yet sent on the current stream, in the order they were added; marks them sent.
   std::vector<v1::RunResult> TakeUnsent();
 
+  // How many TakeUnsent would return.
+  size_t UnsentCount() const;
+  bool HasUnsent() const { return UnsentCount() > 0; }
+
   // The stream broke: every result still held goes out again on the next one.
   void MarkAllUnsent();
 

@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <utility>
 #include <vector>
@@ -411,10 +412,51 @@ class WorkerImpl : public Worker {
     stream_->Send(std::move(m));
   }
 
-  // After every loop turn: logs first (the scheduler drops logs of runs it has retired), then
-  // the turn's results in one batch, then news of started runs.
+  // After every loop turn: the turn's results in one batch (unless they wait for company, see
+  // HoldResults), then news of started runs.
   void EndOfTurn() {
     if (stream_ == nullptr || !welcomed_) return;
+    if (results_.HasUnsent() && !HoldResults()) SendResults();
+    if (runs_started_ && !started_notice_due_) {
+      // News of started runs waits a moment (see WorkerOptions::started_notice_delay).
+      started_notice_due_ = true;
+      loop_.RunAt(absl::Now() + options_.started_notice_delay, [this, generation = generation_] {
+        started_notice_due_ = false;
+        if (generation != generation_ || stream_ == nullptr || !welcomed_) return;
+        runs_started_ = false;
+        if (std::any_of(runs_.begin(), runs_.end(),
+                        [](const auto& entry) { return !entry.second.settled; })) {
+          SendHeartbeat();
+        }
+      });
+    }
+  }
+
+  // Whether the unsent results wait for company (WorkerOptions::result_hold): while more runs
+  // sent ahead wait here than results are unsent (the scheduler needs none of them to keep us
+  // busy), not past the hold, not while draining. Held ones go up at the end of the turn in
+  // which the hold expires or the waiting runs no longer outnumber them.
+  bool HoldResults() {
+    if (options_.result_hold <= absl::ZeroDuration() || draining_ ||
+        results_.UnsentCount() >= waiting_.size()) {
+      results_held_until_.reset();
+      return false;
+    }
+    const absl::Time now = absl::Now();
+    if (!results_held_until_.has_value()) {
+      results_held_until_ = now + options_.result_hold;
+      loop_.RunAt(*results_held_until_, [] {});  // a turn, whose end sends them
+      return true;
+    }
+    if (now < *results_held_until_) return true;
+    results_held_until_.reset();
+    return false;
+  }
+
+  // The unsent results, in as few messages as the scheduler's limit allows, after the logs
+  // that precede them (the scheduler drops logs of runs it has retired).
+  void SendResults() {
+    results_held_until_.reset();
     std::vector<v1::RunResult> results = results_.TakeUnsent();
     if (!results.empty()) {
       FlushLogs();
@@ -433,19 +475,6 @@ class WorkerImpl : public Worker {
         bytes += size;
       }
       stream_->Send(std::move(m));
-    }
-    if (runs_started_ && !started_notice_due_) {
-      // News of started runs waits a moment (see WorkerOptions::started_notice_delay).
-      started_notice_due_ = true;
-      loop_.RunAt(absl::Now() + options_.started_notice_delay, [this, generation = generation_] {
-        started_notice_due_ = false;
-        if (generation != generation_ || stream_ == nullptr || !welcomed_) return;
-        runs_started_ = false;
-        if (std::any_of(runs_.begin(), runs_.end(),
-                        [](const auto& entry) { return !entry.second.settled; })) {
-          SendHeartbeat();
-        }
-      });
     }
   }
 
@@ -934,6 +963,7 @@ class WorkerImpl : public Worker {
   bool stopping_ = false;
   bool runs_started_ = false;       // since the last started notice
   bool started_notice_due_ = false;  // one is scheduled
+  std::optional<absl::Time> results_held_until_;  // unsent results wait until then (HoldResults)
   int reconnect_attempts_ = 0;
   absl::Duration heartbeat_interval_ = absl::Seconds(5);
   std::mt19937_64 rng_;

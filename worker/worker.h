@@ -62,6 +62,11 @@ struct WorkerOptions {
   // not ASSIGNED, from then on): a step that ends sooner needs none, its result says it all,
   // so short steps cost one message each way instead of two.
   absl::Duration started_notice_delay = absl::Milliseconds(20);
+  // How long finished results may wait for company while more runs sent ahead wait here than
+  // results are unsent (the scheduler needs none of them to keep this worker busy): several
+  // then go up in one message and cost the scheduler one turn, not one each. Zero sends every
+  // turn's results at its end. Like Dask's 2 ms batched worker stream, but only when busy.
+  absl::Duration result_hold = absl::Milliseconds(2);
   size_t max_buffered_log_entries = 100'000;  // beyond this (no stream), the oldest are dropped
   Isolation isolation = Isolation::kThread;
   // kProcess: shared libraries the step process dlopen()s before looking the step up (the

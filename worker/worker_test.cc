@@ -510,6 +510,53 @@ TEST_F(ScriptedTest, QueuedAssignmentsWaitForRoomInOrderAndCanBeCancelledOrRefus
   EXPECT_THAT(r6->error().message(), HasSubstr("draining"));
 }
 
+// While more runs sent ahead wait than results are unsent, results wait for company (up to
+// WorkerOptions::result_hold): here r1's result waits for r2's, and both go up in one message
+// once only r4 is left waiting.
+TEST_F(ScriptedTest, ResultsWaitForCompanyWhileMoreRunsWaitThanResultsAreUnsent) {
+  WorkerOptions o = Small(1, 4);  // SlowDouble declares 1 cpu: one at a time
+  o.result_hold = absl::Hours(1);
+  StartWorker(o);
+  auto ahead = [](const std::string& id, int x, int millis) {
+    v1::Assignment a = Assignment(id, "SlowDouble", {{"x", Encode(x)}, {"millis", Encode(millis)}});
+    a.set_queued(true);
+    return a;
+  };
+  fake_.Assign(0, {Assignment("r1", "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(1)}}),
+                   ahead("r2", 2, 200), ahead("r3", 3, 200), ahead("r4", 4, 200)});
+  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
+    return m.has_results();
+  });
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->results().results_size(), 2) << first->DebugString();
+  EXPECT_EQ(first->results().results(0).run_id(), "r1");
+  EXPECT_EQ(first->results().results(1).run_id(), "r2");
+  // Nothing waits behind r4: its result (and r3's) go up without waiting.
+  ASSERT_TRUE(fake_.AwaitResult(0, "r4").has_value());
+  ASSERT_TRUE(fake_.AwaitResult(0, "r3").has_value());
+}
+
+// A held result goes up once the hold expires, even while runs still wait.
+TEST_F(ScriptedTest, HeldResultsGoUpWhenTheHoldExpires) {
+  WorkerOptions o = Small(1, 4);
+  o.result_hold = absl::Milliseconds(20);
+  StartWorker(o);
+  auto ahead = [](const std::string& id, int x, int millis) {
+    v1::Assignment a = Assignment(id, "SlowDouble", {{"x", Encode(x)}, {"millis", Encode(millis)}});
+    a.set_queued(true);
+    return a;
+  };
+  fake_.Assign(0, {Assignment("r1", "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(1)}}),
+                   ahead("r2", 2, 2000), ahead("r3", 3, 1), ahead("r4", 4, 1)});
+  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
+    return m.has_results();
+  });
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->results().results_size(), 1) << "r1 waited for r2 (2 s), past its hold";
+  EXPECT_EQ(first->results().results(0).run_id(), "r1");
+  ASSERT_TRUE(fake_.AwaitResult(0, "r4").has_value());
+}
+
 TEST_F(ScriptedTest, UnknownStepIsAnInfrastructureError) {
   StartWorker(Small(1, 1));
   fake_.Assign(0, {Assignment("r1", "NoSuchStep", {})});

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "scheduler/artifacts/artifact_service.h"
+#include "scheduler/policy/send_ahead.h"
 #include "sematic/v1/admin_service.pb.h"
 #include "sematic/v1/job.pb.h"
 #include "sematic/v1/run_service.pb.h"
@@ -55,6 +56,8 @@ struct SchedulerOptions {
   // committed in several writes of about this size ahead of the turn's last one, which makes
   // them count (see CreationBatch in scheduler_impl.cc): memory for the writes stays bounded.
   size_t registration_chunk_bytes = size_t{8} << 20;
+  // How many runs of a function wait on a busy worker, from how long its runs take.
+  SendAheadPolicy send_ahead;
 };
 
 // One page of a run's log (Scheduler::ReadRunLogs).

@@ -32,6 +32,7 @@
 #include "scheduler/policy/placement/placement_policy.h"
 #include "scheduler/policy/retry_policy.h"
 #include "scheduler/policy/run_state_machine.h"
+#include "scheduler/policy/send_ahead.h"
 #include "scheduler/store/store.h"
 #include "sematic/codec.h"
 #include "sematic/graph.h"
@@ -106,6 +107,7 @@ struct DispatchQueue {
   const v1::FunctionSignature* signature = nullptr;  // null: `missing` says why
   absl::Status missing;
   std::shared_ptr<const RunDemand> demand;
+  StepDurations durations;  // of the function's runs that ended with a value or a graph
 };
 
 }  // namespace
@@ -1400,17 +1402,20 @@ class SchedulerImpl : public Scheduler {
   }
 
   // Where a run that no worker has room for now may be sent ahead: a worker that could run it
-  // once idle, with fewer runs waiting there than running (so one finishing run always has a
-  // successor at hand), the least loaded first. Only for functions without a timeout (a deadline
-  // would include the wait). -1: none.
+  // once idle, with fewer runs waiting there than it runs times the function's send-ahead depth
+  // (send_ahead.h: a few milliseconds of work per running run, so a finishing run always has a
+  // successor at hand; none for long steps), the least loaded first. Only for functions without
+  // a timeout (a deadline would include the wait). -1: none.
   int SendAheadTarget(const DispatchQueue& queue, std::vector<WorkerView>& views,
                       const std::vector<WorkerSessionId>& ids) {
     if (queue.signature == nullptr || queue.signature->timeout_millis() > 0) return -1;
+    const int depth = SendAheadDepth(options_.send_ahead, queue.durations.typical());
+    if (depth == 0) return -1;
     int best = -1;
     size_t best_waiting = 0;
     for (size_t w = 0; w < views.size(); ++w) {
       const size_t waiting = sessions_.at(ids[w]).sent_ahead.size();
-      if (waiting >= static_cast<size_t>(std::max(1, views[w].running))) continue;
+      if (waiting >= static_cast<size_t>(std::max(1, views[w].running) * depth)) continue;
       // Would it fit on the idle worker? (The view is a copy of this turn's: restored below.)
       WorkerView& view = views[w];
       v1::Resources in_use;
@@ -1786,6 +1791,7 @@ class SchedulerImpl : public Scheduler {
     }
     const RunKey key = run->key;
     if (run->stored.run().state() == v1::ASSIGNED) MustSetState(*run, RunEvent::kStarted);
+    if (result.outcome_case() != v1::RunResult::kError) NoteDuration(*run, result);
     switch (result.outcome_case()) {
       case v1::RunResult::kValue: {
         absl::StatusOr<std::string> digest = StoreValue(run->node->output_type(),
@@ -1849,6 +1855,13 @@ class SchedulerImpl : public Scheduler {
     }
     AckResult(s, result, /*accepted=*/true);
     return absl::OkStatus();
+  }
+
+  // How long the step ran on the worker (its clock at both ends), for SendAheadTarget.
+  void NoteDuration(const LiveRun& run, const v1::RunResult& result) {
+    if (result.started_unix_micros() <= 0 || result.ended_unix_micros() <= 0) return;
+    QueueOf(*run.node).durations.Add(
+        absl::Microseconds(result.ended_unix_micros() - result.started_unix_micros()));
   }
 
   // Acknowledges `result` in the worker's ResultAck of this turn (SendAcks sends it).

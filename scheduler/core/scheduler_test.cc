@@ -481,6 +481,38 @@ TEST_F(SchedulerTest, RunsAreSentAheadToBusyWorkersOnePerRunningRun) {
   EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
 }
 
+// Once a function's runs are known to be short, several wait per running run (enough for the
+// send-ahead horizon); once they are known to be long, none is sent ahead.
+TEST_F(SchedulerTest, SendAheadDepthFollowsHowLongTheFunctionsRunsTake) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello({}, /*max_runs=*/1);
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(30)));
+  std::vector<v1::Assignment> root = worker.NextAssignments();
+  ASSERT_EQ(root.size(), 1u);
+  worker.SendResult(TestWorker::Execute(root[0]));
+  std::vector<v1::Assignment> first = worker.NextAssignments();
+  ASSERT_EQ(first.size(), 2u);  // the duration is unknown: one waits per running run
+  EXPECT_TRUE(first[1].queued());
+  auto timed = [](const v1::Assignment& a, absl::Duration took) {
+    v1::RunResult r = TestWorker::Execute(a);
+    r.set_started_unix_micros(1'000'000);
+    r.set_ended_unix_micros(1'000'000 + absl::ToInt64Microseconds(took));
+    return r;
+  };
+  worker.SendResult(timed(first[0], absl::Milliseconds(1)));
+  // 1 ms runs: the default horizon (8 ms) holds 8 per running run.
+  std::vector<v1::Assignment> second = worker.NextAssignments();
+  ASSERT_EQ(second.size(), 8u);
+  for (const v1::Assignment& a : second) EXPECT_TRUE(a.queued());
+  // Runs of 10 s make the typical duration long (over 100 ms): nothing more is sent ahead, so
+  // the next assignment comes only once the slot is free, and not as queued.
+  worker.SendResult(timed(first[1], absl::Seconds(10)));
+  for (const v1::Assignment& a : second) worker.SendResult(timed(a, absl::Seconds(10)));
+  std::vector<v1::Assignment> next = worker.NextAssignments();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_FALSE(next[0].queued());
+}
+
 TEST_F(SchedulerTest, StaleAttemptsAreRejected) {
   TestWorker worker(scheduler_.get(), "w1");
   worker.Hello();
