@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -235,6 +236,120 @@ TEST(ThreadPoolTest, TheThreadIdleLastTakesTheNextClosure) {
     EXPECT_EQ(first, second);
     ASSERT_TRUE(AwaitIdle(pool, 4));
   }
+}
+
+// An idle loop lends its turn to the caller: the closure and the turn-end hook run on the
+// calling thread, which counts as the loop's (InLoop) meanwhile.
+TEST(EventLoopTest, AnIdleLoopRunsAClosureOnTheCallersThread) {
+  absl::Mutex mu;
+  std::vector<std::thread::id> hook_threads;
+  EventLoop loop([&] {
+    absl::MutexLock lock(&mu);
+    hook_threads.push_back(std::this_thread::get_id());
+  });
+  struct Attempt {
+    std::thread::id ran_on;
+    bool in_loop = false;
+  };
+  // The loop thread may still be ending a turn right after RunSync returns: then the closure is
+  // posted, and the next attempt follows once the loop drained (bounded).
+  bool lent = false;
+  auto attempt = std::make_shared<Attempt>();
+  for (int i = 0; i < 1000 && !lent; ++i) {
+    loop.RunSync([] {});
+    attempt = std::make_shared<Attempt>();
+    lent = loop.PostOrRunHere([&loop, attempt] {
+      attempt->ran_on = std::this_thread::get_id();
+      attempt->in_loop = loop.InLoop();
+    });
+  }
+  ASSERT_TRUE(lent);
+  EXPECT_EQ(attempt->ran_on, std::this_thread::get_id());
+  EXPECT_TRUE(attempt->in_loop);
+  EXPECT_FALSE(loop.InLoop());
+  absl::MutexLock lock(&mu);
+  ASSERT_FALSE(hook_threads.empty());
+  EXPECT_EQ(hook_threads.back(), std::this_thread::get_id());  // nothing ran since
+}
+
+// While the loop runs a turn (or has work queued), the closure is posted: it runs after what
+// came before it, on the loop thread, never beside another closure.
+TEST(EventLoopTest, ABusyLoopQueuesTheClosureInOrder) {
+  EventLoop loop;
+  absl::Notification entered, release;
+  std::vector<int> order;
+  std::thread::id loop_thread;
+  loop.Post([&] {
+    loop_thread = std::this_thread::get_id();
+    entered.Notify();
+    release.WaitForNotification();
+    order.push_back(1);
+  });
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::thread::id ran_on;
+  EXPECT_FALSE(loop.PostOrRunHere([&] {
+    ran_on = std::this_thread::get_id();
+    order.push_back(2);
+  }));
+  release.Notify();
+  loop.RunSync([] {});
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  EXPECT_EQ(ran_on, loop_thread);
+}
+
+// Many threads lending and posting at once: closures never overlap and none is lost.
+TEST(EventLoopTest, LentTurnsNeverOverlapTheLoopsOwn) {
+  EventLoop loop;
+  std::atomic<int> inside{0};
+  int ran = 0;  // loop-owned
+  bool overlapped = false;
+  auto body = [&] {
+    if (inside.fetch_add(1) != 0) overlapped = true;
+    ++ran;
+    inside.fetch_sub(1);
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        if ((i + t) % 2 == 0) {
+          loop.PostOrRunHere(body);
+        } else {
+          loop.Post(body);
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  loop.RunSync([&] {
+    EXPECT_EQ(ran, 2000);
+    EXPECT_FALSE(overlapped);
+  });
+}
+
+// ScheduleHere from a pool thread: the closure runs on that thread right after the current one,
+// even while other threads are idle; from elsewhere it is Schedule.
+TEST(ThreadPoolTest, ScheduleHereRunsNextOnTheSameThread) {
+  ThreadPool pool(4);
+  ASSERT_TRUE(AwaitIdle(pool, 4));
+  std::thread::id first, second, third;
+  absl::Notification done;
+  pool.Schedule([&] {
+    first = std::this_thread::get_id();
+    pool.ScheduleHere([&] {
+      second = std::this_thread::get_id();
+      pool.ScheduleHere([&] {
+        third = std::this_thread::get_id();
+        done.Notify();
+      });
+    });
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(first, second);
+  EXPECT_EQ(second, third);
+  absl::Notification elsewhere;
+  pool.ScheduleHere([&] { elsewhere.Notify(); });  // not a pool thread: queued as usual
+  EXPECT_TRUE(elsewhere.WaitForNotificationWithTimeout(absl::Seconds(30)));
 }
 
 TEST(EventLoopTest, DestructionRunsWhatWasPosted) {

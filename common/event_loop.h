@@ -11,8 +11,12 @@
 // closure, and when it says so the turn ends there and the closures left over form the next turn
 // (order is kept).
 //
+// A thread that would otherwise wake the loop and then wait for it may lend itself instead:
+// PostOrRunHere runs the closure as a turn of its own on the calling thread when the loop is idle
+// (a worker's step thread reporting its result: no wake-up of another thread, ~20 µs on a VM).
+//
 // Thread-safe: Post and RunAt may be called from any thread, including the loop's own. Closures
-// run on the loop thread only, never concurrently. Destruction stops the loop: closures still
+// run on the loop thread (or a thread lent by PostOrRunHere), never concurrently. Destruction stops the loop: closures still
 // queued are run first (so no posted work is silently dropped); timers not yet due are dropped.
 #ifndef SEMATIC_COMMON_EVENT_LOOP_H_
 #define SEMATIC_COMMON_EVENT_LOOP_H_
@@ -38,9 +42,13 @@ class EventLoop {
 
   void Post(std::function<void()> closure);
   void RunAt(absl::Time when, std::function<void()> closure);
+  // When no turn is running and nothing is queued: runs `closure` here, as a turn of its own (the
+  // turn-end hook follows it, on this thread), and returns true. Otherwise posts it and returns
+  // false. Not from within a turn.
+  bool PostOrRunHere(std::function<void()> closure);
 
-  // True on the loop's thread.
-  bool InLoop() const { return std::this_thread::get_id() == thread_.get_id(); }
+  // True on the loop's thread, and on a thread running a turn lent by PostOrRunHere.
+  bool InLoop() const;
 
   // From the loop thread: closures are waiting for the next turn (posted and not started, or left
   // over from a turn that ended early). Due timers are not counted.
@@ -59,6 +67,8 @@ class EventLoop {
   std::vector<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   std::multimap<absl::Time, std::function<void()>> timers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool in_turn_ ABSL_GUARDED_BY(mu_) = false;    // the loop thread runs a turn
+  bool lent_turn_ ABSL_GUARDED_BY(mu_) = false;  // a PostOrRunHere turn runs
   std::thread thread_;
 };
 

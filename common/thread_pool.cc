@@ -3,6 +3,13 @@
 #include <algorithm>
 
 namespace sematic {
+namespace {
+
+// The pool and place of the pool thread this is, if it is one.
+thread_local const ThreadPool* this_pool = nullptr;
+thread_local void* this_idler = nullptr;
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) {
@@ -40,12 +47,23 @@ void ThreadPool::Schedule(std::function<void()> closure) {
   }
 }
 
+void ThreadPool::ScheduleHere(std::function<void()> closure) {
+  auto* self = static_cast<Idler*>(this_idler);
+  if (this_pool != this || self == nullptr || self->next) {
+    Schedule(std::move(closure));
+    return;
+  }
+  self->next = std::move(closure);
+}
+
 int ThreadPool::idle_threads() {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(idle_.size());
 }
 
 void ThreadPool::Loop(Idler* self) {
+  this_pool = this;
+  this_idler = self;
   while (true) {
     std::function<void()> closure;
     {
@@ -66,6 +84,11 @@ void ThreadPool::Loop(Idler* self) {
       }
     }
     closure();
+    while (self->next) {
+      std::function<void()> next = std::move(self->next);
+      self->next = nullptr;
+      next();
+    }
   }
 }
 

@@ -32,6 +32,11 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   void Schedule(std::function<void()> closure);
+  // On one of this pool's threads, at the end of its closure: `closure` runs on this thread as
+  // soon as the current one returns, ahead of the queue (one such per closure; a second, or a
+  // call from any other thread, is Schedule). A step's successor starts where it ended, with
+  // no other thread woken.
+  void ScheduleHere(std::function<void()> closure);
   int size() const { return static_cast<int>(threads_.size()); }
   // Threads waiting for a closure now (a snapshot).
   int idle_threads();
@@ -41,6 +46,7 @@ class ThreadPool {
   struct Idler {
     absl::CondVar wake;
     bool idle = false;  // in idle_ (guarded by the pool's mu_)
+    std::function<void()> next;  // ScheduleHere's closure (its own thread only)
   };
 
   void Loop(Idler* self);

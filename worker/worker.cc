@@ -44,6 +44,10 @@
 namespace sematic::worker {
 namespace {
 
+// True on a step thread while it reports its step's end: a run launched meanwhile (by that
+// report, in a loop turn lent by this thread) starts on this thread next.
+thread_local bool finishing_step_thread = false;
+
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
 using AttemptKey = std::pair<std::string, int>;
@@ -549,7 +553,7 @@ class WorkerImpl : public Worker {
 
   // Starts waiting (queued) assignments, in arrival order, while the head fits.
   void StartWaiting() {
-    while (!waiting_.empty() && !draining_) {
+    while (!waiting_.empty() && !draining_ && !stopping_) {
       Waiting& head = waiting_.front();
       absl::StatusOr<std::vector<int>> gpus = ledger_.Reserve(head.demand);
       if (!gpus.ok()) return;
@@ -576,13 +580,23 @@ class WorkerImpl : public Worker {
         if (it != runs_.end()) Stop(key, it->second, v1::TIMEOUT, "the deadline passed");
       });
     }
-    pool_.Schedule([this, key, assignment = run.assignment, func = run.func,
-                    gpu_ids = run.gpu_ids, cancelled = run.cancelled] {
+    auto step = [this, key, assignment = run.assignment, func = run.func,
+                 gpu_ids = run.gpu_ids, cancelled = run.cancelled] {
       v1::RunResult result = Execute(assignment, *func, gpu_ids, cancelled);
-      loop_.Post([this, key, result = std::move(result)]() mutable {
+      // Reported on this thread when the loop is idle: the run it starts next (a waiting one
+      // now fits) then starts here too, without waking another thread (see Launch).
+      finishing_step_thread = true;
+      loop_.PostOrRunHere([this, key, result = std::move(result)]() mutable {
         OnFinished(key, std::move(result));
       });
-    });
+      finishing_step_thread = false;
+    };
+    if (finishing_step_thread) {
+      finishing_step_thread = false;  // one successor per finished step
+      pool_.ScheduleHere(std::move(step));
+    } else {
+      pool_.Schedule(std::move(step));
+    }
   }
 
   // Tells the step to stop; if it has not returned within the grace period, its attempt is
