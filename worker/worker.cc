@@ -273,6 +273,8 @@ class WorkerImpl : public Worker {
     // True once the attempt's outcome is settled without the step (grace expired, abandoned):
     // its slot is free and whatever the step returns later is discarded.
     bool settled = false;
+    absl::Time launched;
+    bool announced = false;  // listed in a heartbeat sent since it started
   };
 
   // ---- Stream --------------------------------------------------------------------------------
@@ -406,12 +408,15 @@ class WorkerImpl : public Worker {
     });
   }
 
+  // Lists every running attempt (the scheduler shows them RUNNING from then on).
   void SendHeartbeat() {
     v1::WorkerMessage m;
     v1::Heartbeat* hb = m.mutable_heartbeat();
     hb->set_unix_micros(NowMicros());
-    for (const auto& [key, run] : runs_) {
-      if (!run.settled) *hb->add_running() = AttemptOf(key);
+    for (auto& [key, run] : runs_) {
+      if (run.settled) continue;
+      *hb->add_running() = AttemptOf(key);
+      run.announced = true;
     }
     stream_->Send(std::move(m));
   }
@@ -421,19 +426,34 @@ class WorkerImpl : public Worker {
   void EndOfTurn() {
     if (stream_ == nullptr || !welcomed_) return;
     if (results_.HasUnsent() && !HoldResults()) SendResults();
-    if (runs_started_ && !started_notice_due_) {
-      // News of started runs waits a moment (see WorkerOptions::started_notice_delay).
-      started_notice_due_ = true;
-      loop_.RunAt(absl::Now() + options_.started_notice_delay, [this, generation = generation_] {
-        started_notice_due_ = false;
-        if (generation != generation_ || stream_ == nullptr || !welcomed_) return;
-        runs_started_ = false;
-        if (std::any_of(runs_.begin(), runs_.end(),
-                        [](const auto& entry) { return !entry.second.settled; })) {
-          SendHeartbeat();
-        }
-      });
+    if (runs_started_ && !started_notice_due_) ArmStartedNotice();
+  }
+
+  // News of a started run waits until it has run for started_notice_delay (see WorkerOptions):
+  // the timer is set for the earliest run not yet announced, and when it fires a heartbeat goes
+  // out only if some run has run that long. Back-to-back short steps are never announced: their
+  // results say it all.
+  void ArmStartedNotice() {
+    std::optional<absl::Time> earliest;
+    for (const auto& [key, run] : runs_) {
+      if (run.settled || run.announced) continue;
+      if (!earliest.has_value() || run.launched < *earliest) earliest = run.launched;
     }
+    runs_started_ = false;
+    if (!earliest.has_value()) return;
+    started_notice_due_ = true;
+    loop_.RunAt(*earliest + options_.started_notice_delay, [this, generation = generation_] {
+      started_notice_due_ = false;
+      runs_started_ = true;  // the end of this turn arms the timer for the next one
+      if (generation != generation_ || stream_ == nullptr || !welcomed_) return;
+      const absl::Time due = absl::Now() - options_.started_notice_delay;
+      if (std::any_of(runs_.begin(), runs_.end(), [&](const auto& entry) {
+            const Run& run = entry.second;
+            return !run.settled && !run.announced && run.launched <= due;
+          })) {
+        SendHeartbeat();
+      }
+    });
   }
 
   // Whether the unsent results wait for company (WorkerOptions::result_hold): while more runs
@@ -573,6 +593,7 @@ class WorkerImpl : public Worker {
     run.demand = std::move(demand);
     run.gpu_ids = std::move(gpu_ids);
     run.assignment = std::move(a);
+    run.launched = absl::Now();
     runs_started_ = true;
     if (run.assignment.deadline_unix_micros() > 0) {
       loop_.RunAt(absl::FromUnixMicros(run.assignment.deadline_unix_micros()), [this, key] {
@@ -975,7 +996,7 @@ class WorkerImpl : public Worker {
   bool welcomed_ = false;
   bool draining_ = false;
   bool stopping_ = false;
-  bool runs_started_ = false;       // since the last started notice
+  bool runs_started_ = false;       // since the started-notice timer was last set
   bool started_notice_due_ = false;  // one is scheduled
   std::optional<absl::Time> results_held_until_;  // unsent results wait until then (HoldResults)
   int reconnect_attempts_ = 0;

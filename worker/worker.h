@@ -58,9 +58,9 @@ struct WorkerOptions {
   absl::Duration reconnect_initial_backoff = absl::Milliseconds(100);
   absl::Duration reconnect_max_backoff = absl::Seconds(10);
   absl::Duration log_flush_interval = absl::Milliseconds(200);
-  // How long news of started runs waits before it is sent (the scheduler shows them RUNNING,
-  // not ASSIGNED, from then on): a step that ends sooner needs none, its result says it all,
-  // so short steps cost one message each way instead of two.
+  // How long a run runs before news of it is sent (the scheduler shows it RUNNING, not
+  // ASSIGNED, from then on): a step that ends sooner needs none, its result says it all, so
+  // short steps — even back to back — cost one message each way instead of two.
   absl::Duration started_notice_delay = absl::Milliseconds(20);
   // How long finished results may wait for company while more runs sent ahead wait here than
   // results are unsent (the scheduler needs none of them to keep this worker busy): several

@@ -610,6 +610,34 @@ TEST_F(ScriptedTest, AStepEndingBeforeItsStartedNoticeIsDueIsReportedByItsResult
   EXPECT_EQ(first->results().results(0).run_id(), "r1");
 }
 
+// Back-to-back short steps (each ending well before the notice delay) are never announced,
+// however long the worker stays busy; a step that runs past the delay is.
+TEST_F(ScriptedTest, OnlyStepsRunningPastTheNoticeDelayAreAnnounced) {
+  welcome_heartbeat_millis_ = 3'600'000;  // no periodic heartbeats
+  WorkerOptions o = Small(1, 4);           // SlowDouble declares 1 cpu: one at a time
+  o.started_notice_delay = absl::Milliseconds(200);
+  o.result_hold = absl::ZeroDuration();
+  StartWorker(o);
+  auto step = [](const std::string& id, int millis, bool queued) {
+    v1::Assignment a = Assignment(id, "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(millis)}});
+    a.set_queued(queued);
+    return a;
+  };
+  std::vector<v1::Assignment> batch;
+  for (int i = 0; i < 12; ++i) batch.push_back(step(absl::StrCat("s", i), 40, i > 0));
+  batch.push_back(step("long", 1500, true));
+  fake_.Assign(0, batch);  // ~480 ms of 40 ms steps, then one of 1.5 s
+  std::optional<v1::WorkerMessage> notice = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
+    return m.heartbeat().running_size() > 0;
+  });
+  ASSERT_TRUE(notice.has_value());
+  ASSERT_EQ(notice->heartbeat().running_size(), 1) << notice->DebugString();
+  EXPECT_EQ(notice->heartbeat().running(0).run_id(), "long");
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_TRUE(fake_.AwaitResult(0, absl::StrCat("s", i)).has_value());
+  }
+}
+
 // The scheduler acknowledges results in the message that brings the next assignments.
 TEST_F(ScriptedTest, AnAckRidingWithAssignmentsIsApplied) {
   StartWorker(Small(2, 2));
