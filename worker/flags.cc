@@ -253,7 +253,7 @@ std::string WorkerUsage(std::string_view program, bool allow_load) {
       "       [--resource=NAME=COUNT]... [--label=KEY=VALUE]... [--max-runs=N]\n"
       "       [--cache-dir=DIR] [--cache-size=SIZE] [--inline-limit=SIZE] [--worker-id=ID]\n"
       "       [--cancel-grace=5s] [--drain-timeout=1m] [--max-reconnect-backoff=10s]\n"
-      "       [--result-hold=5ms] [--isolate=thread|process]\n"
+      "       [--result-hold=25ms] [--isolate=thread|process]\n"
       "--result-hold: how long finished results may wait to go up together while more runs\n"
       "  sent ahead wait here than results are unsent (0: each loop turn sends its own).\n"
       "--isolate=process runs each step in a child process: a crash fails only that attempt,\n"

@@ -76,6 +76,10 @@ v1::RunResult ErrorResult(const std::string& run_id, int attempt, v1::ErrorKind 
   return r;
 }
 
+// Results held for company (HoldResults) go up once there are this many: a batch this size
+// already spreads a message's cost thin, and holding more only makes the traffic bursty.
+constexpr size_t kMostResultsHeld = 16;
+
 // Protobuf serializes and parses messages of at most 2 GiB - 1 bytes.
 constexpr size_t kMaxMessageBytes = INT_MAX;
 
@@ -458,11 +462,12 @@ class WorkerImpl : public Worker {
 
   // Whether the unsent results wait for company (WorkerOptions::result_hold): while more runs
   // sent ahead wait here than results are unsent (the scheduler needs none of them to keep us
-  // busy), not past the hold, not while draining. Held ones go up at the end of the turn in
-  // which the hold expires or the waiting runs no longer outnumber them.
+  // busy), fewer than kMostResultsHeld, not past the hold, not while draining. Held ones go up
+  // at the end of the turn in which one of those stops being true.
   bool HoldResults() {
-    if (options_.result_hold <= absl::ZeroDuration() || draining_ ||
-        results_.UnsentCount() >= waiting_.size()) {
+    const size_t unsent = results_.UnsentCount();
+    if (options_.result_hold <= absl::ZeroDuration() || draining_ || unsent >= waiting_.size() ||
+        unsent >= kMostResultsHeld) {
       results_held_until_.reset();
       return false;
     }

@@ -65,9 +65,10 @@ struct WorkerOptions {
   // How long finished results may wait for company while more runs sent ahead wait here than
   // results are unsent (the scheduler needs none of them to keep this worker busy): several
   // then go up in one message and cost the scheduler one turn, not one each. In practice the
-  // wait ends sooner, once half the waiting runs have finished. Zero sends every turn's results
-  // at its end. Like Dask's batched worker stream (every 2 ms), but only when queued up.
-  absl::Duration result_hold = absl::Milliseconds(5);
+  // wait ends sooner: once half the waiting runs have finished, or 16 results wait. Zero sends
+  // every turn's results at its end. Like Dask's batched worker stream, but only when queued
+  // up: a chain or an idle worker never waits.
+  absl::Duration result_hold = absl::Milliseconds(25);
   size_t max_buffered_log_entries = 100'000;  // beyond this (no stream), the oldest are dropped
   Isolation isolation = Isolation::kThread;
   // kProcess: shared libraries the step process dlopen()s before looking the step up (the

@@ -536,6 +536,30 @@ TEST_F(ScriptedTest, ResultsWaitForCompanyWhileMoreRunsWaitThanResultsAreUnsent)
   ASSERT_TRUE(fake_.AwaitResult(0, "r3").has_value());
 }
 
+// However many runs wait, no more than 16 results are held back.
+TEST_F(ScriptedTest, AtMostSixteenResultsWaitForCompany) {
+  WorkerOptions o = Small(1, 4);  // SlowDouble declares 1 cpu: one at a time
+  o.result_hold = absl::Hours(1);
+  StartWorker(o);
+  std::vector<v1::Assignment> batch;
+  for (int i = 0; i < 40; ++i) {
+    v1::Assignment a = Assignment(absl::StrCat("r", i), "SlowDouble",
+                                  {{"x", Encode(i)}, {"millis", Encode(1)}});
+    a.set_queued(i > 0);
+    batch.push_back(std::move(a));
+  }
+  fake_.Assign(0, batch);
+  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
+    return m.has_results();
+  });
+  ASSERT_TRUE(first.has_value());
+  // Without the cap they would wait until as many had finished as still wait (20).
+  EXPECT_GE(first->results().results_size(), 16);
+  EXPECT_LT(first->results().results_size(), 20);
+  EXPECT_EQ(first->results().results(0).run_id(), "r0");
+  ASSERT_TRUE(fake_.AwaitResult(0, "r39").has_value());
+}
+
 // A held result goes up once the hold expires, even while runs still wait.
 TEST_F(ScriptedTest, HeldResultsGoUpWhenTheHoldExpires) {
   WorkerOptions o = Small(1, 4);

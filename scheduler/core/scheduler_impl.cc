@@ -1402,20 +1402,20 @@ class SchedulerImpl : public Scheduler {
   }
 
   // Where a run that no worker has room for now may be sent ahead: a worker that could run it
-  // once idle, with fewer runs waiting there than it runs times the function's send-ahead depth
-  // (send_ahead.h: a few milliseconds of work per running run, so a finishing run always has a
-  // successor at hand; none for long steps), the least loaded first. Only for functions without
-  // a timeout (a deadline would include the wait). -1: none.
+  // once idle, with fewer runs waiting there than the function's send-ahead limit for it
+  // (send_ahead.h: ~32 ms of work per running run, so a finishing run always has a successor at
+  // hand and results travel in batches; none for long steps), the least loaded first. Only for
+  // functions without a timeout (a deadline would include the wait). -1: none.
   int SendAheadTarget(const DispatchQueue& queue, std::vector<WorkerView>& views,
                       const std::vector<WorkerSessionId>& ids) {
     if (queue.signature == nullptr || queue.signature->timeout_millis() > 0) return -1;
-    const int depth = SendAheadDepth(options_.send_ahead, queue.durations.typical());
-    if (depth == 0) return -1;
+    const std::optional<absl::Duration> typical = queue.durations.typical();
     int best = -1;
     size_t best_waiting = 0;
     for (size_t w = 0; w < views.size(); ++w) {
       const size_t waiting = sessions_.at(ids[w]).sent_ahead.size();
-      if (waiting >= static_cast<size_t>(std::max(1, views[w].running) * depth)) continue;
+      const int limit = SendAheadLimit(options_.send_ahead, typical, views[w].running);
+      if (waiting >= static_cast<size_t>(limit)) continue;
       // Would it fit on the idle worker? (The view is a copy of this turn's: restored below.)
       WorkerView& view = views[w];
       v1::Resources in_use;

@@ -486,7 +486,7 @@ TEST_F(SchedulerTest, RunsAreSentAheadToBusyWorkersOnePerRunningRun) {
 TEST_F(SchedulerTest, SendAheadDepthFollowsHowLongTheFunctionsRunsTake) {
   TestWorker worker(scheduler_.get(), "w1");
   worker.Hello({}, /*max_runs=*/1);
-  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(30)));
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(50)));
   std::vector<v1::Assignment> root = worker.NextAssignments();
   ASSERT_EQ(root.size(), 1u);
   worker.SendResult(TestWorker::Execute(root[0]));
@@ -500,9 +500,9 @@ TEST_F(SchedulerTest, SendAheadDepthFollowsHowLongTheFunctionsRunsTake) {
     return r;
   };
   worker.SendResult(timed(first[0], absl::Milliseconds(1)));
-  // 1 ms runs: the default horizon (8 ms) holds 8 per running run.
+  // 1 ms runs: the default horizon (32 ms) holds 32 per running run.
   std::vector<v1::Assignment> second = worker.NextAssignments();
-  ASSERT_EQ(second.size(), 8u);
+  ASSERT_EQ(second.size(), 32u);
   for (const v1::Assignment& a : second) EXPECT_TRUE(a.queued());
   // Runs of 10 s make the typical duration long (over 100 ms): nothing more is sent ahead, so
   // the next assignment comes only once the slot is free, and not as queued.

@@ -3,8 +3,7 @@
 //
 //   StepDurations& times = durations_of[function];
 //   times.Add(absl::Microseconds(result.ended_unix_micros() - result.started_unix_micros()));
-//   int depth = SendAheadDepth(SendAheadPolicy{}, times.typical());
-//   if (waiting_on_worker < std::max(1, running_on_worker) * depth) ...send ahead...
+//   if (waiting_on_worker < SendAheadLimit(SendAheadPolicy{}, times.typical(), running)) ...
 //
 // Sending ahead saves the round trip between a run's end and its successor's start. For short
 // steps that round trip is a large share of the step, and one run waiting is not enough: a
@@ -23,11 +22,16 @@
 namespace sematic::scheduler {
 
 struct SendAheadPolicy {
-  // Work to keep waiting on a worker per running run: depth = horizon / typical duration.
-  absl::Duration horizon = absl::Milliseconds(8);
+  // Work to keep waiting on a worker per running run: depth = horizon / typical duration. A
+  // worker sends its results up in batches of about half of what waits (worker.h,
+  // result_hold), so the deeper the queue, the fewer the messages per step.
+  absl::Duration horizon = absl::Milliseconds(32);
   // Runs this long or longer are not sent ahead at all.
   absl::Duration longest_step = absl::Milliseconds(100);
-  int max_depth = 8;
+  int max_depth = 32;
+  // Runs waiting on one worker at most, whatever it runs (a worker running 64 no-op steps at
+  // once needs no thousands behind them).
+  int max_waiting = 256;
 };
 
 // The typical duration of one function's runs: an exponentially weighted mean (each new
@@ -46,6 +50,12 @@ class StepDurations {
 // Runs that may wait per running run: 1 while the duration is unknown (the first runs), 0 from
 // `longest_step` on, else horizon / typical rounded up, between 1 and max_depth.
 int SendAheadDepth(const SendAheadPolicy& policy, std::optional<absl::Duration> typical);
+
+// Runs of the function that may wait on a worker running `running` runs: depth per running run
+// (at least one run counts), at most max_waiting (at least 1) — 0 when the function's runs are
+// not sent ahead at all.
+int SendAheadLimit(const SendAheadPolicy& policy, std::optional<absl::Duration> typical,
+                   int running);
 
 }  // namespace sematic::scheduler
 

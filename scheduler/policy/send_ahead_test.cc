@@ -37,13 +37,13 @@ TEST(SendAheadDepthTest, OneWhileUnknown) {
 }
 
 TEST(SendAheadDepthTest, CoversTheHorizonUpToTheCap) {
-  const SendAheadPolicy policy;  // 8 ms horizon, depth <= 8
-  EXPECT_EQ(SendAheadDepth(policy, absl::Milliseconds(1)), 8);
-  EXPECT_EQ(SendAheadDepth(policy, absl::Microseconds(1'500)), 6);
-  EXPECT_EQ(SendAheadDepth(policy, absl::Milliseconds(2)), 4);
-  EXPECT_EQ(SendAheadDepth(policy, absl::Milliseconds(3)), 3);
-  EXPECT_EQ(SendAheadDepth(policy, absl::Microseconds(10)), 8);
-  EXPECT_EQ(SendAheadDepth(policy, absl::ZeroDuration()), 8);
+  const SendAheadPolicy policy;  // 32 ms horizon, depth <= 32
+  EXPECT_EQ(SendAheadDepth(policy, absl::Milliseconds(1)), 32);
+  EXPECT_EQ(SendAheadDepth(policy, absl::Microseconds(1'500)), 22);
+  EXPECT_EQ(SendAheadDepth(policy, absl::Milliseconds(2)), 16);
+  EXPECT_EQ(SendAheadDepth(policy, absl::Milliseconds(3)), 11);
+  EXPECT_EQ(SendAheadDepth(policy, absl::Microseconds(10)), 32);
+  EXPECT_EQ(SendAheadDepth(policy, absl::ZeroDuration()), 32);
   EXPECT_EQ(SendAheadDepth(policy, absl::Milliseconds(50)), 1);
 }
 
@@ -52,6 +52,19 @@ TEST(SendAheadDepthTest, LongStepsStayAtTheScheduler) {
   EXPECT_EQ(SendAheadDepth(policy, absl::Milliseconds(99)), 1);
   EXPECT_EQ(SendAheadDepth(policy, absl::Milliseconds(100)), 0);
   EXPECT_EQ(SendAheadDepth(policy, absl::Minutes(5)), 0);
+}
+
+TEST(SendAheadLimitTest, DepthPerRunningRunUpToTheWorkersCap) {
+  const SendAheadPolicy policy;  // depth <= 32, at most 256 waiting per worker
+  EXPECT_EQ(SendAheadLimit(policy, std::nullopt, 0), 1);  // an idle worker counts as one run
+  EXPECT_EQ(SendAheadLimit(policy, std::nullopt, 4), 4);
+  EXPECT_EQ(SendAheadLimit(policy, absl::Milliseconds(1), 1), 32);
+  EXPECT_EQ(SendAheadLimit(policy, absl::Milliseconds(1), 4), 128);
+  EXPECT_EQ(SendAheadLimit(policy, absl::Microseconds(10), 64), 256);
+  EXPECT_EQ(SendAheadLimit(policy, absl::Seconds(1), 64), 0);
+  SendAheadPolicy none = policy;
+  none.max_waiting = 0;  // treated as 1
+  EXPECT_EQ(SendAheadLimit(none, absl::Milliseconds(1), 8), 1);
 }
 
 TEST(SendAheadDepthTest, PolicyIsHonoured) {
