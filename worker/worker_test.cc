@@ -186,9 +186,8 @@ class FakeScheduler {
 
   // Waits for stream `index` to exist; its hello.
   std::optional<v1::Hello> AwaitHello(int index) {
-    std::optional<v1::WorkerMessage> m = AwaitMessage(index, [](const v1::WorkerMessage& m) {
-      return m.has_hello();
-    });
+    std::optional<v1::WorkerMessage> m =
+        AwaitMessage(index, [](const v1::WorkerMessage& m) { return m.has_hello(); });
     if (!m) return std::nullopt;
     return m->hello();
   }
@@ -255,8 +254,8 @@ class FakeScheduler {
     cb(absl::UnavailableError("the scheduler went away"));
   }
 
-  void Welcome(int index, std::vector<v1::RunAttempt> abandon = {},
-               int64_t max_message_bytes = 0, int64_t heartbeat_millis = 50) {
+  void Welcome(int index, std::vector<v1::RunAttempt> abandon = {}, int64_t max_message_bytes = 0,
+               int64_t heartbeat_millis = 50) {
     v1::SchedulerMessage m;
     m.mutable_welcome()->set_scheduler_id("fake");
     m.mutable_welcome()->set_heartbeat_interval_millis(heartbeat_millis);
@@ -302,6 +301,17 @@ v1::Assignment Assignment(const std::string& run_id, const std::string& function
     in->set_name(name);
     *in->mutable_value() = value;
   }
+  return a;
+}
+
+bool HasResults(const v1::WorkerMessage& m) { return m.has_results(); }
+
+// SlowDouble(x, millis); `queued`: sent ahead, to wait for room (Assignment.queued).
+v1::Assignment SlowDoubleAssignment(const std::string& run_id, int x, int millis,
+                                    bool queued = false) {
+  v1::Assignment a =
+      Assignment(run_id, "SlowDouble", {{"x", Encode(x)}, {"millis", Encode(millis)}});
+  a.set_queued(queued);
   return a;
 }
 
@@ -392,8 +402,8 @@ class ScriptedTest : public ::testing::Test {
 
   FakeScheduler fake_;
   int64_t welcome_max_message_bytes_ = 0;  // what StartWorker's Welcome announces
-  int64_t welcome_heartbeat_millis_ = 50;   // likewise
-  std::unique_ptr<Worker> worker_;  // destroyed before fake_
+  int64_t welcome_heartbeat_millis_ = 50;  // likewise
+  std::unique_ptr<Worker> worker_;         // destroyed before fake_
 };
 
 TEST_F(ScriptedTest, HelloAnnouncesStepsAndResources) {
@@ -415,8 +425,7 @@ TEST_F(ScriptedTest, HelloAnnouncesStepsAndResources) {
   EXPECT_EQ(hello->max_concurrent_runs(), 2);
   std::vector<std::string> names;
   for (const auto& f : hello->functions()) names.push_back(f.name());
-  EXPECT_THAT(names, ::testing::IsSupersetOf({"Double",
-                                              "DoubleAll"}));
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"Double", "DoubleAll"}));
   for (const auto& f : hello->functions()) {
     if (f.name() == "DoubleAll") {
       EXPECT_TRUE(f.nested());
@@ -460,10 +469,8 @@ TEST_F(ScriptedTest, AResultOverTheSchedulersMessageLimitFailsItsRunNotTheStream
 
 TEST_F(ScriptedTest, OverCapacityAssignmentsAreRefusedNotRun) {
   StartWorker(Small(1, 4));  // SlowDouble declares 1 cpu: one at a time
-  fake_.Assign(0, {Assignment("r1", "SlowDouble",
-                              {{"x", Encode(1)}, {"millis", Encode(200)}}),
-                   Assignment("r2", "SlowDouble",
-                              {{"x", Encode(2)}, {"millis", Encode(1)}})});
+  fake_.Assign(0, {Assignment("r1", "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(200)}}),
+                   Assignment("r2", "SlowDouble", {{"x", Encode(2)}, {"millis", Encode(1)}})});
   std::optional<v1::RunResult> r2 = fake_.AwaitResult(0, "r2");
   ASSERT_TRUE(r2.has_value());
   EXPECT_EQ(r2->error().kind(), v1::INFRASTRUCTURE);
@@ -479,13 +486,8 @@ TEST_F(ScriptedTest, OverCapacityAssignmentsAreRefusedNotRun) {
 TEST_F(ScriptedTest, QueuedAssignmentsWaitForRoomInOrderAndCanBeCancelledOrRefused) {
   StartWorker(Small(1, 4));  // SlowDouble declares 1 cpu: one at a time
   const int64_t before = absl::ToUnixMicros(absl::Now());
-  auto ahead = [](const std::string& id, int x, int millis) {
-    v1::Assignment a = Assignment(id, "SlowDouble", {{"x", Encode(x)}, {"millis", Encode(millis)}});
-    a.set_queued(true);
-    return a;
-  };
-  fake_.Assign(0, {Assignment("r1", "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(100)}}),
-                   ahead("r2", 2, 1), ahead("r3", 3, 1), ahead("r4", 4, 1)});
+  fake_.Assign(0, {SlowDoubleAssignment("r1", 1, 100), SlowDoubleAssignment("r2", 2, 1, true),
+                   SlowDoubleAssignment("r3", 3, 1, true), SlowDoubleAssignment("r4", 4, 1, true)});
   v1::SchedulerMessage cancel;
   v1::RunAttempt* c = cancel.mutable_cancel()->add_runs();
   c->set_run_id("r3");
@@ -500,8 +502,7 @@ TEST_F(ScriptedTest, QueuedAssignmentsWaitForRoomInOrderAndCanBeCancelledOrRefus
   // It waited for r1 (100 ms).
   EXPECT_GE(r4->started_unix_micros(), before + 100'000);
   // Draining refuses what still waits.
-  fake_.Assign(0, {Assignment("r5", "SlowDouble", {{"x", Encode(5)}, {"millis", Encode(100)}}),
-                   ahead("r6", 6, 1)});
+  fake_.Assign(0, {SlowDoubleAssignment("r5", 5, 100), SlowDoubleAssignment("r6", 6, 1, true)});
   worker_->Drain();
   std::optional<v1::RunResult> r6 = fake_.AwaitResult(0, "r6");
   ASSERT_TRUE(r6.has_value());
@@ -517,16 +518,10 @@ TEST_F(ScriptedTest, ResultsWaitForCompanyWhileMoreRunsWaitThanResultsAreUnsent)
   WorkerOptions o = Small(1, 4);  // SlowDouble declares 1 cpu: one at a time
   o.result_hold = absl::Hours(1);
   StartWorker(o);
-  auto ahead = [](const std::string& id, int x, int millis) {
-    v1::Assignment a = Assignment(id, "SlowDouble", {{"x", Encode(x)}, {"millis", Encode(millis)}});
-    a.set_queued(true);
-    return a;
-  };
-  fake_.Assign(0, {Assignment("r1", "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(1)}}),
-                   ahead("r2", 2, 200), ahead("r3", 3, 200), ahead("r4", 4, 200)});
-  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
-    return m.has_results();
-  });
+  fake_.Assign(
+      0, {SlowDoubleAssignment("r1", 1, 1), SlowDoubleAssignment("r2", 2, 200, true),
+          SlowDoubleAssignment("r3", 3, 200, true), SlowDoubleAssignment("r4", 4, 200, true)});
+  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, HasResults);
   ASSERT_TRUE(first.has_value());
   ASSERT_EQ(first->results().results_size(), 2) << first->DebugString();
   EXPECT_EQ(first->results().results(0).run_id(), "r1");
@@ -543,15 +538,10 @@ TEST_F(ScriptedTest, AtMostSixteenResultsWaitForCompany) {
   StartWorker(o);
   std::vector<v1::Assignment> batch;
   for (int i = 0; i < 40; ++i) {
-    v1::Assignment a = Assignment(absl::StrCat("r", i), "SlowDouble",
-                                  {{"x", Encode(i)}, {"millis", Encode(1)}});
-    a.set_queued(i > 0);
-    batch.push_back(std::move(a));
+    batch.push_back(SlowDoubleAssignment(absl::StrCat("r", i), i, 1, i > 0));
   }
   fake_.Assign(0, batch);
-  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
-    return m.has_results();
-  });
+  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, HasResults);
   ASSERT_TRUE(first.has_value());
   // Without the cap they would wait until as many had finished as still wait (20).
   EXPECT_GE(first->results().results_size(), 16);
@@ -565,16 +555,9 @@ TEST_F(ScriptedTest, HeldResultsGoUpWhenTheHoldExpires) {
   WorkerOptions o = Small(1, 4);
   o.result_hold = absl::Milliseconds(20);
   StartWorker(o);
-  auto ahead = [](const std::string& id, int x, int millis) {
-    v1::Assignment a = Assignment(id, "SlowDouble", {{"x", Encode(x)}, {"millis", Encode(millis)}});
-    a.set_queued(true);
-    return a;
-  };
-  fake_.Assign(0, {Assignment("r1", "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(1)}}),
-                   ahead("r2", 2, 2000), ahead("r3", 3, 1), ahead("r4", 4, 1)});
-  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
-    return m.has_results();
-  });
+  fake_.Assign(0, {SlowDoubleAssignment("r1", 1, 1), SlowDoubleAssignment("r2", 2, 2000, true),
+                   SlowDoubleAssignment("r3", 3, 1, true), SlowDoubleAssignment("r4", 4, 1, true)});
+  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, HasResults);
   ASSERT_TRUE(first.has_value());
   ASSERT_EQ(first->results().results_size(), 1) << "r1 waited for r2 (2 s), past its hold";
   EXPECT_EQ(first->results().results(0).run_id(), "r1");
@@ -597,8 +580,7 @@ TEST_F(ScriptedTest, CancelledStepObservesItAndIsReportedCancelled) {
   StartWorker(Small(1, 1));
   const std::string marker =
       (fs::path(::testing::TempDir()) / ("cancel-" + RandomHex64())).string();
-  fake_.Assign(0, {Assignment("r1", "WaitForCancel",
-                              {{"marker", Encode(marker)}})});
+  fake_.Assign(0, {Assignment("r1", "WaitForCancel", {{"marker", Encode(marker)}})});
   // A heartbeat lists the run once it started.
   ASSERT_TRUE(fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
     return m.heartbeat().running_size() == 1 && m.heartbeat().running(0).run_id() == "r1";
@@ -626,9 +608,8 @@ TEST_F(ScriptedTest, AStepEndingBeforeItsStartedNoticeIsDueIsReportedByItsResult
   o.started_notice_delay = absl::Hours(1);
   StartWorker(o);
   fake_.Assign(0, {Assignment("r1", "Double", {{"x", Encode(4)}})});
-  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
-    return m.has_heartbeat() || m.has_results();
-  });
+  std::optional<v1::WorkerMessage> first = fake_.AwaitMessage(
+      0, [](const v1::WorkerMessage& m) { return m.has_heartbeat() || m.has_results(); });
   ASSERT_TRUE(first.has_value());
   ASSERT_TRUE(first->has_results()) << first->DebugString();
   EXPECT_EQ(first->results().results(0).run_id(), "r1");
@@ -638,22 +619,18 @@ TEST_F(ScriptedTest, AStepEndingBeforeItsStartedNoticeIsDueIsReportedByItsResult
 // however long the worker stays busy; a step that runs past the delay is.
 TEST_F(ScriptedTest, OnlyStepsRunningPastTheNoticeDelayAreAnnounced) {
   welcome_heartbeat_millis_ = 3'600'000;  // no periodic heartbeats
-  WorkerOptions o = Small(1, 4);           // SlowDouble declares 1 cpu: one at a time
+  WorkerOptions o = Small(1, 4);          // SlowDouble declares 1 cpu: one at a time
   o.started_notice_delay = absl::Milliseconds(200);
   o.result_hold = absl::ZeroDuration();
   StartWorker(o);
-  auto step = [](const std::string& id, int millis, bool queued) {
-    v1::Assignment a = Assignment(id, "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(millis)}});
-    a.set_queued(queued);
-    return a;
-  };
   std::vector<v1::Assignment> batch;
-  for (int i = 0; i < 12; ++i) batch.push_back(step(absl::StrCat("s", i), 40, i > 0));
-  batch.push_back(step("long", 1500, true));
+  for (int i = 0; i < 12; ++i) {
+    batch.push_back(SlowDoubleAssignment(absl::StrCat("s", i), 1, 40, i > 0));
+  }
+  batch.push_back(SlowDoubleAssignment("long", 1, 1500, true));
   fake_.Assign(0, batch);  // ~480 ms of 40 ms steps, then one of 1.5 s
-  std::optional<v1::WorkerMessage> notice = fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
-    return m.heartbeat().running_size() > 0;
-  });
+  std::optional<v1::WorkerMessage> notice = fake_.AwaitMessage(
+      0, [](const v1::WorkerMessage& m) { return m.heartbeat().running_size() > 0; });
   ASSERT_TRUE(notice.has_value());
   ASSERT_EQ(notice->heartbeat().running_size(), 1) << notice->DebugString();
   EXPECT_EQ(notice->heartbeat().running(0).run_id(), "long");
@@ -751,8 +728,8 @@ TEST_F(ScriptedTest, LogLinesThatAreNotUtf8AreRepairedNotDropped) {
 
 TEST_F(ScriptedTest, DeadlineCancelsTheStepAndReportsTimeout) {
   StartWorker(Small(1, 1));
-  v1::Assignment slow = Assignment("r1", "SlowDouble",
-                                   {{"x", Encode(1)}, {"millis", Encode(20000)}});
+  v1::Assignment slow =
+      Assignment("r1", "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(20000)}});
   slow.set_deadline_unix_micros(absl::ToUnixMicros(absl::Now() + absl::Milliseconds(50)));
   fake_.Assign(0, {slow});
   std::optional<v1::RunResult> r1 = fake_.AwaitResult(0, "r1");
@@ -811,8 +788,7 @@ TEST_F(ScriptedTest, WelcomeAbandonDropsHeldResults) {
 
 TEST_F(ScriptedTest, DrainRefusesNewWorkAndFinishesOnceResultsAreAcknowledged) {
   StartWorker(Small(2, 2));
-  fake_.Assign(0, {Assignment("r1", "SlowDouble",
-                              {{"x", Encode(1)}, {"millis", Encode(100)}})});
+  fake_.Assign(0, {Assignment("r1", "SlowDouble", {{"x", Encode(1)}, {"millis", Encode(100)}})});
   worker_->Drain();
   fake_.Assign(0, {Assignment("r2", "Double", {{"x", Encode(1)}})});
   std::optional<v1::RunResult> r2 = fake_.AwaitResult(0, "r2");

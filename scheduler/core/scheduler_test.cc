@@ -456,8 +456,9 @@ TEST_F(SchedulerTest, AJobOnlyWatchSeesTheJobsChangesButNoRunEvents) {
   EXPECT_GE(everything.runs, 6);  // Pipeline, 3 Squares, the gather, Sum, Add: each ended
 }
 
-// When every able worker is busy, one run per running run is sent ahead (Assignment.queued) to
-// wait on the worker; it counts against the worker's capacity once a run there ends.
+// When every able worker is busy, runs are sent ahead (Assignment.queued) to wait on a worker —
+// one per running run while the function's durations are unknown; a run sent ahead counts
+// against the worker's capacity once a run there ends.
 TEST_F(SchedulerTest, RunsAreSentAheadToBusyWorkersOnePerRunningRun) {
   TestWorker worker(scheduler_.get(), "w1");
   worker.Hello({}, /*max_runs=*/1);
