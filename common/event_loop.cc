@@ -1,5 +1,7 @@
 #include "common/event_loop.h"
 
+#include <utility>
+
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/check.h"
@@ -47,10 +49,10 @@ bool EventLoop::PostOrRunHere(std::function<void()> closure) {
     }
     lent_turn_ = true;  // the loop thread starts no turn until it is cleared
   }
-  lent_turn_of = this;
+  const EventLoop* outer = std::exchange(lent_turn_of, this);  // another loop's lent turn, if any
   closure();
   if (on_turn_end_) on_turn_end_();
-  lent_turn_of = nullptr;
+  lent_turn_of = outer;
   absl::MutexLock lock(&mu_);
   lent_turn_ = false;
   return true;

@@ -43,8 +43,8 @@ class EventLoop {
   void Post(std::function<void()> closure);
   void RunAt(absl::Time when, std::function<void()> closure);
   // When no turn is running and nothing is queued: runs `closure` here, as a turn of its own (the
-  // turn-end hook follows it, on this thread), and returns true. Otherwise posts it and returns
-  // false. Not from within a turn.
+  // turn-end hook follows it, on this thread), and returns true. Otherwise (also when called from
+  // within one of this loop's turns) posts it and returns false.
   bool PostOrRunHere(std::function<void()> closure);
 
   // True on the loop's thread, and on a thread running a turn lent by PostOrRunHere.
