@@ -29,6 +29,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/thread_pool.h"
+#include "common/worker_protocol.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "sematic/codec.h"
 #include "sematic/context.h"
@@ -75,10 +76,6 @@ v1::RunResult ErrorResult(const std::string& run_id, int attempt, v1::ErrorKind 
   r.set_ended_unix_micros(now);
   return r;
 }
-
-// Results held for company (HoldResults) go up once there are this many: a batch this size
-// already spreads a message's cost thin, and holding more only makes the traffic bursty.
-constexpr size_t kMostResultsHeld = 16;
 
 // Protobuf serializes and parses messages of at most 2 GiB - 1 bytes.
 constexpr size_t kMaxMessageBytes = INT_MAX;
@@ -462,8 +459,9 @@ class WorkerImpl : public Worker {
 
   // Whether the unsent results wait for company (WorkerOptions::result_hold): while more runs
   // sent ahead wait here than results are unsent (the scheduler needs none of them to keep us
-  // busy), fewer than kMostResultsHeld, not past the hold, not while draining. Held ones go up
-  // at the end of the turn in which one of those stops being true.
+  // busy), fewer than kMostResultsHeld (common/worker_protocol.h: a batch that size spreads a
+  // message's cost thin, and the scheduler relies on the bound), not past the hold, not while
+  // draining. Held ones go up at the end of the turn in which one of those stops being true.
   bool HoldResults() {
     const size_t unsent = results_.UnsentCount();
     if (options_.result_hold <= absl::ZeroDuration() || draining_ || unsent >= waiting_.size() ||

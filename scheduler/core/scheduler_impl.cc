@@ -22,6 +22,7 @@
 #include "common/ids.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "common/worker_protocol.h"
 #include "scheduler/artifacts/blob_store.h"
 #include "scheduler/core/commit_pipeline.h"
 #include "scheduler/core/graph_rewrite.h"
@@ -1954,6 +1955,7 @@ class SchedulerImpl : public Scheduler {
     if (it == sessions_.end()) return;
     WorkerSession& s = it->second;
     std::vector<std::string> runs(s.runs.begin(), s.runs.end());
+    const absl::flat_hash_set<RunKey> never_started = SentAheadNeverStarted(s);
     if (s.connection) s.connection->Close(why);
     for (const std::string& run_id : runs) {
       LiveRun* run = FindLive(run_id);
@@ -1961,7 +1963,10 @@ class SchedulerImpl : public Scheduler {
       run->session = 0;
       run->sent_ahead = false;
       ReleaseJobSlot(run->key.job);
-      if (requeue) {
+      if (!requeue) continue;
+      if (never_started.contains(run->key)) {
+        RequeueUnstarted(*run, s.hello.worker_id());
+      } else {
         AttemptFailed(run->key, FailureKind::kInfrastructure,
                       absl::UnavailableError(absl::StrCat("worker ", s.hello.worker_id(),
                                                           " was lost: ", why.message())));
@@ -1969,6 +1974,43 @@ class SchedulerImpl : public Scheduler {
     }
     sessions_.erase(it);
     ++sessions_generation_;
+  }
+
+  // The runs sent ahead to `s` that cannot have started there. A worker starts them in the order
+  // sent, as its runs end, and the scheduler hears of those ends late by at most the results a
+  // worker holds back (common/worker_protocol.h) and those of one turn: only the first
+  // max_concurrent_runs + kMostResultsHeld may have started.
+  absl::flat_hash_set<RunKey> SentAheadNeverStarted(const WorkerSession& s) {
+    absl::flat_hash_set<RunKey> never;
+    const size_t may_have_started =
+        static_cast<size_t>(std::max(1, s.hello.max_concurrent_runs())) + kMostResultsHeld;
+    size_t seen = 0;
+    for (const RunKey& key : s.sent_ahead) {
+      auto run = runs_.find(key);
+      if (run == runs_.end() || !run->second.sent_ahead || run->second.session != s.id) continue;
+      if (++seen > may_have_started) never.insert(key);
+    }
+    return never;
+  }
+
+  // A run sent ahead to a lost worker, which never started it: queued again at once, without
+  // spending its infrastructure retry budget (the attempt number stays spent: the lost worker
+  // might still report it).
+  void RequeueUnstarted(LiveRun& run, const std::string& worker_id) {
+    v1::LogEntry* note = run.stored.mutable_run()->add_logs();
+    note->set_unix_micros(Micros(absl::Now()));
+    note->set_text(absl::StrCat("attempt ", run.stored.run().attempt(), " was sent ahead to worker ",
+                                worker_id, ", lost before it could start it; queued again (no "
+                                "retry spent)"));
+    batch_.AppendLog(run.key, NextLogIndex(run.key)++, *note);
+    run.stored.mutable_run()->clear_logs();
+    MustSetState(run, RunEvent::kWorkerLost);
+    run.stored.set_not_before_unix_micros(Micros(absl::Now()));
+    PersistRun(run);
+    loop_->RunAt(absl::Now(), [this, key = run.key] {
+      auto r = runs_.find(key);
+      if (r != runs_.end() && r->second.stored.run().state() == v1::QUEUED) Enqueue(r->second);
+    });
   }
 
   void ScheduleHeartbeatCheck() {

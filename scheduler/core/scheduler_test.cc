@@ -1344,4 +1344,39 @@ TEST_F(SchedulerTest, ARecoveredRunsLogIsAppendedToNotOverwritten) {
   EXPECT_THAT(Texts(page.lines), ::testing::ElementsAre("before-1", "before-2", "after"));
 }
 
+// A lost worker's runs are retried elsewhere. Those sent ahead beyond what it can have started
+// (its slots + the results a worker may hold back) spend no retry; the others do.
+TEST_F(SchedulerTest, RunsSentAheadToALostWorkerBeyondWhatItCanHaveStartedSpendNoRetry) {
+  TestWorker first(scheduler_.get(), "w1");
+  first.Hello({}, /*max_runs=*/1);
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(40)));
+  std::vector<v1::Assignment> root = first.NextAssignments();
+  ASSERT_EQ(root.size(), 1u);
+  first.SendResult(TestWorker::Execute(root[0]));
+  std::vector<v1::Assignment> initial = first.NextAssignments();  // one running, one ahead
+  ASSERT_EQ(initial.size(), 2u);
+  v1::RunResult quick = TestWorker::Execute(initial[0]);
+  quick.set_started_unix_micros(1'000'000);
+  quick.set_ended_unix_micros(1'001'000);  // 1 ms: 32 more are sent ahead
+  first.SendResult(quick);
+  std::vector<v1::Assignment> ahead = first.NextAssignments();
+  ASSERT_EQ(ahead.size(), 32u);
+  first.Gone();  // initial[1] runs there now; ahead[0..16] may have started, ahead[17..] not
+  auto log_of = [&](const std::string& run_id) -> std::string {
+    LogRead read(*scheduler_, run_id, 0, false);
+    absl::StatusOr<sch::RunLogPage> page = read.Get();
+    if (!page.ok() || page->lines.entries().empty()) return "";
+    return page->lines.entries(0).text();
+  };
+  TestWorker second(scheduler_.get(), "w2");
+  second.Hello({}, /*max_runs=*/8);
+  ASSERT_OK_AND_ASSIGN(v1::Job job, second.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+  EXPECT_THAT(log_of(initial[1].run_id()), HasSubstr("attempt 1 failed"));
+  EXPECT_THAT(log_of(ahead[0].run_id()), HasSubstr("failed"));
+  EXPECT_THAT(log_of(ahead[16].run_id()), HasSubstr("failed"));
+  EXPECT_THAT(log_of(ahead[17].run_id()), HasSubstr("lost before it could start it"));
+  EXPECT_THAT(log_of(ahead[31].run_id()), HasSubstr("no retry spent"));
+}
+
 }  // namespace scheduler_test
