@@ -396,6 +396,7 @@ class WorkerImpl : public Worker {
         welcome.heartbeat_interval_millis() > 0 ? welcome.heartbeat_interval_millis() : 5000);
     scheduler_max_message_bytes_.store(welcome.max_message_bytes());
     ScheduleHeartbeat(generation_);
+    if (draining_) SendHeartbeat();  // a scheduler met anew learns it at once
     FlushLogs();
     // Unacknowledged results go out again at the end of this turn.
     MaybeDrained();
@@ -414,6 +415,7 @@ class WorkerImpl : public Worker {
     v1::WorkerMessage m;
     v1::Heartbeat* hb = m.mutable_heartbeat();
     hb->set_unix_micros(NowMicros());
+    hb->set_draining(draining_);
     for (auto& [key, run] : runs_) {
       if (run.settled) continue;
       *hb->add_running() = AttemptOf(key);
@@ -517,9 +519,12 @@ class WorkerImpl : public Worker {
 
   // ---- Runs ----------------------------------------------------------------------------------
 
-  void Reject(const v1::Assignment& a, v1::ErrorKind kind, std::string why, bool retryable) {
-    results_.Add(ErrorResult(a.run_id(), a.attempt(), kind,
-                             absl::StrCat("worker ", options_.worker_id, ": ", why), retryable));
+  void Reject(const v1::Assignment& a, v1::ErrorKind kind, std::string why, bool retryable,
+              bool never_started = false) {
+    v1::RunResult r = ErrorResult(a.run_id(), a.attempt(), kind,
+                                  absl::StrCat("worker ", options_.worker_id, ": ", why), retryable);
+    r.mutable_error()->set_never_started(never_started);
+    results_.Add(std::move(r));
   }
 
   void StartRun(v1::Assignment a) {
@@ -528,7 +533,7 @@ class WorkerImpl : public Worker {
       return;  // a duplicate
     }
     if (draining_) {
-      Reject(a, v1::INFRASTRUCTURE, "draining; takes no new runs", true);
+      Reject(a, v1::INFRASTRUCTURE, "draining; takes no new runs", true, /*never_started=*/true);
       return;
     }
     absl::StatusOr<const FuncInfo*> func = FindFunc(a.function(), a.version());
@@ -568,8 +573,11 @@ class WorkerImpl : public Worker {
         ++it;
         continue;
       }
-      results_.Add(ErrorResult(it->assignment.run_id(), it->assignment.attempt(), kind,
-                               absl::StrCat("worker ", options_.worker_id, ": ", why), retryable));
+      v1::RunResult r = ErrorResult(it->assignment.run_id(), it->assignment.attempt(), kind,
+                                    absl::StrCat("worker ", options_.worker_id, ": ", why),
+                                    retryable);
+      r.mutable_error()->set_never_started(true);
+      results_.Add(std::move(r));
       it = waiting_.erase(it);
     }
   }
@@ -681,9 +689,12 @@ class WorkerImpl : public Worker {
       std::fprintf(stderr, "sematic-worker %s: draining (%s)\n", options_.worker_id.c_str(),
                    why.c_str());
     }
+    const bool began = !draining_;
     draining_ = true;
     RefuseWaiting([](const Waiting&) { return true; }, v1::INFRASTRUCTURE,
                   "draining; takes no new runs", true);
+    // The scheduler stops placing runs here once it hears (every heartbeat says so from now on).
+    if (began && stream_ != nullptr && welcomed_) SendHeartbeat();
     MaybeDrained();
   }
 

@@ -508,7 +508,12 @@ TEST_F(ScriptedTest, QueuedAssignmentsWaitForRoomInOrderAndCanBeCancelledOrRefus
   ASSERT_TRUE(r6.has_value());
   EXPECT_EQ(r6->error().kind(), v1::INFRASTRUCTURE);
   EXPECT_TRUE(r6->error().retryable());
+  EXPECT_TRUE(r6->error().never_started());  // the scheduler spends no retry on it
   EXPECT_THAT(r6->error().message(), HasSubstr("draining"));
+  // The scheduler hears at once that this worker takes nothing more.
+  EXPECT_TRUE(fake_.AwaitMessage(0, [](const v1::WorkerMessage& m) {
+    return m.heartbeat().draining();
+  }));
 }
 
 // While more runs sent ahead wait than results are unsent, results wait for company (up to

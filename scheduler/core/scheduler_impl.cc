@@ -1691,6 +1691,10 @@ class SchedulerImpl : public Scheduler {
         OnLogs(message.logs());
         return absl::OkStatus();
       case v1::WorkerMessage::kHeartbeat:
+        if (message.heartbeat().draining()) {
+          s.draining = true;
+          s.view.draining = true;  // placement passes it by; nothing more is sent ahead there
+        }
         for (const v1::RunAttempt& a : message.heartbeat().running()) OnStarted(s, a);
         return absl::OkStatus();
       case v1::WorkerMessage::MESSAGE_NOT_SET:
@@ -1835,6 +1839,11 @@ class SchedulerImpl : public Scheduler {
       }
       case v1::RunResult::kError: {
         const v1::RunError& error = result.error();
+        if (error.never_started() && error.retryable() && error.kind() == v1::INFRASTRUCTURE) {
+          ReleaseWorker(*run);
+          RequeueUnstarted(*run, error.message());
+          break;
+        }
         FailureKind kind = FailureKindFor(error.kind());
         absl::Status why = absl::UnknownError(
             error.message().empty()
@@ -1965,7 +1974,8 @@ class SchedulerImpl : public Scheduler {
       ReleaseJobSlot(run->key.job);
       if (!requeue) continue;
       if (never_started.contains(run->key)) {
-        RequeueUnstarted(*run, s.hello.worker_id());
+        RequeueUnstarted(*run, absl::StrCat("sent ahead to worker ", s.hello.worker_id(),
+                                            ", lost before it could start it"));
       } else {
         AttemptFailed(run->key, FailureKind::kInfrastructure,
                       absl::UnavailableError(absl::StrCat("worker ", s.hello.worker_id(),
@@ -1993,15 +2003,14 @@ class SchedulerImpl : public Scheduler {
     return never;
   }
 
-  // A run sent ahead to a lost worker, which never started it: queued again at once, without
-  // spending its infrastructure retry budget (the attempt number stays spent: the lost worker
-  // might still report it).
-  void RequeueUnstarted(LiveRun& run, const std::string& worker_id) {
+  // A run whose attempt never started (sent ahead to a worker lost or draining before it could
+  // start it): queued again at once, without spending its retry budget. The attempt number
+  // stays spent: the worker might still report that attempt.
+  void RequeueUnstarted(LiveRun& run, const std::string& why) {
     v1::LogEntry* note = run.stored.mutable_run()->add_logs();
     note->set_unix_micros(Micros(absl::Now()));
-    note->set_text(absl::StrCat("attempt ", run.stored.run().attempt(), " was sent ahead to worker ",
-                                worker_id, ", lost before it could start it; queued again (no "
-                                "retry spent)"));
+    note->set_text(absl::StrCat("attempt ", run.stored.run().attempt(), " never started: ", why,
+                                "; queued again (no retry spent)"));
     batch_.AppendLog(run.key, NextLogIndex(run.key)++, *note);
     run.stored.mutable_run()->clear_logs();
     MustSetState(run, RunEvent::kWorkerLost);

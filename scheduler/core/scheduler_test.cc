@@ -147,6 +147,15 @@ class TestWorker {
     return m;
   }
 
+  // The messages received and not yet taken, without waiting.
+  std::vector<v1::SchedulerMessage> TakeReceived() {
+    absl::MutexLock lock(&shared_->mu);
+    std::vector<v1::SchedulerMessage> out(std::make_move_iterator(shared_->messages.begin()),
+                                          std::make_move_iterator(shared_->messages.end()));
+    shared_->messages.clear();
+    return out;
+  }
+
   // The next assignment batch, skipping other messages.
   std::vector<v1::Assignment> NextAssignments() {
     while (auto m = Next()) {
@@ -1377,6 +1386,47 @@ TEST_F(SchedulerTest, RunsSentAheadToALostWorkerBeyondWhatItCanHaveStartedSpendN
   EXPECT_THAT(log_of(ahead[16].run_id()), HasSubstr("failed"));
   EXPECT_THAT(log_of(ahead[17].run_id()), HasSubstr("lost before it could start it"));
   EXPECT_THAT(log_of(ahead[31].run_id()), HasSubstr("no retry spent"));
+}
+
+// A worker that says it drains gets nothing more; the runs it refuses without starting them
+// (sent ahead, or arriving while it drains) go elsewhere without spending a retry.
+TEST_F(SchedulerTest, ADrainingWorkerGetsNothingMoreAndItsUnstartedRefusalsSpendNoRetry) {
+  TestWorker first(scheduler_.get(), "w1");
+  first.Hello({}, /*max_runs=*/1);
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(3)));
+  std::vector<v1::Assignment> root = first.NextAssignments();
+  ASSERT_EQ(root.size(), 1u);
+  first.SendResult(TestWorker::Execute(root[0]));
+  std::vector<v1::Assignment> initial = first.NextAssignments();  // one running, one ahead
+  ASSERT_EQ(initial.size(), 2u);
+  ASSERT_TRUE(initial[1].queued());
+  v1::WorkerMessage draining;
+  draining.mutable_heartbeat()->set_draining(true);
+  draining.mutable_heartbeat()->add_running()->set_run_id(initial[0].run_id());
+  draining.mutable_heartbeat()->mutable_running(0)->set_attempt(initial[0].attempt());
+  scheduler_->OnWorkerMessage(first.session(), draining);
+  v1::RunResult refused;
+  refused.set_run_id(initial[1].run_id());
+  refused.set_attempt(initial[1].attempt());
+  refused.mutable_error()->set_kind(v1::INFRASTRUCTURE);
+  refused.mutable_error()->set_retryable(true);
+  refused.mutable_error()->set_never_started(true);
+  refused.mutable_error()->set_message("worker w1: draining; takes no new runs");
+  first.SendResult(refused);
+  first.SendResult(TestWorker::Execute(initial[0]));  // what it ran, it finishes
+  TestWorker second(scheduler_.get(), "w2");
+  second.Hello({}, /*max_runs=*/8);
+  ASSERT_OK_AND_ASSIGN(v1::Job job, second.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+  for (const v1::SchedulerMessage& m : first.TakeReceived()) {
+    EXPECT_EQ(m.assignments().assignments_size(), 0) << "assigned to a draining worker";
+  }
+  LogRead read(*scheduler_, initial[1].run_id(), 0, false);
+  ASSERT_OK_AND_ASSIGN(sch::RunLogPage page, read.Get());
+  ASSERT_FALSE(page.lines.entries().empty());
+  EXPECT_THAT(page.lines.entries(0).text(),
+              HasSubstr("attempt 1 never started: worker w1: draining; takes no new runs; "
+                        "queued again (no retry spent)"));
 }
 
 }  // namespace scheduler_test
