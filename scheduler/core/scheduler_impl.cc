@@ -1463,22 +1463,30 @@ class SchedulerImpl : public Scheduler {
       return;
     }
     ReleaseWorker(run);
-    v1::LogEntry* note = run.stored.mutable_run()->add_logs();
-    note->set_unix_micros(Micros(absl::Now()));
-    note->set_text(absl::StrCat("attempt ", run.stored.run().attempt(), " failed: ",
-                                why.ToString(), "; retrying"));
-    batch_.AppendLog(key, NextLogIndex(key)++, *note);
-    run.stored.mutable_run()->clear_logs();
-    MustSetState(run, event);
     // A lost worker says nothing about the run: re-queue it at once. Failures of the run itself
     // back off.
     const int retry = run.stored.user_failures();
     const absl::Time at = kind == FailureKind::kInfrastructure
                               ? absl::Now()
                               : absl::Now() + BackoffDelay(budget, retry, rng_);
+    Requeue(run, event,
+            absl::StrCat("attempt ", run.stored.run().attempt(), " failed: ", why.ToString(),
+                         "; retrying"),
+            at);
+  }
+
+  // Moves `run` (its worker released) back to QUEUED by `event`, with a line in its log saying
+  // why, and queues it for dispatch at `at`.
+  void Requeue(LiveRun& run, RunEvent event, std::string note_text, absl::Time at) {
+    v1::LogEntry* note = run.stored.mutable_run()->add_logs();
+    note->set_unix_micros(Micros(absl::Now()));
+    note->set_text(std::move(note_text));
+    batch_.AppendLog(run.key, NextLogIndex(run.key)++, *note);
+    run.stored.mutable_run()->clear_logs();
+    MustSetState(run, event);
     run.stored.set_not_before_unix_micros(Micros(at));
     PersistRun(run);
-    loop_->RunAt(at, [this, key] {
+    loop_->RunAt(at, [this, key = run.key] {
       auto r = runs_.find(key);
       if (r != runs_.end() && r->second.stored.run().state() == v1::QUEUED) Enqueue(r->second);
     });
@@ -2007,19 +2015,10 @@ class SchedulerImpl : public Scheduler {
   // start it): queued again at once, without spending its retry budget. The attempt number
   // stays spent: the worker might still report that attempt.
   void RequeueUnstarted(LiveRun& run, const std::string& why) {
-    v1::LogEntry* note = run.stored.mutable_run()->add_logs();
-    note->set_unix_micros(Micros(absl::Now()));
-    note->set_text(absl::StrCat("attempt ", run.stored.run().attempt(), " never started: ", why,
-                                "; queued again (no retry spent)"));
-    batch_.AppendLog(run.key, NextLogIndex(run.key)++, *note);
-    run.stored.mutable_run()->clear_logs();
-    MustSetState(run, RunEvent::kWorkerLost);
-    run.stored.set_not_before_unix_micros(Micros(absl::Now()));
-    PersistRun(run);
-    loop_->RunAt(absl::Now(), [this, key = run.key] {
-      auto r = runs_.find(key);
-      if (r != runs_.end() && r->second.stored.run().state() == v1::QUEUED) Enqueue(r->second);
-    });
+    Requeue(run, RunEvent::kWorkerLost,
+            absl::StrCat("attempt ", run.stored.run().attempt(), " never started: ", why,
+                         "; queued again (no retry spent)"),
+            absl::Now());
   }
 
   void ScheduleHeartbeatCheck() {
