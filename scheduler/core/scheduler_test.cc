@@ -269,6 +269,14 @@ class TestWorker {
   std::thread heartbeats_;
 };
 
+// `a` executed, reported as having taken `took` on the worker.
+v1::RunResult TimedResult(const v1::Assignment& a, absl::Duration took) {
+  v1::RunResult r = TestWorker::Execute(a);
+  r.set_started_unix_micros(1'000'000);
+  r.set_ended_unix_micros(1'000'000 + absl::ToInt64Microseconds(took));
+  return r;
+}
+
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -301,6 +309,25 @@ class SchedulerTest : public ::testing::Test {
     *a->mutable_value() = std::move(value);
     r.set_idempotency_key(key);
     return Wait<v1::SubmitJobResponse>([&](auto cb) { scheduler_->SubmitJob(r, cb); });
+  }
+
+  // Pipeline(n) on `worker` with one slot: the root runs, and its Squares come back as the
+  // first batch (one running, one sent ahead: durations are still unknown). Empty on failure.
+  std::vector<v1::Assignment> PipelineOnOneSlot(TestWorker& worker, int n, std::string* job_id) {
+    worker.Hello({}, /*max_runs=*/1);
+    absl::StatusOr<v1::SubmitJobResponse> submitted = Submit("Pipeline", "n", sematic::Encode(n));
+    if (!submitted.ok()) {
+      ADD_FAILURE() << submitted.status();
+      return {};
+    }
+    *job_id = submitted->job().id();
+    std::vector<v1::Assignment> root = worker.NextAssignments();
+    if (root.size() != 1) {
+      ADD_FAILURE() << "expected the root alone, got " << root.size() << " assignments";
+      return {};
+    }
+    worker.SendResult(TestWorker::Execute(root[0]));
+    return worker.NextAssignments();
   }
 
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id) {
@@ -470,12 +497,8 @@ TEST_F(SchedulerTest, AJobOnlyWatchSeesTheJobsChangesButNoRunEvents) {
 // against the worker's capacity once a run there ends.
 TEST_F(SchedulerTest, RunsAreSentAheadToBusyWorkersOnePerRunningRun) {
   TestWorker worker(scheduler_.get(), "w1");
-  worker.Hello({}, /*max_runs=*/1);
-  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(3)));
-  std::vector<v1::Assignment> root = worker.NextAssignments();
-  ASSERT_EQ(root.size(), 1u);
-  worker.SendResult(TestWorker::Execute(root[0]));  // Square(0), Square(1), Square(2) are ready
-  std::vector<v1::Assignment> first = worker.NextAssignments();
+  std::string job_id;
+  std::vector<v1::Assignment> first = PipelineOnOneSlot(worker, 3, &job_id);  // 3 Squares ready
   ASSERT_EQ(first.size(), 2u);
   EXPECT_FALSE(first[0].queued());  // the worker's one slot
   EXPECT_TRUE(first[1].queued());   // sent ahead; the third waits at the scheduler
@@ -487,7 +510,7 @@ TEST_F(SchedulerTest, RunsAreSentAheadToBusyWorkersOnePerRunningRun) {
   EXPECT_EQ(second[0].function(), "Square");
   worker.SendResult(TestWorker::Execute(first[1]));
   worker.SendResult(TestWorker::Execute(second[0]));
-  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(job_id));
   EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
 }
 
@@ -495,29 +518,19 @@ TEST_F(SchedulerTest, RunsAreSentAheadToBusyWorkersOnePerRunningRun) {
 // send-ahead horizon); once they are known to be long, none is sent ahead.
 TEST_F(SchedulerTest, SendAheadDepthFollowsHowLongTheFunctionsRunsTake) {
   TestWorker worker(scheduler_.get(), "w1");
-  worker.Hello({}, /*max_runs=*/1);
-  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(50)));
-  std::vector<v1::Assignment> root = worker.NextAssignments();
-  ASSERT_EQ(root.size(), 1u);
-  worker.SendResult(TestWorker::Execute(root[0]));
-  std::vector<v1::Assignment> first = worker.NextAssignments();
+  std::string job_id;
+  std::vector<v1::Assignment> first = PipelineOnOneSlot(worker, 50, &job_id);
   ASSERT_EQ(first.size(), 2u);  // the duration is unknown: one waits per running run
   EXPECT_TRUE(first[1].queued());
-  auto timed = [](const v1::Assignment& a, absl::Duration took) {
-    v1::RunResult r = TestWorker::Execute(a);
-    r.set_started_unix_micros(1'000'000);
-    r.set_ended_unix_micros(1'000'000 + absl::ToInt64Microseconds(took));
-    return r;
-  };
-  worker.SendResult(timed(first[0], absl::Milliseconds(1)));
+  worker.SendResult(TimedResult(first[0], absl::Milliseconds(1)));
   // 1 ms runs: the default horizon (32 ms) holds 32 per running run.
   std::vector<v1::Assignment> second = worker.NextAssignments();
   ASSERT_EQ(second.size(), 32u);
   for (const v1::Assignment& a : second) EXPECT_TRUE(a.queued());
   // Runs of 10 s make the typical duration long (over 100 ms): nothing more is sent ahead, so
   // the next assignment comes only once the slot is free, and not as queued.
-  worker.SendResult(timed(first[1], absl::Seconds(10)));
-  for (const v1::Assignment& a : second) worker.SendResult(timed(a, absl::Seconds(10)));
+  worker.SendResult(TimedResult(first[1], absl::Seconds(10)));
+  for (const v1::Assignment& a : second) worker.SendResult(TimedResult(a, absl::Seconds(10)));
   std::vector<v1::Assignment> next = worker.NextAssignments();
   ASSERT_EQ(next.size(), 1u);
   EXPECT_FALSE(next[0].queued());
@@ -1357,17 +1370,10 @@ TEST_F(SchedulerTest, ARecoveredRunsLogIsAppendedToNotOverwritten) {
 // (its slots + the results a worker may hold back) spend no retry; the others do.
 TEST_F(SchedulerTest, RunsSentAheadToALostWorkerBeyondWhatItCanHaveStartedSpendNoRetry) {
   TestWorker first(scheduler_.get(), "w1");
-  first.Hello({}, /*max_runs=*/1);
-  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(40)));
-  std::vector<v1::Assignment> root = first.NextAssignments();
-  ASSERT_EQ(root.size(), 1u);
-  first.SendResult(TestWorker::Execute(root[0]));
-  std::vector<v1::Assignment> initial = first.NextAssignments();  // one running, one ahead
-  ASSERT_EQ(initial.size(), 2u);
-  v1::RunResult quick = TestWorker::Execute(initial[0]);
-  quick.set_started_unix_micros(1'000'000);
-  quick.set_ended_unix_micros(1'001'000);  // 1 ms: 32 more are sent ahead
-  first.SendResult(quick);
+  std::string job_id;
+  std::vector<v1::Assignment> initial = PipelineOnOneSlot(first, 40, &job_id);
+  ASSERT_EQ(initial.size(), 2u);  // one running, one ahead
+  first.SendResult(TimedResult(initial[0], absl::Milliseconds(1)));  // 32 more are sent ahead
   std::vector<v1::Assignment> ahead = first.NextAssignments();
   ASSERT_EQ(ahead.size(), 32u);
   first.Gone();  // initial[1] runs there now; ahead[0..16] may have started, ahead[17..] not
@@ -1379,7 +1385,7 @@ TEST_F(SchedulerTest, RunsSentAheadToALostWorkerBeyondWhatItCanHaveStartedSpendN
   };
   TestWorker second(scheduler_.get(), "w2");
   second.Hello({}, /*max_runs=*/8);
-  ASSERT_OK_AND_ASSIGN(v1::Job job, second.RunUntilDone(submitted.job().id()));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, second.RunUntilDone(job_id));
   EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
   EXPECT_THAT(log_of(initial[1].run_id()), HasSubstr("attempt 1 failed"));
   EXPECT_THAT(log_of(ahead[0].run_id()), HasSubstr("failed"));
@@ -1392,13 +1398,9 @@ TEST_F(SchedulerTest, RunsSentAheadToALostWorkerBeyondWhatItCanHaveStartedSpendN
 // (sent ahead, or arriving while it drains) go elsewhere without spending a retry.
 TEST_F(SchedulerTest, ADrainingWorkerGetsNothingMoreAndItsUnstartedRefusalsSpendNoRetry) {
   TestWorker first(scheduler_.get(), "w1");
-  first.Hello({}, /*max_runs=*/1);
-  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Pipeline", "n", sematic::Encode(3)));
-  std::vector<v1::Assignment> root = first.NextAssignments();
-  ASSERT_EQ(root.size(), 1u);
-  first.SendResult(TestWorker::Execute(root[0]));
-  std::vector<v1::Assignment> initial = first.NextAssignments();  // one running, one ahead
-  ASSERT_EQ(initial.size(), 2u);
+  std::string job_id;
+  std::vector<v1::Assignment> initial = PipelineOnOneSlot(first, 3, &job_id);
+  ASSERT_EQ(initial.size(), 2u);  // one running, one ahead
   ASSERT_TRUE(initial[1].queued());
   v1::WorkerMessage draining;
   draining.mutable_heartbeat()->set_draining(true);
@@ -1416,7 +1418,7 @@ TEST_F(SchedulerTest, ADrainingWorkerGetsNothingMoreAndItsUnstartedRefusalsSpend
   first.SendResult(TestWorker::Execute(initial[0]));  // what it ran, it finishes
   TestWorker second(scheduler_.get(), "w2");
   second.Hello({}, /*max_runs=*/8);
-  ASSERT_OK_AND_ASSIGN(v1::Job job, second.RunUntilDone(submitted.job().id()));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, second.RunUntilDone(job_id));
   EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
   for (const v1::SchedulerMessage& m : first.TakeReceived()) {
     EXPECT_EQ(m.assignments().assignments_size(), 0) << "assigned to a draining worker";
