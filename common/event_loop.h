@@ -16,8 +16,9 @@
 // (a worker's step thread reporting its result: no wake-up of another thread, ~20 µs on a VM).
 //
 // Thread-safe: Post and RunAt may be called from any thread, including the loop's own. Closures
-// run on the loop thread (or a thread lent by PostOrRunHere), never concurrently. Destruction stops the loop: closures still
-// queued are run first (so no posted work is silently dropped); timers not yet due are dropped.
+// run on the loop thread (or a thread lent by PostOrRunHere), never concurrently. Destruction
+// stops the loop: closures still queued are run first (so no posted work is silently dropped);
+// timers not yet due are dropped.
 #ifndef SEMATIC_COMMON_EVENT_LOOP_H_
 #define SEMATIC_COMMON_EVENT_LOOP_H_
 

@@ -522,7 +522,8 @@ class WorkerImpl : public Worker {
   void Reject(const v1::Assignment& a, v1::ErrorKind kind, std::string why, bool retryable,
               bool never_started = false) {
     v1::RunResult r = ErrorResult(a.run_id(), a.attempt(), kind,
-                                  absl::StrCat("worker ", options_.worker_id, ": ", why), retryable);
+                                  absl::StrCat("worker ", options_.worker_id, ": ", why),
+                                  retryable);
     r.mutable_error()->set_never_started(never_started);
     results_.Add(std::move(r));
   }

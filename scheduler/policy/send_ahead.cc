@@ -18,7 +18,8 @@ int SendAheadDepth(const SendAheadPolicy& policy, std::optional<absl::Duration> 
   if (*typical >= policy.longest_step) return 0;
   if (*typical <= absl::ZeroDuration()) return std::max(1, policy.max_depth);
   const double runs = std::ceil(absl::FDivDuration(policy.horizon, *typical));
-  return static_cast<int>(std::clamp(runs, 1.0, static_cast<double>(std::max(1, policy.max_depth))));
+  return static_cast<int>(
+      std::clamp(runs, 1.0, static_cast<double>(std::max(1, policy.max_depth))));
 }
 
 int SendAheadLimit(const SendAheadPolicy& policy, std::optional<absl::Duration> typical,

@@ -11,7 +11,8 @@
 // steps it saves nothing worth having, and a run waiting behind a long one is a run that an
 // idle worker could have started: they stay at the scheduler.
 //
-// Thread-safety: StepDurations is a plain value; SendAheadDepth is a pure function.
+// Thread-safety: StepDurations is a plain value; SendAheadDepth and SendAheadLimit are pure
+// functions.
 #ifndef SEMATIC_SCHEDULER_POLICY_SEND_AHEAD_H_
 #define SEMATIC_SCHEDULER_POLICY_SEND_AHEAD_H_
 
