@@ -3,13 +3,8 @@
 #include <algorithm>
 
 namespace sematic {
-namespace {
 
-// The pool and place of the pool thread this is, if it is one.
-thread_local const ThreadPool* this_pool = nullptr;
-thread_local void* this_idler = nullptr;
-
-}  // namespace
+thread_local ThreadPool::Idler* ThreadPool::current_ = nullptr;
 
 ThreadPool::ThreadPool(int num_threads) {
   if (num_threads <= 0) {
@@ -19,6 +14,7 @@ ThreadPool::ThreadPool(int num_threads) {
   threads_.reserve(num_threads);
   for (int i = 0; i < num_threads; ++i) {
     Idler* idler = idlers_.emplace_back(std::make_unique<Idler>()).get();
+    idler->pool = this;
     threads_.emplace_back([this, idler] { Loop(idler); });
   }
 }
@@ -48,8 +44,8 @@ void ThreadPool::Schedule(std::function<void()> closure) {
 }
 
 void ThreadPool::ScheduleHere(std::function<void()> closure) {
-  auto* self = static_cast<Idler*>(this_idler);
-  if (this_pool != this || self == nullptr || self->next) {
+  Idler* self = current_;
+  if (self == nullptr || self->pool != this || self->next) {
     Schedule(std::move(closure));
     return;
   }
@@ -62,8 +58,7 @@ int ThreadPool::idle_threads() {
 }
 
 void ThreadPool::Loop(Idler* self) {
-  this_pool = this;
-  this_idler = self;
+  current_ = self;
   while (true) {
     std::function<void()> closure;
     {

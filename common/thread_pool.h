@@ -44,12 +44,15 @@ class ThreadPool {
  private:
   // One pool thread's place among the idle ones.
   struct Idler {
+    const ThreadPool* pool = nullptr;
     absl::CondVar wake;
     bool idle = false;  // in idle_ (guarded by the pool's mu_)
     std::function<void()> next;  // ScheduleHere's closure (its own thread only)
   };
 
   void Loop(Idler* self);
+
+  static thread_local Idler* current_;  // the pool thread this is, if it is one
 
   absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);

@@ -6,7 +6,9 @@ namespace sematic::worker {
 
 void ResultBook::Add(v1::RunResult result) {
   Key key{result.run_id(), result.attempt()};
-  held_[std::move(key)] = Entry{next_order_++, false, std::move(result)};
+  auto [it, inserted] = held_.try_emplace(std::move(key));
+  if (inserted || it->second.sent) ++unsent_;  // new, or replacing one already sent
+  it->second = Entry{next_order_++, false, std::move(result)};
 }
 
 std::vector<v1::RunResult> ResultBook::TakeUnsent() {
@@ -22,27 +24,31 @@ std::vector<v1::RunResult> ResultBook::TakeUnsent() {
     h->sent = true;
     out.push_back(h->result);
   }
+  unsent_ = 0;
   return out;
-}
-
-size_t ResultBook::UnsentCount() const {
-  return std::count_if(held_.begin(), held_.end(), [](const auto& entry) {
-    return !entry.second.sent;
-  });
 }
 
 void ResultBook::MarkAllUnsent() {
   for (auto& [key, h] : held_) h.sent = false;
+  unsent_ = held_.size();
 }
 
 int ResultBook::Acknowledge(const v1::ResultAck& ack) {
   int forgotten = 0;
-  for (const v1::RunAttempt& a : ack.accepted()) forgotten += held_.erase(KeyOf(a));
-  for (const v1::RunAttempt& a : ack.rejected()) forgotten += held_.erase(KeyOf(a));
+  for (const v1::RunAttempt& a : ack.accepted()) forgotten += Erase(KeyOf(a));
+  for (const v1::RunAttempt& a : ack.rejected()) forgotten += Erase(KeyOf(a));
   return forgotten;
 }
 
-bool ResultBook::Forget(const v1::RunAttempt& attempt) { return held_.erase(KeyOf(attempt)) > 0; }
+bool ResultBook::Forget(const v1::RunAttempt& attempt) { return Erase(KeyOf(attempt)) > 0; }
+
+int ResultBook::Erase(const Key& key) {
+  auto it = held_.find(key);
+  if (it == held_.end()) return 0;
+  if (!it->second.sent) --unsent_;
+  held_.erase(it);
+  return 1;
+}
 
 bool ResultBook::Contains(const v1::RunAttempt& attempt) const {
   return held_.contains(KeyOf(attempt));

@@ -30,8 +30,8 @@ class ResultBook {
   std::vector<v1::RunResult> TakeUnsent();
 
   // How many TakeUnsent would return.
-  size_t UnsentCount() const;
-  bool HasUnsent() const { return UnsentCount() > 0; }
+  size_t UnsentCount() const { return unsent_; }
+  bool HasUnsent() const { return unsent_ > 0; }
 
   // The stream broke: every result still held goes out again on the next one.
   void MarkAllUnsent();
@@ -56,9 +56,11 @@ class ResultBook {
     v1::RunResult result;
   };
   static Key KeyOf(const v1::RunAttempt& a) { return {a.run_id(), a.attempt()}; }
+  int Erase(const Key& key);  // keeps unsent_ in step
 
   uint64_t next_order_ = 0;
   std::map<Key, Entry> held_;
+  size_t unsent_ = 0;  // entries of held_ not yet sent
 };
 
 }  // namespace sematic::worker

@@ -42,6 +42,37 @@ TEST(ResultBookTest, SendsEachResultOnceUntilTheStreamBreaks) {
   EXPECT_THAT(Ids(book.TakeUnsent()), ElementsAre("r2/1", "r1/1", "r3/2"));
 }
 
+// UnsentCount always equals what TakeUnsent would return, whatever came before.
+TEST(ResultBookTest, UnsentCountMatchesWhatTakeUnsentReturns) {
+  ResultBook book;
+  auto check = [&](size_t expected) {
+    EXPECT_EQ(book.UnsentCount(), expected);
+    EXPECT_EQ(book.HasUnsent(), expected > 0);
+  };
+  check(0);
+  book.Add(Result("r1", 1, 10));
+  book.Add(Result("r2", 1, 20));
+  book.Add(Result("r2", 1, 21));  // replaces an unsent one
+  check(2);
+  ASSERT_EQ(book.TakeUnsent().size(), 2u);
+  check(0);
+  book.Add(Result("r1", 1, 11));  // replaces a sent one: unsent again
+  book.Add(Result("r3", 1, 30));
+  check(2);
+  v1::ResultAck ack;
+  *ack.add_accepted() = Attempt("r3", 1);  // an unsent one acknowledged
+  *ack.add_rejected() = Attempt("r9", 1);  // unknown
+  EXPECT_EQ(book.Acknowledge(ack), 1);
+  check(1);
+  book.MarkAllUnsent();  // r1 and r2
+  check(2);
+  EXPECT_TRUE(book.Forget(Attempt("r2", 1)));
+  EXPECT_FALSE(book.Forget(Attempt("r2", 1)));
+  check(1);
+  EXPECT_EQ(book.TakeUnsent().size(), 1u);
+  check(0);
+}
+
 TEST(ResultBookTest, AcksForgetAcceptedAndRejectedAttemptsOnly) {
   ResultBook book;
   book.Add(Result("r1", 1, 10));

@@ -1699,10 +1699,8 @@ class SchedulerImpl : public Scheduler {
         OnLogs(message.logs());
         return absl::OkStatus();
       case v1::WorkerMessage::kHeartbeat:
-        if (message.heartbeat().draining()) {
-          s.draining = true;
-          s.view.draining = true;  // placement passes it by; nothing more is sent ahead there
-        }
+        // Placement passes a draining worker by; nothing more is sent ahead there.
+        if (message.heartbeat().draining()) s.view.draining = true;
         for (const v1::RunAttempt& a : message.heartbeat().running()) OnStarted(s, a);
         return absl::OkStatus();
       case v1::WorkerMessage::MESSAGE_NOT_SET:

@@ -62,7 +62,7 @@ v1::WorkerInfo InfoOf(const WorkerSession& session) {
   }
   info.set_connected_unix_micros(absl::ToUnixMicros(session.connected));
   info.set_last_heartbeat_unix_micros(absl::ToUnixMicros(session.last_heard));
-  info.set_draining(session.draining);
+  info.set_draining(session.view.draining);
   return info;
 }
 

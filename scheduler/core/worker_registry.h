@@ -34,7 +34,6 @@ struct WorkerSession {
   std::deque<RunKey> sent_ahead;
   absl::Time connected;
   absl::Time last_heard;
-  bool draining = false;
   // Results answered in this turn: one ResultAck per worker per turn, sent after the commit.
   v1::ResultAck unsent_ack;
 };
