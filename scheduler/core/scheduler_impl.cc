@@ -36,6 +36,7 @@
 #include "scheduler/policy/send_ahead.h"
 #include "scheduler/store/store.h"
 #include "sematic/codec.h"
+#include "sematic/future.h"
 #include "sematic/graph.h"
 
 namespace sematic::scheduler {
@@ -96,10 +97,15 @@ struct LiveJob {
 };
 
 // The QUEUED runs of one function, in arrival order, and why the first cannot be placed.
+// Runs that had an attempt already (retries, runs requeued from a lost or draining worker) wait
+// apart and go first: they became ready before every run queued behind them, have waited their
+// backoff, and their job's downstream waits on them — at the back of a 100k-run queue a retry
+// would wait for the whole fan-out.
 struct DispatchQueue {
   std::string function;
   std::string version;
-  std::deque<RunKey> runs;
+  std::deque<RunKey> retries;  // served first, in the order they were requeued
+  std::deque<RunKey> runs;     // first attempts
   std::string reason;  // why none can be placed now ("" when none is known)
   // The function's signature among the live workers' and the demand it declares, as of
   // `generation` (SchedulerImpl::sessions_generation_): looked up once per change of workers,
@@ -365,7 +371,9 @@ class SchedulerImpl : public Scheduler {
   // while shutting down — it commits here: an idle loop gains nothing from the hand-off, and a
   // lone reply (a chain's next step) would only wait for another thread.
   void EndTurn() {
+    HandleBugs();
     Dispatch();
+    HandleBugs();
     SendAcks();
     FlushChanges();
     for (uint64_t job_id : std::exchange(jobs_with_unsent_events_, {})) {
@@ -509,7 +517,17 @@ class SchedulerImpl : public Scheduler {
   // Records the run as its producer. INVALID_ARGUMENT naming both types on a mismatch.
   absl::Status AcceptOutputArtifact(const LiveRun& run, const std::string& digest) {
     absl::StatusOr<v1::ArtifactMeta> meta = store_->GetArtifact(digest);
-    if (!meta.ok()) return absl::OkStatus();  // stored in this turn: its metadata is pending
+    if (absl::IsNotFound(meta.status())) {
+      SettleStore();  // written by a turn still in the commit pipeline
+      meta = store_->GetArtifact(digest);
+    }
+    if (!meta.ok()) {
+      // Never accepted unchecked: a value of this turn is in memory (values_) with no type.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "results.artifact_digest: the type of artifact ", digest,
+          " is not known yet (upload it and wait for the upload's reply): ",
+          meta.status().message()));
+    }
     const v1::TypeDesc& expected = run.node->output_type();
     if (!SameType(meta->type(), expected)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -874,7 +892,11 @@ class SchedulerImpl : public Scheduler {
       auto it = runs_.find(RunKey{job_id, first + static_cast<uint64_t>(i)});
       if (it == runs_.end()) continue;
       PersistRun(it->second);
-      if (it->second.pending_inputs == 0) InputsReady(it->second);
+      // A run whose inputs were all produced while this loop ran (the consumer of a gather of
+      // nothing, or of a literal, evaluated on the spot) was readied then: once is enough.
+      if (it->second.pending_inputs == 0 && it->second.stored.run().state() == v1::CREATED) {
+        InputsReady(it->second);
+      }
     }
     return RunKey{job_id, first};
   }
@@ -886,7 +908,8 @@ class SchedulerImpl : public Scheduler {
     if (job == jobs_.end()) return;
     auto* counts = job->second.stored.mutable_job()->mutable_runs_by_state();
     while (counts->size() <= v1::RunState_MAX) counts->Add(0);
-    if (from != v1::RUN_STATE_UNSPECIFIED && counts->Get(from) > 0) {
+    // `from` may be outside the enum only in a corrupt record (see FailJobOnBug).
+    if (from > v1::RUN_STATE_UNSPECIFIED && from <= v1::RunState_MAX && counts->Get(from) > 0) {
       counts->Set(from, counts->Get(from) - 1);
     }
     counts->Set(to, counts->Get(to) + 1);
@@ -1032,14 +1055,80 @@ class SchedulerImpl : public Scheduler {
     return absl::OkStatus();
   }
 
-  // A transition the logic believes legal was refused: a bug. Surface it loudly.
-  void MustSetState(LiveRun& run, RunEvent event) {
+  // A transition the logic believes legal. Refused, it is a bug — in the scheduler, or a stored
+  // record or worker's graph breaking an invariant nothing else caught: it is reported
+  // (ReportBug), and the caller leaves the run alone (returns false). The daemon goes on.
+  [[nodiscard]] bool MustSetState(LiveRun& run, RunEvent event) {
     absl::Status s = SetState(run, event);
-    if (!s.ok()) {
-      std::fprintf(stderr, "sematic-scheduler: BUG: run %s: %s\n",
-                   FormatRunId(run.key).c_str(), s.ToString().c_str());
-      std::abort();
+    if (s.ok()) return true;
+    ReportBug(run.key, s);
+    return false;
+  }
+
+  // Logs a bug found while handling `key` loudly and fails its job with INTERNAL naming the run
+  // at the turn's next safe point (HandleBugs): callers up the stack may still hold references
+  // to the job's runs, so it is not torn down here.
+  void ReportBug(RunKey key, const absl::Status& why) {
+    std::fprintf(stderr, "sematic-scheduler: BUG: run %s: %s (failing job %s)\n",
+                 FormatRunId(key).c_str(), why.ToString().c_str(),
+                 FormatJobId(key.job).c_str());
+    bugs_.emplace_back(key, why);
+  }
+
+  // Fails the job of every bug reported so far (see ReportBug).
+  void HandleBugs() {
+    while (!bugs_.empty()) {
+      for (const auto& [key, why] : std::exchange(bugs_, {})) FailJobOnBug(key, why);
     }
+  }
+
+  // Ends the job of `culprit` FAILED with an INTERNAL error naming the run: the culprit FAILED,
+  // its other live runs CANCELED, each released from its worker. States are set without the
+  // transition table, whose refusal is what brought us here; nothing cascades.
+  void FailJobOnBug(RunKey culprit, const absl::Status& why) {
+    if (!jobs_.contains(culprit.job)) return;  // ended already (an earlier bug of the turn)
+    const std::string error =
+        absl::StrCat("INTERNAL: scheduler bug in run ", FormatRunId(culprit), ": ", why.message(),
+                     " (the job was stopped; other jobs are not affected)");
+    const std::string cancelled =
+        absl::StrCat("cancelled: the job was stopped by a scheduler bug in run ",
+                     FormatRunId(culprit));
+    std::vector<RunKey> live;
+    for (const auto& [key, run] : runs_) {
+      if (key.job == culprit.job) live.push_back(key);
+    }
+    std::sort(live.begin(), live.end());
+    const int64_t now = Micros(absl::Now());
+    for (const RunKey& key : live) {
+      LiveRun& run = runs_.at(key);
+      TellWorkerToCancel(run, "the job was stopped by a scheduler bug");
+      ReleaseWorker(run);
+      orphans_.erase(key);
+      output_parent_.erase(key);
+      run.dependents.clear();
+      v1::Run& r = *run.stored.mutable_run();
+      const v1::RunState to = key == culprit ? v1::FAILED : v1::CANCELED;
+      r.set_error(key == culprit ? error : cancelled);
+      r.set_ended_unix_micros(now);
+      CountRunState(key.job, r.state(), to);
+      r.set_state(to);
+      Retire(key);
+    }
+    jobs_.at(culprit.job).stored.mutable_job()->set_error(error);
+    FinishJob(culprit.job, v1::JOB_FAILED);
+  }
+
+  // Tells the worker holding `run` (if any) to stop its attempt.
+  void TellWorkerToCancel(const LiveRun& run, const std::string& reason) {
+    if (run.session == 0) return;
+    auto s = sessions_.find(run.session);
+    if (s == sessions_.end()) return;
+    v1::SchedulerMessage cancel;
+    v1::RunAttempt* attempt = cancel.mutable_cancel()->add_runs();
+    attempt->set_run_id(FormatRunId(run.key));
+    attempt->set_attempt(run.stored.run().attempt());
+    cancel.mutable_cancel()->set_reason(reason);
+    Send(s->second, std::move(cancel));
   }
 
   void InputsReady(LiveRun& run) {
@@ -1047,14 +1136,15 @@ class SchedulerImpl : public Scheduler {
       EvaluateBuiltin(run);
       return;
     }
-    MustSetState(run, RunEvent::kInputsReady);
+    if (!MustSetState(run, RunEvent::kInputsReady)) return;
     Enqueue(run);
   }
 
   void Enqueue(LiveRun& run) {
     if (run.queued) return;
     run.queued = true;
-    QueueOf(*run.node).runs.push_back(run.key);
+    DispatchQueue& queue = QueueOf(*run.node);
+    (run.stored.run().attempt() > 0 ? queue.retries : queue.runs).push_back(run.key);
     ++queued_runs_;
   }
 
@@ -1112,7 +1202,9 @@ class SchedulerImpl : public Scheduler {
   void EvaluateBuiltin(LiveRun& run) {
     const v1::CallNode& node = *run.node;
     absl::StatusOr<v1::Value> value;
-    if (node.function() == "sematic.literal") {
+    const bool pick = node.function() == internal::kFieldFunction ||
+                      node.function() == internal::kElementFunction;
+    if (node.function() == internal::kLiteralFunction && node.args_size() == 1) {
       value = node.args(0).literal();
     } else if (node.function() == "sematic.gather" || node.function() == kConcatFunction) {
       const bool concat = node.function() == kConcatFunction;
@@ -1133,6 +1225,11 @@ class SchedulerImpl : public Scheduler {
           *value->mutable_list_value()->add_items() = std::move(part);
         }
       }
+    } else if (!pick || node.args_size() != 2) {
+      // Validated graphs never hold such a node; a worker offering a "sematic." name, or a
+      // stored record, could.
+      value = absl::InternalError(absl::StrCat("no built-in ", node.function(), " taking ",
+                                               node.args_size(), " arguments"));
     } else {
       absl::StatusOr<v1::Value> input = InputValue(run, 0);
       const uint64_t index = node.args(1).literal().uint_value();
@@ -1155,7 +1252,7 @@ class SchedulerImpl : public Scheduler {
       return;
     }
     run.stored.mutable_run()->set_attempt(1);
-    MustSetState(run, RunEvent::kCompletedWithoutDispatch);
+    if (!MustSetState(run, RunEvent::kCompletedWithoutDispatch)) return;
     Succeed(run.key, *digest);
   }
 
@@ -1210,7 +1307,7 @@ class SchedulerImpl : public Scheduler {
     v1::Run& r = *run.stored.mutable_run();
     r.set_output_digest(digest);
     r.set_ended_unix_micros(Micros(absl::Now()));
-    if (r.state() != v1::SUCCEEDED) MustSetState(run, RunEvent::kSucceeded);
+    if (r.state() != v1::SUCCEEDED && !MustSetState(run, RunEvent::kSucceeded)) return;
     const std::vector<std::pair<RunKey, int>> dependents = std::move(run.dependents);
     Retire(key);
     // Consumers' pending counts and input digests are not re-persisted per arrival (a gather of
@@ -1223,21 +1320,8 @@ class SchedulerImpl : public Scheduler {
       dep.input_digests[arg] = digest;
       if (--dep.pending_inputs == 0) InputsReady(dep);
     }
-    AfterRunEnded(key, digest, absl::OkStatus());
-  }
-
-  // Common tail of a run ending (success or failure): the parent it was the output of, and the
-  // job.
-  void AfterRunEnded(RunKey key, const std::string& digest,
-                     const absl::Status& failure) {
-    auto parent = ParentOf(key);
-    if (parent.has_value()) {
-      if (failure.ok()) {
-        Succeed(*parent, digest);
-      } else {
-        FailRun(*parent, failure, RunEvent::kFailedFinal);
-      }
-    }
+    // The nested run it was the output of succeeds with the same value.
+    if (std::optional<RunKey> parent = ParentOf(key); parent.has_value()) Succeed(*parent, digest);
     MaybeFinishJob(key.job);
   }
 
@@ -1282,7 +1366,15 @@ class SchedulerImpl : public Scheduler {
           root.ok() ? store_->GetRun(*root) : absl::StatusOr<internal::StoredRun>(root.status());
       root_state = stored.ok() ? stored->run().state() : v1::FAILED;
     }
-    j.set_state(JobStateFor(root_state, 0));
+    FinishJob(job_id, JobStateFor(root_state, 0));
+  }
+
+  // Ends job `job_id` (live, with no live run left) in `state` and closes its watches.
+  void FinishJob(uint64_t job_id, v1::JobState state) {
+    auto it = jobs_.find(job_id);
+    LiveJob& job = it->second;
+    v1::Job& j = *job.stored.mutable_job();
+    j.set_state(state);
     j.set_ended_unix_micros(Micros(absl::Now()));
     Emit(job_id, j);
     batch_.PutJob(job.stored);
@@ -1294,6 +1386,11 @@ class SchedulerImpl : public Scheduler {
 
   // ---- Failure, retries, cancellation -------------------------------------------------------
 
+  // Fails `key` for good (`event`: kFailedFinal or kTimedOutFinal) and carries the failure on:
+  // the nested runs it is the output of fail with it (so the root, and the job, end FAILED with
+  // the failing step's error, nested in each parent's), the runs that needed its output are
+  // cancelled, and under fail-fast so is every other live run of the job — each naming this run
+  // (`cancelled: run <id> (<function>) failed`), whichever ancestor's failure reaches them.
   void FailRun(RunKey key, const absl::Status& why, RunEvent event) {
     auto it = runs_.find(key);
     if (it == runs_.end()) return;
@@ -1305,29 +1402,50 @@ class SchedulerImpl : public Scheduler {
                                              : "",
                              ": ", why.message()));
     r.set_ended_unix_micros(Micros(absl::Now()));
-    MustSetState(run, event);
+    if (!MustSetState(run, event)) return;
     ReleaseWorker(run);
     const std::vector<std::pair<RunKey, int>> dependents = run.dependents;
     const std::vector<std::pair<uint64_t, uint64_t>> children = std::move(run.children);
+    const uint64_t parent_index = run.parent_index;
     const absl::Status failure(why.code(), r.error());
+    const std::string self = absl::StrCat("run ", id, " (", run.node->function(), ") failed");
     Retire(key);
-    const LiveJob& job = jobs_.at(key.job);
-    const bool fail_fast = job.stored.job().options().failure_policy() == v1::FAIL_FAST;
-    CancelChildren(key.job, children, absl::StrCat("parent run ", id, " failed"));
+    const bool fail_fast =
+        jobs_.at(key.job).stored.job().options().failure_policy() == v1::FAIL_FAST;
+    // The run whose failure this is: the first to fail of this cascade.
+    const bool first = failing_cause_.empty();
+    if (first) failing_cause_ = self;
+    const std::string cause = failing_cause_;
+    CancelChildren(key.job, children, fail_fast ? cause : absl::StrCat("parent ", self));
     for (const auto& [d, arg] : dependents) {
-      CancelRun(d, absl::StrCat("upstream run ", id, " failed"));
+      CancelRun(d, fail_fast ? cause : absl::StrCat("upstream ", self), &failure);
     }
-    if (fail_fast) {
-      std::vector<RunKey> live;
-      for (const auto& [k, other] : runs_) {
-        if (k.job == key.job) live.push_back(k);
+    std::optional<RunKey> parent = ParentOf(key);
+    if (!parent.has_value() && fail_fast && parent_index != LiveRun::kNoParent &&
+        runs_.contains(RunKey{key.job, parent_index})) {
+      parent = RunKey{key.job, parent_index};  // fail-fast: the job is failing, ancestors too
+    }
+    if (parent.has_value()) FailRun(*parent, failure, RunEvent::kFailedFinal);
+    if (first) {
+      if (fail_fast) {
+        std::vector<RunKey> live;
+        for (const auto& [k, other] : runs_) {
+          if (k.job == key.job) live.push_back(k);
+        }
+        std::sort(live.begin(), live.end());
+        for (const RunKey& k : live) CancelRun(k, cause);
       }
-      for (const RunKey& k : live) CancelRun(k, absl::StrCat("fail-fast: run ", id, " failed"));
+      failing_cause_.clear();
     }
-    AfterRunEnded(key, "", failure);
+    MaybeFinishJob(key.job);
   }
 
-  void CancelRun(RunKey key, const std::string& reason) {
+  // Cancels `key` and what cannot go on without it: its children, the runs that needed its
+  // output, and the nested run it is the output of — which fails with `upstream_failure` when
+  // the cancellation comes from a failed run upstream (it did not succeed, and its job must
+  // say why), and is cancelled otherwise.
+  void CancelRun(RunKey key, const std::string& reason,
+                 const absl::Status* upstream_failure = nullptr) {
     auto it = runs_.find(key);
     if (it == runs_.end()) return;
     LiveRun& run = it->second;
@@ -1335,26 +1453,22 @@ class SchedulerImpl : public Scheduler {
     if (IsTerminal(r.state())) return;
     r.set_error(absl::StrCat("cancelled: ", reason));
     r.set_ended_unix_micros(Micros(absl::Now()));
-    MustSetState(run, RunEvent::kCancel);
-    if (run.session != 0) {
-      auto s = sessions_.find(run.session);
-      if (s != sessions_.end()) {
-        v1::SchedulerMessage cancel;
-        v1::RunAttempt* attempt = cancel.mutable_cancel()->add_runs();
-        attempt->set_run_id(FormatRunId(key));
-        attempt->set_attempt(r.attempt());
-        cancel.mutable_cancel()->set_reason(reason);
-        Send(s->second, std::move(cancel));
-      }
-    }
+    if (!MustSetState(run, RunEvent::kCancel)) return;
+    TellWorkerToCancel(run, reason);
     ReleaseWorker(run);
     const std::vector<std::pair<RunKey, int>> dependents = run.dependents;
     const std::vector<std::pair<uint64_t, uint64_t>> children = std::move(run.children);
     Retire(key);
     CancelChildren(key.job, children, reason);
-    for (const auto& [d, arg] : dependents) CancelRun(d, reason);
+    for (const auto& [d, arg] : dependents) CancelRun(d, reason, upstream_failure);
     auto parent = ParentOf(key);
-    if (parent.has_value()) CancelRun(*parent, reason);
+    if (parent.has_value()) {
+      if (upstream_failure != nullptr) {
+        FailRun(*parent, *upstream_failure, RunEvent::kFailedFinal);
+      } else {
+        CancelRun(*parent, reason);
+      }
+    }
     MaybeFinishJob(key.job);
   }
 
@@ -1483,7 +1597,7 @@ class SchedulerImpl : public Scheduler {
     note->set_text(std::move(note_text));
     batch_.AppendLog(run.key, NextLogIndex(run.key)++, *note);
     run.stored.mutable_run()->clear_logs();
-    MustSetState(run, event);
+    if (!MustSetState(run, event)) return;
     run.stored.set_not_before_unix_micros(Micros(at));
     PersistRun(run);
     loop_->RunAt(at, [this, key = run.key] {
@@ -1510,12 +1624,13 @@ class SchedulerImpl : public Scheduler {
     std::vector<bool> view_changed(views.size(), false);
     absl::flat_hash_map<WorkerSessionId, v1::SchedulerMessage> batches;
     for (auto& [function_key, queue] : queues_) {
-      while (!queue.runs.empty()) {
-        const RunKey key = queue.runs.front();
+      while (!queue.retries.empty() || !queue.runs.empty()) {
+        std::deque<RunKey>& from = queue.retries.empty() ? queue.runs : queue.retries;
+        const RunKey key = from.front();
         auto it = runs_.find(key);
         if (it == runs_.end() || !it->second.queued ||
             it->second.stored.run().state() != v1::QUEUED) {
-          queue.runs.pop_front();  // cancelled or failed while queued
+          from.pop_front();  // cancelled or failed while queued
           --queued_runs_;
           if (it != runs_.end()) it->second.queued = false;
           continue;
@@ -1525,7 +1640,7 @@ class SchedulerImpl : public Scheduler {
         const int max_parallel = job.stored.job().options().max_parallelism();
         if (max_parallel > 0 && job.in_flight >= max_parallel) {
           // Parked with its job until one of the job's runs ends (see ReleaseJobSlot).
-          queue.runs.pop_front();
+          from.pop_front();
           --queued_runs_;
           run.queued = false;
           job.parked.push_back(key);
@@ -1545,10 +1660,12 @@ class SchedulerImpl : public Scheduler {
           NotePlacementFailure(queue, placed.status());
           break;  // the rest of this function's runs cannot be placed either
         }
-        run.demand = queue.demand;
         queue.reason.clear();
-        queue.runs.pop_front();
+        from.pop_front();
         --queued_runs_;
+        run.queued = false;
+        if (!MustSetState(run, RunEvent::kAssigned)) continue;  // nothing reserved yet
+        run.demand = queue.demand;
         size_t w = 0;
         if (ahead >= 0) {
           w = static_cast<size_t>(ahead);
@@ -1563,14 +1680,12 @@ class SchedulerImpl : public Scheduler {
           run.sent_ahead = true;
           session.sent_ahead.push_back(key);
         }
-        run.queued = false;
         run.session = session_id;
         run.stored.set_worker_id(session.hello.worker_id());
         v1::Run& r = *run.stored.mutable_run();
         r.set_worker_id(session.hello.worker_id());
         r.set_attempt(r.attempt() + 1);
         r.set_started_unix_micros(Micros(absl::Now()));
-        MustSetState(run, RunEvent::kAssigned);
         session.runs.insert(FormatRunId(key));
         ++job.in_flight;
         absl::StatusOr<v1::Assignment> assignment = AssignmentFor(run, *signature);
@@ -1758,11 +1873,9 @@ class SchedulerImpl : public Scheduler {
       orphans_.erase(run->key);
     }
     Send(s, std::move(welcome));
-    // New functions may make queued runs placeable, and may carry signatures for runs recovered
-    // from the store.
-    for (auto& [key, run] : runs_) {
-      if (run.stored.run().state() == v1::QUEUED) Enqueue(run);
-    }
+    // Queued runs need nothing more: they wait in their queues, which Dispatch looks up again
+    // now that the workers changed. (Enqueueing every QUEUED run here, as before, walked all
+    // runs per hello in hash order and cut retries' backoff short.)
     return absl::OkStatus();
   }
 
@@ -1778,7 +1891,7 @@ class SchedulerImpl : public Scheduler {
     if (run == nullptr || run->session != s.id || run->stored.run().attempt() != a.attempt()) {
       return;
     }
-    if (run->stored.run().state() == v1::ASSIGNED) MustSetState(*run, RunEvent::kStarted);
+    if (run->stored.run().state() == v1::ASSIGNED) (void)MustSetState(*run, RunEvent::kStarted);
   }
 
   // `result` may be taken apart (a sub-graph is moved out, not copied).
@@ -1801,18 +1914,23 @@ class SchedulerImpl : public Scheduler {
       return absl::OkStatus();
     }
     const RunKey key = run->key;
-    if (run->stored.run().state() == v1::ASSIGNED) MustSetState(*run, RunEvent::kStarted);
+    if (run->stored.run().state() == v1::ASSIGNED && !MustSetState(*run, RunEvent::kStarted)) {
+      AckResult(s, result, /*accepted=*/false);  // its job is failed (ReportBug)
+      return absl::OkStatus();
+    }
     if (result.outcome_case() != v1::RunResult::kError) NoteDuration(*run, result);
     switch (result.outcome_case()) {
       case v1::RunResult::kValue: {
         absl::StatusOr<std::string> digest = StoreValue(run->node->output_type(),
                                                         result.value(), key);
-        if (!digest.ok()) {
-          ReleaseWorker(*run);
-          FailRun(key, digest.status(), RunEvent::kFailedFinal);
-          break;
-        }
         ReleaseWorker(*run);
+        if (!digest.ok()) {
+          RefuseResult(s, result, *run,
+                       absl::InvalidArgumentError(absl::StrCat(
+                           "results.value: a result of ", run->node->function(), " (returns ",
+                           TypeName(run->node->output_type()), "): ", digest.status().message())));
+          return absl::OkStatus();
+        }
         Succeed(key, *digest);
         break;
       }
@@ -1825,19 +1943,19 @@ class SchedulerImpl : public Scheduler {
         // A wrong type is the step's (deterministic) fault: it fails the run, not the stream.
         if (absl::Status accepted = AcceptOutputArtifact(*run, result.artifact_digest());
             !accepted.ok()) {
-          FailRun(key, accepted, RunEvent::kFailedFinal);
-          break;
+          RefuseResult(s, result, *run, accepted);
+          return absl::OkStatus();
         }
         Succeed(key, result.artifact_digest());
         break;
       case v1::RunResult::kGraph: {
-        absl::Status valid = ValidateSubGraph(result.graph());
+        absl::Status valid = CheckGraphResult(s, *run, result.graph());
         ReleaseWorker(*run);
         if (!valid.ok()) {
-          FailRun(key, valid, RunEvent::kFailedFinal);
-          break;
+          RefuseResult(s, result, *run, valid);
+          return absl::OkStatus();
         }
-        MustSetState(*run, RunEvent::kChildrenRegistered);
+        if (!MustSetState(*run, RunEvent::kChildrenRegistered)) break;
         absl::StatusOr<RunKey> children = AddGraph(
             key.job, std::make_shared<v1::Graph>(std::move(*result.mutable_graph())), run);
         if (!children.ok()) FailRun(key, children.status(), RunEvent::kFailedFinal);
@@ -1870,6 +1988,53 @@ class SchedulerImpl : public Scheduler {
         return absl::InvalidArgumentError("results.outcome: empty");
     }
     AckResult(s, result, /*accepted=*/true);
+    return absl::OkStatus();
+  }
+
+  // `result` does not fit its function's signature (`why`: INVALID_ARGUMENT): the run fails with
+  // `why`, and the worker is told so in its ack (rejected, with the reason in `refused`).
+  void RefuseResult(WorkerSession& s, const v1::RunResult& result, const LiveRun& run,
+                    const absl::Status& why) {
+    const RunKey key = run.key;
+    AckResult(s, result, /*accepted=*/false);
+    v1::RefusedResult* refused = s.unsent_ack.add_refused();
+    refused->mutable_attempt()->set_run_id(result.run_id());
+    refused->mutable_attempt()->set_attempt(result.attempt());
+    refused->set_code(static_cast<int32_t>(why.code()));
+    refused->set_message(std::string(why.message()));
+    std::fprintf(stderr, "sematic-scheduler: refused result for %s attempt %d from %s: %s\n",
+                 result.run_id().c_str(), result.attempt(), s.hello.worker_id().c_str(),
+                 why.ToString().c_str());
+    FailRun(key, why, RunEvent::kFailedFinal);
+  }
+
+  // A graph is the outcome of a nested step only, and its output node must have the step's
+  // result type (which the parent's value will be). INVALID_ARGUMENT naming the function and
+  // both types otherwise, or what ValidateSubGraph finds.
+  absl::Status CheckGraphResult(const WorkerSession& s, const LiveRun& run,
+                                const v1::Graph& graph) {
+    const v1::CallNode& node = *run.node;
+    const v1::FunctionSignature* signature = nullptr;
+    for (const v1::FunctionSignature& f : s.hello.functions()) {
+      if (f.name() == node.function() && f.version() == node.version()) signature = &f;
+    }
+    if (signature == nullptr || !signature->nested()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "results.graph: ", node.function(), " is not a nested step (",
+          signature == nullptr ? "its worker does not offer it" : "by its signature",
+          "): it must return a ", TypeName(node.output_type()), " value, not a graph"));
+    }
+    RETURN_IF_ERROR(ValidateSubGraph(graph));
+    for (const v1::CallNode& child : graph.nodes()) {
+      if (child.id() != graph.output_node()) continue;
+      if (!SameType(child.output_type(), node.output_type())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "results.graph: output node \"", child.id(), "\" is ",
+            TypeName(child.output_type()), ", but ", node.function(), " returns ",
+            TypeName(node.output_type())));
+      }
+      break;
+    }
     return absl::OkStatus();
   }
 
@@ -2050,15 +2215,22 @@ class SchedulerImpl : public Scheduler {
     // inputs resolve without a point lookup per producer (a million lookups would thrash the
     // block cache).
     absl::flat_hash_map<RunKey, std::string> finished_outputs;
+    // Jobs with a record that cannot be recovered, and why (see QuarantineJob).
+    std::vector<std::pair<uint64_t, std::string>> unrecoverable;
     for (auto& [job_id, job] : jobs_) {
       // Job.runs_by_state is recounted from the runs themselves: the stored counts may include
       // moves that were never written (ASSIGNED -> RUNNING, see SetState).
       std::vector<int64_t> counts(v1::RunState_MAX + 1, 0);
-      RETURN_IF_ERROR(store_->ScanRuns(job_id, 0, [&](internal::StoredRun& stored) {
+      std::string bad;  // why a record of this job cannot be recovered
+      absl::Status scanned = store_->ScanRuns(job_id, 0, [&](internal::StoredRun& stored) {
         absl::StatusOr<RunKey> key = ParseRunId(stored.run().id());
         if (!key.ok()) return true;
         // Written by a registration whose last batch a crash lost (see CreationBatch).
         if (key->index >= job.stored.next_run_index()) return true;
+        if (absl::Status ok = CheckRecoverable(stored); !ok.ok()) {
+          bad = absl::StrCat("run record ", stored.run().id(), " ", ok.message());
+          return false;
+        }
         const v1::RunState state = stored.run().state();
         if (state >= 0 && state <= v1::RunState_MAX) ++counts[state];
         if (IsTerminal(stored.run().state())) {
@@ -2079,11 +2251,21 @@ class SchedulerImpl : public Scheduler {
         run.recorded = true;
         ++job.unfinished;
         return true;
-      }, /*bulk=*/true));
+      }, /*bulk=*/true);
+      // An unparsable record is the record's fault, not the store's: its job is quarantined.
+      // Other errors (I/O) fail the start, as before.
+      if (absl::IsDataLoss(scanned)) bad = std::string(scanned.message());
+      if (!bad.empty()) {
+        unrecoverable.emplace_back(job_id, std::move(bad));
+        continue;
+      }
+      RETURN_IF_ERROR(scanned);
       auto* stored_counts = job.stored.mutable_job()->mutable_runs_by_state();
       stored_counts->Clear();
       for (int64_t count : counts) stored_counts->Add(count);
     }
+    for (const auto& [job_id, why] : unrecoverable) QuarantineJob(job_id, why);
+    std::vector<std::pair<int64_t, RunKey>> queued;  // (creation time, key)
     for (auto& [key, run] : runs_) {
       const v1::CallNode& node = *run.node;
       if (!AllLiterals(node)) run.input_digests.assign(node.args_size(), "");
@@ -2121,7 +2303,7 @@ class SchedulerImpl : public Scheduler {
       }
       switch (run.stored.run().state()) {
         case v1::QUEUED:
-          Enqueue(run);
+          queued.emplace_back(run.stored.run().created_unix_micros(), key);
           break;
         case v1::CREATED:
           // Its last input may have arrived just before the crash (consumers are not
@@ -2136,7 +2318,50 @@ class SchedulerImpl : public Scheduler {
           break;
       }
     }
+    // FIFO per function across the restart: by creation (runs_ is a hash map), registration
+    // order within one registration.
+    std::sort(queued.begin(), queued.end());
+    for (const auto& [created, key] : queued) Enqueue(runs_.at(key));
     return absl::OkStatus();
+  }
+
+  // Whether a stored unfinished run can be rebuilt: a known state, and a call node to run.
+  static absl::Status CheckRecoverable(const internal::StoredRun& stored) {
+    const v1::RunState state = stored.run().state();
+    if (state == v1::RUN_STATE_UNSPECIFIED || !v1::RunState_IsValid(state)) {
+      return absl::DataLossError(absl::StrCat("has no valid state (", static_cast<int>(state), ")"));
+    }
+    if (stored.node().function().empty() || stored.node().id().empty()) {
+      return absl::DataLossError("has no call node");
+    }
+    if (stored.input_run_ids_size() > stored.node().args_size()) {
+      return absl::DataLossError(absl::StrCat("names ", stored.input_run_ids_size(),
+                                              " producers for ", stored.node().args_size(),
+                                              " arguments"));
+    }
+    return absl::OkStatus();
+  }
+
+  // A job with a record that Recover cannot rebuild (`why` names the record) ends FAILED with an
+  // INTERNAL error saying so, instead of failing every start (a crash loop). Its runs' records
+  // are left as they are, for inspection: a job that ended is not recovered again, so they are
+  // never read by recovery again. Runs already rebuilt from its earlier records are dropped.
+  void QuarantineJob(uint64_t job_id, const std::string& why) {
+    std::fprintf(stderr, "sematic-scheduler: BUG: job %s cannot be recovered: %s (failing it)\n",
+                 FormatJobId(job_id).c_str(), why.c_str());
+    for (auto it = runs_.begin(); it != runs_.end();) {
+      auto next = std::next(it);
+      if (it->first.job == job_id) runs_.erase(it);
+      it = next;
+    }
+    LiveJob& job = jobs_.at(job_id);
+    v1::Job& j = *job.stored.mutable_job();
+    j.set_state(v1::JOB_FAILED);
+    j.set_error(absl::StrCat("INTERNAL: job ", j.id(), " could not be recovered after a restart: ",
+                             why));
+    j.set_ended_unix_micros(Micros(absl::Now()));
+    batch_.PutJob(job.stored);  // committed with the first turn
+    jobs_.erase(job_id);
   }
 
   void EndRecovery() {
@@ -2182,6 +2407,8 @@ class SchedulerImpl : public Scheduler {
   uint64_t sessions_generation_ = 1;
   std::vector<WorkerSessionId> sessions_with_acks_;  // whose unsent_ack may have entries
   absl::flat_hash_set<RunKey> orphans_;
+  std::vector<std::pair<RunKey, absl::Status>> bugs_;  // see ReportBug
+  std::string failing_cause_;  // while FailRun cascades: "run <id> (<function>) failed"
   std::vector<RunKey> ready_after_recovery_;
   absl::flat_hash_map<std::string, uint64_t> pending_idempotency_;
   absl::flat_hash_map<RunKey, uint64_t> next_log_index_;

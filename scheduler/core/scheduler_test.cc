@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/ids.h"
@@ -29,6 +30,9 @@ using ::sematic::Future;
 using ::sematic::testing::IsOk;
 using ::sematic::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::testing::Not;
+using internal_job_t = ::sematic::internal::StoredJob;
+using internal_run_t = ::sematic::internal::StoredRun;
 namespace v1 = ::sematic::v1;
 namespace sch = ::sematic::scheduler;
 
@@ -1429,6 +1433,443 @@ TEST_F(SchedulerTest, ADrainingWorkerGetsNothingMoreAndItsUnstartedRefusalsSpend
   EXPECT_THAT(page.lines.entries(0).text(),
               HasSubstr("attempt 1 never started: worker w1: draining; takes no new runs; "
                         "queued again (no retry spent)"));
+}
+
+// ---- Never crash, never mislabel -----------------------------------------------------------
+
+// Nested: the sum of 2i for i < n, as one call over a gather — of nothing when n is 0.
+int Double(int x) { return 2 * x; }
+SEMATIC_FUNC(Double, "x");
+
+int Total(const std::vector<int>& xs) {
+  int t = 0;
+  for (int x : xs) t += x;
+  return t;
+}
+SEMATIC_FUNC(Total, "xs");
+
+Future<int> DoubleAll(int n) {
+  std::vector<Future<int>> doubled;
+  for (int i = 0; i < n; ++i) doubled.push_back(Call(Double, i));
+  return Call(Total, doubled);
+}
+SEMATIC_FUNC(DoubleAll, "n");
+
+absl::StatusOr<int> Boom(int) { return absl::InternalError("boom: the step broke"); }
+SEMATIC_FUNC(Boom, "x");
+
+// Nested: n Doubles and a Boom, all gathered into one Total.
+Future<int> FanWithBoom(int n) {
+  std::vector<Future<int>> parts;
+  for (int i = 0; i < n; ++i) parts.push_back(Call(Double, i));
+  parts.push_back(Call(Boom, 0));
+  return Call(Total, parts);
+}
+SEMATIC_FUNC(FanWithBoom, "n");
+
+int Retried(int x) { return x; }
+SEMATIC_FUNC(Retried, "x").Retry(1);
+
+Future<int> RetriedFan(int n) {
+  std::vector<Future<int>> parts;
+  for (int i = 0; i < n; ++i) parts.push_back(Call(Retried, i));
+  return Call(Total, parts);
+}
+SEMATIC_FUNC(RetriedFan, "n");
+
+v1::Value IntValue(int v) { return sematic::Encode(v); }
+
+std::string IntDigest(int v) { return sematic::ArtifactId(sematic::TypeOf<int>(), IntValue(v)); }
+
+// A gather of no inputs is ready at once: DoubleAll(0) is Total of nothing. It used to ready
+// Total twice (once when the empty gather was evaluated, once more in the registration loop),
+// an illegal transition that aborted the scheduler — and again after every restart.
+TEST_F(SchedulerTest, AnEmptyGatherIsReadyAtOnce) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto empty, Submit("DoubleAll", "n", IntValue(0)));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(empty.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.output_digest(), IntDigest(0));
+  // And a gather of some still works alongside.
+  ASSERT_OK_AND_ASSIGN(auto some, Submit("DoubleAll", "n", IntValue(4)));
+  ASSERT_OK_AND_ASSIGN(job, worker.RunUntilDone(some.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.output_digest(), IntDigest(12));
+}
+
+// The same job across a restart: its nested root was out on a worker when the scheduler went
+// down, runs again after it, and its empty gather then completes.
+TEST_F(SchedulerTest, AJobWithAnEmptyGatherRecoversAfterARestart) {
+  std::string job_id;
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("DoubleAll", "n", IntValue(0)));
+    job_id = submitted.job().id();
+    ASSERT_EQ(worker.NextAssignments().size(), 1u);  // the root, never answered
+  }
+  Open();
+  TestWorker worker(scheduler_.get(), "w2");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(job_id));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.output_digest(), IntDigest(0));
+}
+
+// Stored records written by hand, as a damaged or inconsistent store would hold them.
+class CraftedRecords {
+ public:
+  explicit CraftedRecords(uint64_t job) : job_(job) {}
+
+  // A RUNNING job of `runs` runs whose root is run 0.
+  internal_job_t Job(uint64_t runs) const {
+    internal_job_t stored;
+    v1::Job& j = *stored.mutable_job();
+    j.set_id(sch::FormatJobId(job_));
+    j.set_function("Square");
+    j.set_state(v1::JOB_RUNNING);
+    j.set_root_run_id(Run(0));
+    stored.set_next_run_index(runs);
+    return stored;
+  }
+  std::string Run(uint64_t index) const { return sch::FormatRunId(sch::RunKey{job_, index}); }
+  // Run `index` in `state`, calling `function` on the literal 3.
+  internal_run_t StoredRun(uint64_t index, v1::RunState state, const std::string& function) const {
+    internal_run_t stored;
+    v1::Run& r = *stored.mutable_run();
+    r.set_id(Run(index));
+    r.set_job_id(sch::FormatJobId(job_));
+    r.set_state(state);
+    r.set_function(function);
+    r.set_builtin(function.starts_with("sematic."));
+    v1::CallNode& node = *stored.mutable_node();
+    node.set_id(absl::StrCat("n", index));
+    node.set_function(function);
+    *node.mutable_output_type() = sematic::TypeOf<int>();
+    v1::Arg* arg = node.add_args();
+    arg->set_name("x");
+    *arg->mutable_literal() = IntValue(3);
+    return stored;
+  }
+
+ private:
+  uint64_t job_;
+};
+
+// Writes records into the (closed) scheduler's store.
+void WriteRecords(const std::filesystem::path& dir,
+                  const std::function<void(sch::Store::Batch&)>& fill) {
+  sch::StoreOptions options;
+  options.path = (dir / "db").string();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<sch::Store> store, sch::Store::Open(options));
+  sch::Store::Batch batch;
+  fill(batch);
+  ASSERT_OK(store->Commit(std::move(batch)));
+}
+
+// A bug found while handling one job — here an inconsistent stored record: a QUEUED run that
+// claims an output child, so that the child's value "completes" a run that never ran (an
+// illegal QUEUED -> SUCCEEDED) — fails that job with INTERNAL naming the run, and the scheduler
+// goes on serving the others. It used to abort, at every start.
+TEST_F(SchedulerTest, ABugInOneJobFailsThatJobAndOthersComplete) {
+  std::string healthy;
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", IntValue(3)));
+    healthy = submitted.job().id();
+  }
+  scheduler_.reset();
+  CraftedRecords bad(1000);
+  WriteRecords(dir_, [&](sch::Store::Batch& batch) {
+    batch.PutJob(bad.Job(2));
+    internal_run_t root = bad.StoredRun(0, v1::QUEUED, "Square");
+    root.set_output_child_run_id(bad.Run(1));
+    batch.PutRun(root);
+    internal_run_t child = bad.StoredRun(1, v1::CREATED, "sematic.literal");
+    child.mutable_node()->mutable_args(0)->set_name("value");
+    child.mutable_run()->set_parent_id(bad.Run(0));
+    batch.PutRun(child);
+  });
+  for (int start = 0; start < 2; ++start) {  // and no crash loop: a second start is fine too
+    Open();
+    ASSERT_OK_AND_ASSIGN(v1::Job failed, AwaitJobEnd(sch::FormatJobId(1000)));
+    EXPECT_EQ(failed.state(), v1::JOB_FAILED);
+    EXPECT_THAT(failed.error(), HasSubstr("INTERNAL"));
+    EXPECT_THAT(failed.error(), HasSubstr(bad.Run(0)));
+    ASSERT_OK_AND_ASSIGN(v1::Run culprit, GetRun(bad.Run(0)));
+    EXPECT_EQ(culprit.state(), v1::FAILED);
+  }
+  TestWorker worker(scheduler_.get(), "w2");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(healthy));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.output_digest(), IntDigest(9));
+  ASSERT_OK_AND_ASSIGN(auto later, Submit("Square", "x", IntValue(5)));
+  ASSERT_OK_AND_ASSIGN(job, worker.RunUntilDone(later.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+}
+
+// A record recovery cannot rebuild (a run in no known state) quarantines its job at startup:
+// FAILED with INTERNAL naming the record, never touched again. It used to sit RUNNING, and a
+// cancel of it aborted the scheduler.
+TEST_F(SchedulerTest, AnUnrecoverableRecordQuarantinesItsJob) {
+  scheduler_.reset();
+  CraftedRecords bad(7);
+  WriteRecords(dir_, [&](sch::Store::Batch& batch) {
+    batch.PutJob(bad.Job(1));
+    batch.PutRun(bad.StoredRun(0, static_cast<v1::RunState>(99), "Square"));
+  });
+  Open();
+  absl::StatusOr<v1::CancelJobResponse> cancel = Wait<v1::CancelJobResponse>([&](auto cb) {
+    v1::CancelJobRequest r;
+    r.set_job_id(sch::FormatJobId(7));
+    scheduler_->CancelJob(r, cb);
+  });
+  EXPECT_THAT(cancel.status(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, GetJob(sch::FormatJobId(7)));
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+  EXPECT_THAT(job.error(), HasSubstr("INTERNAL"));
+  EXPECT_THAT(job.error(), HasSubstr(bad.Run(0)));
+  // The scheduler serves: a new job (id after the quarantined one) runs.
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", IntValue(4)));
+  ASSERT_OK_AND_ASSIGN(v1::Job done, worker.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(done.state(), v1::JOB_SUCCEEDED);
+  Open();  // and it stays quarantined
+  ASSERT_OK_AND_ASSIGN(job, GetJob(sch::FormatJobId(7)));
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+}
+
+// The runs of `job_id`, all of them.
+std::vector<v1::Run> AllRuns(sch::Scheduler& scheduler, const std::string& job_id) {
+  absl::StatusOr<v1::ListRunsResponse> runs = Wait<v1::ListRunsResponse>([&](auto cb) {
+    v1::ListRunsRequest r;
+    r.set_job_id(job_id);
+    r.set_page_size(1000);
+    scheduler.ListRuns(r, cb);
+  });
+  EXPECT_THAT(runs.status(), IsOk());
+  if (!runs.ok()) return {};
+  return {runs->runs().begin(), runs->runs().end()};
+}
+
+// A failed step ends its job FAILED with the step's error (not CANCELED by the cascade through
+// the gather and Total that needed it), and `jobs --state failed` finds it; the siblings that
+// fail-fast cancels say which run failed.
+TEST_F(SchedulerTest, AFailedStepFailsItsJobAndCancelledSiblingsNameIt) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("FanWithBoom", "n", IntValue(3)));
+  const std::string job_id = submitted.job().id();
+  std::vector<v1::Assignment> root = worker.NextAssignments();
+  ASSERT_EQ(root.size(), 1u);
+  worker.SendResult(TestWorker::Execute(root[0]));
+  std::vector<v1::Assignment> children;
+  while (children.size() < 4) {
+    std::vector<v1::Assignment> more = worker.NextAssignments();
+    ASSERT_FALSE(more.empty());
+    children.insert(children.end(), more.begin(), more.end());
+  }
+  std::string boom_id;
+  for (const v1::Assignment& a : children) {
+    if (a.function() == "Boom") {
+      boom_id = a.run_id();
+      worker.SendResult(TestWorker::Execute(a));  // the Doubles stay out on the worker
+    }
+  }
+  ASSERT_FALSE(boom_id.empty());
+  ASSERT_OK_AND_ASSIGN(v1::Job job, AwaitJobEnd(job_id));
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+  EXPECT_THAT(job.error(), HasSubstr("boom: the step broke"));
+  EXPECT_THAT(job.error(), HasSubstr(boom_id));
+  EXPECT_THAT(job.error(), Not(HasSubstr("cancelled")));
+  const std::string cause = absl::StrCat("cancelled: run ", boom_id, " (Boom) failed");
+  int doubles = 0;
+  for (const v1::Run& run : AllRuns(*scheduler_, job_id)) {
+    if (run.function() == "Double") {
+      ++doubles;
+      EXPECT_EQ(run.state(), v1::CANCELED) << run.id();
+      EXPECT_EQ(run.error(), cause) << run.id();
+    } else if (run.function() == "Boom" || run.function() == "FanWithBoom") {
+      EXPECT_EQ(run.state(), v1::FAILED) << run.function();
+      EXPECT_THAT(run.error(), HasSubstr("boom: the step broke")) << run.function();
+    } else {  // the gather and Total: they needed Boom's value
+      EXPECT_EQ(run.state(), v1::CANCELED) << run.function();
+      EXPECT_THAT(run.error(), HasSubstr(boom_id)) << run.function();
+    }
+  }
+  EXPECT_EQ(doubles, 3);
+  ASSERT_OK_AND_ASSIGN(v1::ListJobsResponse failed, Wait<v1::ListJobsResponse>([&](auto cb) {
+                         v1::ListJobsRequest r;
+                         r.add_states(v1::JOB_FAILED);
+                         scheduler_->ListJobs(r, cb);
+                       }));
+  ASSERT_EQ(failed.jobs_size(), 1);
+  EXPECT_EQ(failed.jobs(0).id(), job_id);
+}
+
+// Under CONTINUE_INDEPENDENT too: the job's output needed the failed step, so the job FAILED.
+TEST_F(SchedulerTest, AFailedStepFailsItsJobWhenIndependentBranchesContinue) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  v1::SubmitJobRequest request;
+  request.set_function("FanWithBoom");
+  request.mutable_options()->set_failure_policy(v1::CONTINUE_INDEPENDENT);
+  v1::NamedArg* arg = request.add_args();
+  arg->set_name("n");
+  *arg->mutable_value() = IntValue(3);
+  ASSERT_OK_AND_ASSIGN(auto submitted, Wait<v1::SubmitJobResponse>([&](auto cb) {
+                         scheduler_->SubmitJob(request, cb);
+                       }));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+  EXPECT_THAT(job.error(), HasSubstr("boom: the step broke"));
+  ASSERT_OK_AND_ASSIGN(v1::Run root, GetRun(job.root_run_id()));
+  EXPECT_EQ(root.state(), v1::FAILED);
+  EXPECT_THAT(root.error(), HasSubstr("boom: the step broke"));
+}
+
+// A worker's result must fit the function's signature. Each bad result fails its run with
+// INVALID_ARGUMENT naming the function and both types, the worker's ack says so, and the job
+// FAILS — never SUCCEEDS with a wrong value.
+TEST_F(SchedulerTest, ResultsNotFittingTheSignatureAreRefused) {
+  auto refused = [&](const std::string& function, const std::string& param, int n,
+                     std::function<void(v1::RunResult&)> spoil) -> std::pair<v1::Job, std::string> {
+    TestWorker worker(scheduler_.get(), "w-" + sematic::RandomHex64());
+    worker.Hello();
+    absl::StatusOr<v1::SubmitJobResponse> submitted = Submit(function, param, IntValue(n));
+    EXPECT_THAT(submitted.status(), IsOk());
+    if (!submitted.ok()) return {};
+    std::vector<v1::Assignment> assigned = worker.NextAssignments();
+    EXPECT_EQ(assigned.size(), 1u);
+    if (assigned.empty()) return {};
+    v1::RunResult result = TestWorker::Execute(assigned[0]);
+    spoil(result);
+    worker.SendResult(result);
+    absl::StatusOr<v1::Job> job = AwaitJobEnd(submitted->job().id());
+    std::string told;
+    while (auto m = worker.Next()) {
+      if (m->ack().refused_size() == 0) continue;
+      EXPECT_EQ(m->ack().refused(0).attempt().run_id(), assigned[0].run_id());
+      EXPECT_EQ(m->ack().refused(0).code(),
+                static_cast<int32_t>(absl::StatusCode::kInvalidArgument));
+      EXPECT_EQ(m->ack().rejected_size(), 1);
+      told = m->ack().refused(0).message();
+      break;
+    }
+    worker.Gone();
+    return {job.ok() ? *job : v1::Job(), told};
+  };
+  // A LIST for an int32 function.
+  auto [list, list_told] = refused("Double", "x", 2, [](v1::RunResult& r) {
+    *r.mutable_value() = sematic::Encode(std::vector<int>{1, 2});
+  });
+  EXPECT_EQ(list.state(), v1::JOB_FAILED);
+  EXPECT_THAT(list.error(), HasSubstr("Double"));
+  EXPECT_THAT(list.error(), HasSubstr("expected int32, got list"));
+  EXPECT_THAT(list_told, HasSubstr("expected int32, got list"));
+  // A well-formed graph from a step that is not nested (it would yield 4, an int32 even).
+  auto [graph, graph_told] = refused("Double", "x", 2, [](v1::RunResult& r) {
+    v1::Graph* g = r.mutable_graph();
+    v1::CallNode* n = g->add_nodes();
+    n->set_id("n1");
+    n->set_function("Double");
+    *n->mutable_output_type() = sematic::TypeOf<int>();
+    v1::Arg* a = n->add_args();
+    a->set_name("x");
+    *a->mutable_literal() = IntValue(2);
+    g->set_output_node("n1");
+  });
+  EXPECT_EQ(graph.state(), v1::JOB_FAILED);
+  EXPECT_THAT(graph.error(), HasSubstr("Double is not a nested step"));
+  EXPECT_THAT(graph_told, HasSubstr("not a nested step"));
+  // A nested step's graph whose output is not of the step's result type (a list, not an int).
+  auto [output, output_told] = refused("DoubleAll", "n", 2, [](v1::RunResult& r) {
+    v1::Graph* g = r.mutable_graph();
+    for (int i = 0; i < g->nodes_size(); ++i) {
+      if (g->nodes(i).function() == "sematic.gather") g->set_output_node(g->nodes(i).id());
+    }
+  });
+  EXPECT_EQ(output.state(), v1::JOB_FAILED);
+  EXPECT_THAT(output.error(), HasSubstr("but DoubleAll returns int32"));
+  EXPECT_FALSE(output_told.empty());
+}
+
+// Queued runs recovered after a restart are dispatched in creation order (they were
+// re-queued in hash-map order).
+TEST_F(SchedulerTest, QueuedRunsAreDispatchedInCreationOrderAfterARestart) {
+  constexpr int kRuns = 40;
+  std::string job_id;
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello({}, /*max_runs=*/1);
+    ASSERT_OK_AND_ASSIGN(auto submitted, Submit("DoubleAll", "n", IntValue(kRuns)));
+    job_id = submitted.job().id();
+    std::vector<v1::Assignment> root = worker.NextAssignments();
+    ASSERT_EQ(root.size(), 1u);
+    worker.SendResult(TestWorker::Execute(root[0]));
+    ASSERT_FALSE(worker.NextAssignments().empty());  // the rest stay QUEUED
+  }
+  Open();
+  TestWorker worker(scheduler_.get(), "w2");
+  worker.Hello({}, /*max_runs=*/1);
+  std::vector<uint64_t> first_attempts;  // run indexes, in the order assigned
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (first_attempts.size() < kRuns - 2 && absl::Now() < deadline) {
+    std::vector<v1::Assignment> batch = worker.NextAssignments();
+    ASSERT_FALSE(batch.empty());
+    for (const v1::Assignment& a : batch) {
+      // The two runs out on the lost worker come back as retries once the grace period ends.
+      if (a.attempt() == 1) first_attempts.push_back(sch::ParseRunId(a.run_id())->index);
+      worker.SendResult(TestWorker::Execute(a));
+    }
+  }
+  ASSERT_EQ(first_attempts.size(), kRuns - 2u);
+  EXPECT_TRUE(std::is_sorted(first_attempts.begin(), first_attempts.end()))
+      << ::testing::PrintToString(first_attempts);
+  ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(job_id));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.output_digest(), IntDigest(kRuns * (kRuns - 1)));
+}
+
+// A retried run goes before the runs queued behind it, rather than to the back of the queue.
+TEST_F(SchedulerTest, ARetriedRunIsNotQueuedBehindLaterRuns) {
+  TestWorker busy(scheduler_.get(), "w1");
+  busy.Hello({}, /*max_runs=*/1);
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("RetriedFan", "n", IntValue(10)));
+  std::vector<v1::Assignment> root = busy.NextAssignments();
+  ASSERT_EQ(root.size(), 1u);
+  busy.SendResult(TestWorker::Execute(root[0]));
+  std::vector<v1::Assignment> first = busy.NextAssignments();  // r0 running, r1 sent ahead
+  ASSERT_EQ(first.size(), 2u);
+  v1::RunResult failed;
+  failed.set_run_id(first[0].run_id());
+  failed.set_attempt(first[0].attempt());
+  failed.mutable_error()->set_kind(v1::USER_ERROR);
+  failed.mutable_error()->set_retryable(true);
+  failed.mutable_error()->set_message("flaky");
+  busy.SendResult(failed);  // r0 retries after its backoff; r1 starts, r2 is sent ahead
+  ASSERT_EQ(busy.NextAssignments().size(), 1u);  // r2: 7 first attempts are left queued
+  // Wait until the retry is queued again: 7 first attempts and r0 (the worker is full).
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  int64_t queued = 0;
+  while (queued < 8 && absl::Now() < deadline) {
+    ASSERT_OK_AND_ASSIGN(v1::SchedulerInfo info, Wait<v1::SchedulerInfo>([&](auto cb) {
+                           scheduler_->GetInfo(cb);
+                         }));
+    queued = info.queued_runs();
+    if (queued < 8) absl::SleepFor(absl::Milliseconds(20));  // polling interval
+  }
+  ASSERT_EQ(queued, 8);
+  TestWorker idle(scheduler_.get(), "w2");
+  idle.Hello({}, /*max_runs=*/1);
+  std::vector<v1::Assignment> next = idle.NextAssignments();
+  ASSERT_FALSE(next.empty());
+  EXPECT_EQ(next[0].run_id(), first[0].run_id());
+  EXPECT_EQ(next[0].attempt(), 2);
 }
 
 }  // namespace scheduler_test
