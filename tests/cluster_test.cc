@@ -188,7 +188,7 @@ TEST_F(ClusterTest, CrashingStepFailsOnlyItsAttemptUnderProcessIsolation) {
   std::vector<v1::Run> runs = RunsOf(address(), job_id, "Crash");
   ASSERT_EQ(runs.size(), 1u);
   const std::string logs = RunLogs(address(), runs[0].id());
-  EXPECT_THAT(logs, HasSubstr("step crashed: SIGSEGV"));
+  EXPECT_THAT(logs, HasSubstr("step Crash crashed (signal 11, SIGSEGV)"));
   // What the step wrote to std::cout, on both attempts, the crashed one included.
   EXPECT_THAT(logs, HasSubstr("Crash attempt 1 (segv)\n"));
   EXPECT_THAT(logs, HasSubstr("Crash attempt 2 (segv)\n"));
@@ -200,7 +200,7 @@ TEST_F(ClusterTest, CrashingStepFailsOnlyItsAttemptUnderProcessIsolation) {
   EXPECT_EQ(job.state(), v1::JOB_FAILED);
   runs = RunsOf(address(), job_id, "Crash");
   ASSERT_EQ(runs.size(), 1u);
-  EXPECT_THAT(runs[0].error(), HasSubstr("step crashed: SIGABRT"));
+  EXPECT_THAT(runs[0].error(), HasSubstr("step Crash crashed (signal 6, SIGABRT)"));
   EXPECT_EQ(runs[0].attempt(), 4);  // the first attempt and three infrastructure retries
 
   // The worker survived all five crashes and serves the next job.

@@ -519,7 +519,8 @@ absl::StatusOr<internal::StepProcessOutcome> RunStepProcess(
   if (!sent.ok() && !absl::IsUnavailable(sent)) return sent;
   if (WIFSIGNALED(status)) {
     const int signal = WTERMSIG(status);
-    std::string why = absl::StrCat("step crashed: ", SignalName(signal));
+    std::string why = absl::StrCat("step ", request.assignment().function(), " crashed (signal ",
+                                   signal, ", ", SignalName(signal), ")");
     if (killed) {
       absl::StrAppend(&why, " (it ignored SIGTERM for ", absl::FormatDuration(cancel_grace), ")");
     } else if (signal == SIGKILL) {

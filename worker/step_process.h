@@ -50,7 +50,8 @@ int StepProcessMain(int argc, char** argv);
 // SIGKILL `cancel_grace` later. Blocks until the child has exited and been reaped.
 //
 // Errors (the attempt is then an infrastructure failure): UNAVAILABLE when the child could not
-// be started; ABORTED "step crashed: SIGSEGV" when a signal killed it before it reported;
+// be started; ABORTED "step F crashed (signal 11, SIGSEGV)" when a signal killed it before it
+// reported;
 // INTERNAL when it exited without an outcome or broke the protocol.
 absl::StatusOr<internal::StepProcessOutcome> RunStepProcess(
     const internal::StepProcessRequest& request, const std::vector<std::string>& libraries,

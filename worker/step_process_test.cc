@@ -187,7 +187,7 @@ TEST_F(StepProcessTest, TheStepsStdoutAndStderrAreLinesOfItsLog) {
 TEST_F(StepProcessTest, OutputBeforeACrashArrivesWithTheOutcome) {
   auto outcome = Run(Request("IsoPrintsThenCrashes", {sematic::Encode(1)}));
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(outcome.status().message(), "step crashed: SIGABRT");
+  EXPECT_EQ(outcome.status().message(), "step IsoPrintsThenCrashes crashed (signal 6, SIGABRT)");
   EXPECT_THAT(sink_.lines(), UnorderedElementsAre("r1: before the crash", "r1: [stderr] almost"));
 }
 
@@ -201,7 +201,7 @@ TEST_F(StepProcessTest, AStepErrorIsAnOutcomeNotACrash) {
 TEST_F(StepProcessTest, ASegfaultIsReportedWithTheSignalsName) {
   auto outcome = Run(Request("IsoSegv", {sematic::Encode(1)}));
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(outcome.status().message(), "step crashed: SIGSEGV");
+  EXPECT_EQ(outcome.status().message(), "step IsoSegv crashed (signal 11, SIGSEGV)");
 }
 
 TEST_F(StepProcessTest, CancellationIsSigtermAndTheStepSeesCancelled) {
@@ -226,7 +226,7 @@ TEST_F(StepProcessTest, AStepIgnoringSigtermIsKilledAfterTheGrace) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));  // not the step's 20 s
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kAborted);
   EXPECT_THAT(outcome.status().message(),
-              HasSubstr("step crashed: SIGKILL (it ignored SIGTERM for 200ms)"));
+              HasSubstr("crashed (signal 9, SIGKILL) (it ignored SIGTERM for 200ms)"));
 }
 
 TEST_F(StepProcessTest, TheChildsEnvironmentListsOnlyItsGpus) {

@@ -30,6 +30,7 @@
 #include "scheduler/core/run_reads.h"
 #include "scheduler/core/scheduler.h"
 #include "scheduler/core/worker_registry.h"
+#include "scheduler/policy/crash_triage.h"
 #include "scheduler/policy/placement/placement_policy.h"
 #include "scheduler/policy/retry_policy.h"
 #include "scheduler/policy/run_state_machine.h"
@@ -71,6 +72,9 @@ struct LiveRun {
   bool sent_ahead = false;      // waiting on `session` for room (see WorkerSession::sent_ahead)
   std::shared_ptr<const RunDemand> demand;  // reserved on `session` (shared per function)
   bool queued = false;          // in the dispatch queue
+  // The worker losses it was aboard (crash_triage.h): whether it must run alone.
+  LossHistory losses;
+  bool placed_alone = false;  // holds `session` to itself (WorkerSession::alone_runs)
   // Changed in this loop turn: one event is published at the turn's end, and the record written
   // if `write_pending` (a run created, queued and assigned in one turn costs one write, not
   // three).
@@ -703,7 +707,9 @@ class SchedulerImpl : public Scheduler {
   v1::Run Presented(const LiveRun& live) {
     v1::Run run = live.stored.run();
     FillIdentity(live, &run);
-    if (run.state() == v1::QUEUED) {
+    if (run.state() == v1::QUEUED && live.losses.run_alone) {
+      run.set_queued_reason("waiting for a worker with no other runs: it was on a lost worker");
+    } else if (run.state() == v1::QUEUED) {
       auto queue = queues_.find(QueueKey(*live.node));
       if (queue != queues_.end()) run.set_queued_reason(queue->second.reason);
     }
@@ -1143,8 +1149,12 @@ class SchedulerImpl : public Scheduler {
   void Enqueue(LiveRun& run) {
     if (run.queued) return;
     run.queued = true;
-    DispatchQueue& queue = QueueOf(*run.node);
-    (run.stored.run().attempt() > 0 ? queue.retries : queue.runs).push_back(run.key);
+    if (run.losses.run_alone) {
+      alone_queue_.push_back(run.key);
+    } else {
+      DispatchQueue& queue = QueueOf(*run.node);
+      (run.stored.run().attempt() > 0 ? queue.retries : queue.runs).push_back(run.key);
+    }
     ++queued_runs_;
   }
 
@@ -1481,9 +1491,12 @@ class SchedulerImpl : public Scheduler {
 
   void ReleaseWorker(LiveRun& run) {
     if (run.session == 0) return;
+    // It ended with its worker alive: whatever kills workers, it is not this run.
+    CrashTriage::AttemptEnded(run.losses);
     auto s = sessions_.find(run.session);
     if (s != sessions_.end()) {
       WorkerSession& session = s->second;
+      if (run.placed_alone) --session.alone_runs;
       session.runs.erase(FormatRunId(run.key));
       if (run.sent_ahead) {
         auto& ahead = session.sent_ahead;
@@ -1494,6 +1507,7 @@ class SchedulerImpl : public Scheduler {
       }
     }
     run.sent_ahead = false;
+    run.placed_alone = false;
     ReleaseJobSlot(run.key.job);
     run.session = 0;
     run.stored.set_worker_id("");
@@ -1528,7 +1542,9 @@ class SchedulerImpl : public Scheduler {
     int best = -1;
     size_t best_waiting = 0;
     for (size_t w = 0; w < views.size(); ++w) {
-      const size_t waiting = sessions_.at(ids[w]).sent_ahead.size();
+      const WorkerSession& session = sessions_.at(ids[w]);
+      if (session.alone_runs > 0 || session.set_aside) continue;
+      const size_t waiting = session.sent_ahead.size();
       const int limit = SendAheadLimit(options_.send_ahead, typical, views[w].running);
       if (waiting >= static_cast<size_t>(limit)) continue;
       // Would it fit on the idle worker? (The view is a copy of this turn's: restored below.)
@@ -1622,7 +1638,22 @@ class SchedulerImpl : public Scheduler {
       ids.push_back(id);
     }
     std::vector<bool> view_changed(views.size(), false);
-    absl::flat_hash_map<WorkerSessionId, v1::SchedulerMessage> batches;
+    Batches batches;
+    DispatchAlone(views, ids, view_changed, batches);
+    // A worker held for a run alone takes nothing else: full, as placement sees it this turn.
+    struct Closed {
+      size_t w;
+      int max_concurrent_runs;
+      bool alive;
+    };
+    std::vector<Closed> closed;
+    for (size_t w = 0; w < views.size(); ++w) {
+      const WorkerSession& session = sessions_.at(ids[w]);
+      if (session.alone_runs == 0 && !session.set_aside) continue;
+      closed.push_back({w, views[w].max_concurrent_runs, views[w].alive});
+      views[w].max_concurrent_runs = std::max(views[w].running, 1);
+      if (views[w].running == 0) views[w].alive = false;  // not expected: it holds runs
+    }
     for (auto& [function_key, queue] : queues_) {
       while (!queue.retries.empty() || !queue.runs.empty()) {
         std::deque<RunKey>& from = queue.retries.empty() ? queue.runs : queue.retries;
@@ -1674,36 +1705,12 @@ class SchedulerImpl : public Scheduler {
           Reserve(*run.demand, &views[w]);
           view_changed[w] = true;
         }
-        const WorkerSessionId session_id = ids[w];
-        WorkerSession& session = sessions_.at(session_id);
-        if (ahead >= 0) {
-          run.sent_ahead = true;
-          session.sent_ahead.push_back(key);
-        }
-        run.session = session_id;
-        run.stored.set_worker_id(session.hello.worker_id());
-        v1::Run& r = *run.stored.mutable_run();
-        r.set_worker_id(session.hello.worker_id());
-        r.set_attempt(r.attempt() + 1);
-        r.set_started_unix_micros(Micros(absl::Now()));
-        session.runs.insert(FormatRunId(key));
-        ++job.in_flight;
-        absl::StatusOr<v1::Assignment> assignment = AssignmentFor(run, *signature);
-        if (!assignment.ok()) {
-          session.view = views[w];
-          FailRun(key, assignment.status(), RunEvent::kFailedFinal);
-          views[w] = session.view;  // FailRun released the reservation
-          continue;
-        }
-        assignment->set_queued(run.sent_ahead);
-        *batches[session_id].mutable_assignments()->add_assignments() = *std::move(assignment);
-        if (signature->timeout_millis() > 0) {
-          const int attempt = r.attempt();
-          const int64_t timeout = signature->timeout_millis();
-          loop_->RunAt(absl::Now() + absl::Milliseconds(timeout),
-                       [this, key, attempt, timeout] { OnDeadline(key, attempt, timeout); });
-        }
+        Assign(run, w, ahead >= 0, *signature, views, ids, batches);
       }
+    }
+    for (const Closed& c : closed) {
+      views[c.w].max_concurrent_runs = c.max_concurrent_runs;
+      views[c.w].alive = c.alive;
     }
     for (size_t w = 0; w < views.size(); ++w) {
       if (view_changed[w]) sessions_.at(ids[w]).view = std::move(views[w]);
@@ -1714,6 +1721,128 @@ class SchedulerImpl : public Scheduler {
       if (HasUnsentAck(session)) message.mutable_ack()->Swap(&session.unsent_ack);
       Send(session, std::move(message));
     }
+  }
+
+  using Batches = absl::flat_hash_map<WorkerSessionId, v1::SchedulerMessage>;
+
+  // Assigns `run`, its demand reserved in `views[w]` (or sent ahead there when `ahead`), to the
+  // worker `ids[w]` (the caller has moved it to ASSIGNED): its next attempt goes into the
+  // worker's batch of this turn.
+  void Assign(LiveRun& run, size_t w, bool ahead, const v1::FunctionSignature& signature,
+              std::vector<WorkerView>& views, const std::vector<WorkerSessionId>& ids,
+              Batches& batches) {
+    const WorkerSessionId session_id = ids[w];
+    WorkerSession& session = sessions_.at(session_id);
+    if (ahead) {
+      run.sent_ahead = true;
+      session.sent_ahead.push_back(run.key);
+    }
+    run.queued = false;
+    run.session = session_id;
+    run.stored.set_worker_id(session.hello.worker_id());
+    v1::Run& r = *run.stored.mutable_run();
+    r.set_worker_id(session.hello.worker_id());
+    r.set_attempt(r.attempt() + 1);
+    r.set_started_unix_micros(Micros(absl::Now()));
+    session.runs.insert(FormatRunId(run.key));
+    ++jobs_.at(run.key.job).in_flight;
+    absl::StatusOr<v1::Assignment> assignment = AssignmentFor(run, signature);
+    if (!assignment.ok()) {
+      session.view = views[w];
+      FailRun(run.key, assignment.status(), RunEvent::kFailedFinal);
+      views[w] = session.view;  // FailRun released the reservation
+      return;
+    }
+    assignment->set_queued(run.sent_ahead);
+    *batches[session_id].mutable_assignments()->add_assignments() = *std::move(assignment);
+    if (signature.timeout_millis() > 0) {
+      const int attempt = r.attempt();
+      const int64_t timeout = signature.timeout_millis();
+      loop_->RunAt(absl::Now() + absl::Milliseconds(timeout),
+                   [this, key = run.key, attempt, timeout] { OnDeadline(key, attempt, timeout); });
+    }
+  }
+
+  // Runs that were aboard a lost worker (crash_triage.h) each get a worker with nothing else on
+  // it, in the order they were queued: an empty one that fits, else the able worker with the
+  // fewest runs is set aside (nothing new goes there) until it is empty — one at a time, so
+  // that the others keep serving everything else.
+  void DispatchAlone(std::vector<WorkerView>& views, const std::vector<WorkerSessionId>& ids,
+                     std::vector<bool>& view_changed, Batches& batches) {
+    for (WorkerSessionId id : ids) sessions_.at(id).set_aside = false;
+    bool set_aside = false;
+    std::deque<RunKey> waiting;
+    while (!alone_queue_.empty()) {
+      const RunKey key = alone_queue_.front();
+      alone_queue_.pop_front();
+      auto it = runs_.find(key);
+      if (it == runs_.end() || !it->second.queued ||
+          it->second.stored.run().state() != v1::QUEUED) {
+        --queued_runs_;  // cancelled or failed while queued
+        if (it != runs_.end()) it->second.queued = false;
+        continue;
+      }
+      LiveRun& run = it->second;
+      LiveJob& job = jobs_.at(key.job);
+      const int max_parallel = job.stored.job().options().max_parallelism();
+      if (max_parallel > 0 && job.in_flight >= max_parallel) {
+        --queued_runs_;
+        run.queued = false;
+        job.parked.push_back(key);
+        continue;
+      }
+      DispatchQueue& queue = QueueOf(*run.node);
+      EnsureSignature(queue);
+      if (queue.signature == nullptr) {
+        waiting.push_back(key);
+        continue;
+      }
+      int empty = -1;
+      int busy = -1;
+      for (size_t w = 0; w < views.size(); ++w) {
+        const WorkerSession& session = sessions_.at(ids[w]);
+        if (session.alone_runs > 0 || session.set_aside) continue;
+        const int i = static_cast<int>(w);
+        if (session.runs.empty()) {
+          if (Fits(*queue.demand, views[w], nullptr) &&
+              (empty < 0 || views[w].id < views[empty].id)) {
+            empty = i;
+          }
+          continue;
+        }
+        if (set_aside || !FitsOnceIdle(*queue.demand, views[w])) continue;
+        const size_t held = session.runs.size();
+        const size_t best = busy < 0 ? 0 : sessions_.at(ids[busy]).runs.size();
+        if (busy < 0 || held < best || (held == best && views[w].id < views[busy].id)) busy = i;
+      }
+      if (empty >= 0) {
+        --queued_runs_;
+        run.queued = false;
+        if (!MustSetState(run, RunEvent::kAssigned)) continue;  // nothing reserved yet
+        run.demand = queue.demand;
+        Reserve(*run.demand, &views[empty]);
+        view_changed[empty] = true;
+        run.placed_alone = true;
+        ++sessions_.at(ids[empty]).alone_runs;
+        Assign(run, static_cast<size_t>(empty), /*ahead=*/false, *queue.signature, views, ids,
+               batches);
+        continue;
+      }
+      if (busy >= 0) {
+        sessions_.at(ids[busy]).set_aside = true;
+        set_aside = true;
+      }
+      waiting.push_back(key);
+    }
+    alone_queue_.swap(waiting);
+  }
+
+  // Whether `demand` would fit on `view` with nothing running there.
+  static bool FitsOnceIdle(const RunDemand& demand, const WorkerView& view) {
+    WorkerView idle = view;
+    idle.in_use.Clear();
+    idle.running = 0;
+    return Fits(demand, idle, nullptr);
   }
 
   // Looks up the queue's function among the live workers' signatures, unless it did since the
@@ -2128,8 +2257,9 @@ class SchedulerImpl : public Scheduler {
     }
   }
 
-  // A worker is gone: its runs go back to the queue (infrastructure failure) unless `requeue`
-  // is false (it reconnected and reported them itself).
+  // A worker is gone: its runs go back to the queue unless `requeue` is false (it reconnected
+  // and reported them itself). Those that may have started there are judged by the crash
+  // triage (ChargeLoss); those sent ahead that cannot have started spend nothing.
   void DropWorker(WorkerSessionId id, const absl::Status& why, bool requeue = true) {
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return;
@@ -2137,24 +2267,77 @@ class SchedulerImpl : public Scheduler {
     std::vector<std::string> runs(s.runs.begin(), s.runs.end());
     const absl::flat_hash_set<RunKey> never_started = SentAheadNeverStarted(s);
     if (s.connection) s.connection->Close(why);
+    std::vector<RunKey> aboard;
     for (const std::string& run_id : runs) {
       LiveRun* run = FindLive(run_id);
       if (run == nullptr || run->session != id) continue;
       run->session = 0;
       run->sent_ahead = false;
+      run->placed_alone = false;
       ReleaseJobSlot(run->key.job);
       if (!requeue) continue;
       if (never_started.contains(run->key)) {
         RequeueUnstarted(*run, absl::StrCat("sent ahead to worker ", s.hello.worker_id(),
                                             ", lost before it could start it"));
       } else {
-        AttemptFailed(run->key, FailureKind::kInfrastructure,
-                      absl::UnavailableError(absl::StrCat("worker ", s.hello.worker_id(),
-                                                          " was lost: ", why.message())));
+        aboard.push_back(run->key);
       }
     }
+    if (requeue) ChargeLoss(s.hello.worker_id(), why, aboard);
     sessions_.erase(it);
     ++sessions_generation_;
+  }
+
+  // Which of the runs that may have been running on a lost worker pay for it (crash_triage.h):
+  // one alone there "crashed its worker" and spends an infrastructure retry; one lost with
+  // others, or alone in a storm of losses, is queued again at once, to run alone, spending none.
+  void ChargeLoss(const std::string& worker, const absl::Status& why,
+                  const std::vector<RunKey>& aboard) {
+    std::vector<LossHistory*> histories;
+    histories.reserve(aboard.size());
+    for (const RunKey& key : aboard) histories.push_back(&runs_.at(key).losses);
+    const std::vector<LossVerdict> verdicts = triage_.WorkerLost(absl::Now(), histories);
+    for (size_t i = 0; i < aboard.size(); ++i) {
+      // Failing one may have cancelled others (fail-fast).
+      auto it = runs_.find(aboard[i]);
+      if (it == runs_.end() || it->second.session != 0 || it->second.queued) continue;
+      const v1::RunState state = it->second.stored.run().state();
+      if (state != v1::ASSIGNED && state != v1::RUNNING) continue;
+      LiveRun& run = it->second;
+      const std::string lost = absl::StrCat("worker ", worker, " was lost: ", why.message());
+      switch (verdicts[i].reason) {
+        case LossVerdict::Reason::kAlone:
+          AttemptFailed(run.key, FailureKind::kInfrastructure,
+                        absl::UnavailableError(absl::StrCat(
+                            "step ", run.node->function(), " crashed its worker (", lost,
+                            ", with no other run there)")));
+          break;
+        case LossVerdict::Reason::kTooOften:
+          AttemptFailed(run.key, FailureKind::kInfrastructure,
+                        absl::UnavailableError(absl::StrCat(
+                            lost, " (the run was on ", run.losses.uncharged_losses +
+                                                         run.losses.charged_losses,
+                            " lost workers)")));
+          break;
+        case LossVerdict::Reason::kWithOthers:
+          RequeueLost(run, absl::StrCat(lost, ", with ", aboard.size() - 1,
+                                        " other runs; queued again to run alone"));
+          break;
+        case LossVerdict::Reason::kStorm:
+          RequeueLost(run, absl::StrCat(lost, ", one of several workers lost at once; "
+                                              "queued again"));
+          break;
+      }
+    }
+  }
+
+  // A run lost with its worker through no evident fault of its own: queued again at once,
+  // without spending its retry budget (the attempt number stays spent, as in RequeueUnstarted).
+  void RequeueLost(LiveRun& run, const std::string& why) {
+    Requeue(run, RunEvent::kWorkerLost,
+            absl::StrCat("attempt ", run.stored.run().attempt(), " lost: ", why,
+                         " (no retry spent)"),
+            absl::Now());
   }
 
   // The runs sent ahead to `s` that cannot have started there. A worker starts them in the order
@@ -2409,6 +2592,10 @@ class SchedulerImpl : public Scheduler {
   absl::flat_hash_set<RunKey> orphans_;
   std::vector<std::pair<RunKey, absl::Status>> bugs_;  // see ReportBug
   std::string failing_cause_;  // while FailRun cascades: "run <id> (<function>) failed"
+  CrashTriage triage_;
+  // QUEUED runs that must run alone (LossHistory::run_alone), in the order queued; counted in
+  // queued_runs_.
+  std::deque<RunKey> alone_queue_;
   std::vector<RunKey> ready_after_recovery_;
   absl::flat_hash_map<std::string, uint64_t> pending_idempotency_;
   absl::flat_hash_map<RunKey, uint64_t> next_log_index_;

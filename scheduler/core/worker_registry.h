@@ -32,6 +32,10 @@ struct WorkerSession {
   // Runs sent ahead (Assignment.queued), in the order sent: assigned, waiting on the worker for
   // room, and not counted in `view` until they start there (SchedulerImpl::StartSentAhead).
   std::deque<RunKey> sent_ahead;
+  // Runs on it that must be alone (crash_triage.h), and whether it is kept empty for one to
+  // come: either way nothing else is placed or sent ahead here.
+  int alone_runs = 0;
+  bool set_aside = false;
   absl::Time connected;
   absl::Time last_heard;
   // Results answered in this turn: one ResultAck per worker per turn, sent after the commit.
