@@ -1658,25 +1658,12 @@ class SchedulerImpl : public Scheduler {
       while (!queue.retries.empty() || !queue.runs.empty()) {
         std::deque<RunKey>& from = queue.retries.empty() ? queue.runs : queue.retries;
         const RunKey key = from.front();
-        auto it = runs_.find(key);
-        if (it == runs_.end() || !it->second.queued ||
-            it->second.stored.run().state() != v1::QUEUED) {
-          from.pop_front();  // cancelled or failed while queued
-          --queued_runs_;
-          if (it != runs_.end()) it->second.queued = false;
-          continue;
-        }
-        LiveRun& run = it->second;
-        LiveJob& job = jobs_.at(key.job);
-        const int max_parallel = job.stored.job().options().max_parallelism();
-        if (max_parallel > 0 && job.in_flight >= max_parallel) {
-          // Parked with its job until one of the job's runs ends (see ReleaseJobSlot).
+        LiveRun* const dispatchable = Dispatchable(key);
+        if (dispatchable == nullptr) {
           from.pop_front();
-          --queued_runs_;
-          run.queued = false;
-          job.parked.push_back(key);
           continue;
         }
+        LiveRun& run = *dispatchable;
         EnsureSignature(queue);
         const v1::FunctionSignature* signature = queue.signature;
         absl::StatusOr<std::string> placed =
@@ -1724,6 +1711,29 @@ class SchedulerImpl : public Scheduler {
   }
 
   using Batches = absl::flat_hash_map<WorkerSessionId, v1::SchedulerMessage>;
+
+  // The run at the head of a dispatch queue, or nullptr when it leaves the queue instead (the
+  // caller pops it): cancelled or failed while queued, or its job is at max_parallelism — then
+  // it is parked with its job until one of the job's runs ends (see ReleaseJobSlot).
+  LiveRun* Dispatchable(const RunKey& key) {
+    auto it = runs_.find(key);
+    if (it == runs_.end() || !it->second.queued ||
+        it->second.stored.run().state() != v1::QUEUED) {
+      --queued_runs_;
+      if (it != runs_.end()) it->second.queued = false;
+      return nullptr;
+    }
+    LiveRun& run = it->second;
+    LiveJob& job = jobs_.at(key.job);
+    const int max_parallel = job.stored.job().options().max_parallelism();
+    if (max_parallel > 0 && job.in_flight >= max_parallel) {
+      --queued_runs_;
+      run.queued = false;
+      job.parked.push_back(key);
+      return nullptr;
+    }
+    return &run;
+  }
 
   // Assigns `run`, its demand reserved in `views[w]` (or sent ahead there when `ahead`), to the
   // worker `ids[w]` (the caller has moved it to ASSIGNED): its next attempt goes into the
@@ -1775,22 +1785,9 @@ class SchedulerImpl : public Scheduler {
     while (!alone_queue_.empty()) {
       const RunKey key = alone_queue_.front();
       alone_queue_.pop_front();
-      auto it = runs_.find(key);
-      if (it == runs_.end() || !it->second.queued ||
-          it->second.stored.run().state() != v1::QUEUED) {
-        --queued_runs_;  // cancelled or failed while queued
-        if (it != runs_.end()) it->second.queued = false;
-        continue;
-      }
-      LiveRun& run = it->second;
-      LiveJob& job = jobs_.at(key.job);
-      const int max_parallel = job.stored.job().options().max_parallelism();
-      if (max_parallel > 0 && job.in_flight >= max_parallel) {
-        --queued_runs_;
-        run.queued = false;
-        job.parked.push_back(key);
-        continue;
-      }
+      LiveRun* const dispatchable = Dispatchable(key);
+      if (dispatchable == nullptr) continue;
+      LiveRun& run = *dispatchable;
       DispatchQueue& queue = QueueOf(*run.node);
       EnsureSignature(queue);
       if (queue.signature == nullptr) {
