@@ -1977,7 +1977,8 @@ TEST_F(SchedulerTest, TheRunThatKillsItsWorkersIsFoundAndFailsAndItsNeighboursSp
   }
   ASSERT_OK(job.status());
   ASSERT_TRUE(Ended(*job)) << "the job did not end in 60 s";
-  EXPECT_NE(job->state(), v1::JOB_SUCCEEDED);
+  EXPECT_EQ(job->state(), v1::JOB_FAILED);
+  EXPECT_THAT(job->error(), HasSubstr("step Square crashed its worker"));
   ASSERT_FALSE(culprit.empty());
   // Once lost with its neighbours (no retry spent), then alone 1 + max_infra_retries (3) times.
   EXPECT_EQ(kills, 5);
