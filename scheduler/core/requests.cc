@@ -2,7 +2,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "common/digest.h"
+#include "scheduler/store/keys.h"
 #include "common/strings.h"
 #include "scheduler/artifacts/artifact_service.h"
 #include "sematic/codec.h"
@@ -33,10 +36,23 @@ absl::Status CheckSubmitShape(const v1::SubmitJobRequest& request, const Limits&
     return absl::InvalidArgumentError(absl::StrCat("args: more than ",
                                                    limits.max_args_per_submit, " arguments"));
   }
-  for (int i = 0; i < request.options().tags_size(); ++i) {
-    if (request.options().tags(i).size() > limits.max_name_bytes) {
-      return TooLong(absl::StrCat("options.tags[", i, "]"), limits.max_name_bytes);
+  const v1::JobOptions& options = request.options();
+  if (static_cast<size_t>(options.tags_size()) > limits.max_tags_per_job) {
+    return absl::InvalidArgumentError(absl::StrCat("options.tags: ", options.tags_size(),
+                                                   " tags; at most ", limits.max_tags_per_job));
+  }
+  for (int i = 0; i < options.tags_size(); ++i) {
+    if (options.tags(i).size() > limits.max_tag_bytes) {
+      return TooLong(absl::StrCat("options.tags[", i, "]"), limits.max_tag_bytes);
     }
+  }
+  if (options.cache_namespace().size() > limits.max_name_bytes) {
+    return TooLong("options.cache_namespace", limits.max_name_bytes);
+  }
+  if (!v1::FailurePolicy_IsValid(options.failure_policy())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("options.failure_policy: ", options.failure_policy(),
+                     " is not a FailurePolicy (expected FAIL_FAST or CONTINUE_INDEPENDENT)"));
   }
   if (request.options().max_parallelism() < 0) {
     return absl::InvalidArgumentError("options.max_parallelism: must not be negative");
@@ -125,6 +141,62 @@ absl::StatusOr<v1::CallNode> RootCall(const v1::SubmitJobRequest& request,
                                                    signature.name(), " has no such parameter"));
   }
   return node;
+}
+
+std::string SubmitRequestDigest(const v1::SubmitJobRequest& request) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream out(&stream);
+  out.SetSerializationDeterministic(true);
+  request.SerializeToCodedStream(&out);
+  out.Trim();
+  return Sha256Hex(bytes);
+}
+
+absl::Status CheckJobStates(const google::protobuf::RepeatedField<int>& states) {
+  for (int i = 0; i < states.size(); ++i) {
+    if (states[i] == v1::JOB_STATE_UNSPECIFIED || !v1::JobState_IsValid(states[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("states[", i, "]: ", states[i], " is not a JobState (expected ",
+                       static_cast<int>(v1::JOB_PENDING), " to ",
+                       static_cast<int>(v1::JobState_MAX), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRunStates(const google::protobuf::RepeatedField<int>& states) {
+  for (int i = 0; i < states.size(); ++i) {
+    if (states[i] == v1::RUN_STATE_UNSPECIFIED || !v1::RunState_IsValid(states[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("states[", i, "]: ", states[i], " is not a RunState (expected ",
+                       static_cast<int>(v1::CREATED), " to ",
+                       static_cast<int>(v1::RunState_MAX), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ParseJobsPageToken(std::string_view token) {
+  absl::StatusOr<uint64_t> job = ParseJobId(token);
+  if (!job.ok()) {
+    return absl::InvalidArgumentError(
+        "page_token: malformed (expected the next_page_token of an earlier ListJobs reply)");
+  }
+  return *job;
+}
+
+absl::StatusOr<uint64_t> ParseRunsPageToken(std::string_view token, uint64_t job_id) {
+  absl::StatusOr<RunKey> key = ParseRunId(token);
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(
+        "page_token: malformed (expected the next_page_token of an earlier ListRuns reply)");
+  }
+  if (key->job != job_id) {
+    return absl::InvalidArgumentError(
+        "page_token: comes from the listing of another job (job_id changed between pages)");
+  }
+  return key->index;
 }
 
 }  // namespace sematic::scheduler

@@ -3,7 +3,10 @@
 #define SEMATIC_SCHEDULER_CORE_REQUESTS_H_
 
 #include <functional>
+#include <string>
 #include <string_view>
+
+#include "google/protobuf/repeated_field.h"
 
 #include "absl/status/statusor.h"
 #include "scheduler/core/scheduler.h"
@@ -24,8 +27,24 @@ absl::StatusOr<v1::CallNode> RootCall(const v1::SubmitJobRequest& request,
                                       const Limits& limits,
                                       const ArtifactTypeLookup& artifact_type);
 
-// Checks the fields of a SubmitJobRequest that do not need a signature (lengths, counts).
+// Checks the fields of a SubmitJobRequest that do not need a signature (lengths, counts, enum
+// values).
 absl::Status CheckSubmitShape(const v1::SubmitJobRequest& request, const Limits& limits);
+
+// What an idempotent retry must repeat: SHA-256 (hex) of the request's deterministic
+// serialization. Two submissions with one key and different digests are different requests.
+std::string SubmitRequestDigest(const v1::SubmitJobRequest& request);
+
+// `states` filters of ListJobs / ListRuns: INVALID_ARGUMENT naming `states[i]` for a number that
+// is not a state.
+absl::Status CheckJobStates(const google::protobuf::RepeatedField<int>& states);
+absl::Status CheckRunStates(const google::protobuf::RepeatedField<int>& states);
+
+// Page tokens, as returned in next_page_token. ListJobs: the id of the last job listed (jobs
+// before it come next). ListRuns: the id of the last run listed, which must belong to `job_id`.
+// INVALID_ARGUMENT naming `page_token` otherwise.
+absl::StatusOr<uint64_t> ParseJobsPageToken(std::string_view token);
+absl::StatusOr<uint64_t> ParseRunsPageToken(std::string_view token, uint64_t job_id);
 
 }  // namespace sematic::scheduler
 

@@ -108,5 +108,51 @@ TEST(RootCallTest, ArtifactArgumentsMustExist) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact_digest")));
 }
 
+TEST(CheckSubmitShapeTest, TagsNamespaceAndPolicyAreBounded) {
+  Limits limits;
+  v1::SubmitJobRequest r = Request();
+  EXPECT_OK(CheckSubmitShape(r, limits));
+
+  v1::SubmitJobRequest many_tags = r;
+  for (size_t i = 0; i <= limits.max_tags_per_job; ++i) many_tags.mutable_options()->add_tags("t");
+  EXPECT_THAT(CheckSubmitShape(many_tags, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("options.tags: 65 tags")));
+
+  v1::SubmitJobRequest long_tag = r;
+  long_tag.mutable_options()->add_tags(std::string(limits.max_tag_bytes + 1, 'x'));
+  EXPECT_THAT(CheckSubmitShape(long_tag, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("options.tags[0]")));
+
+  v1::SubmitJobRequest long_namespace = r;
+  long_namespace.mutable_options()->set_cache_namespace(std::string(limits.max_name_bytes + 1, 'n'));
+  EXPECT_THAT(CheckSubmitShape(long_namespace, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("options.cache_namespace")));
+
+  v1::SubmitJobRequest bad_policy = r;
+  bad_policy.mutable_options()->set_failure_policy(static_cast<v1::FailurePolicy>(99));
+  EXPECT_THAT(CheckSubmitShape(bad_policy, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("options.failure_policy: 99 is not a FailurePolicy")));
+}
+
+TEST(SubmitRequestDigestTest, EqualRequestsOnlyShareADigest) {
+  v1::SubmitJobRequest r = Request();
+  v1::SubmitJobRequest same = Request();
+  EXPECT_EQ(SubmitRequestDigest(r), SubmitRequestDigest(same));
+  v1::SubmitJobRequest other = Request();
+  *other.mutable_args(0)->mutable_value() = Encode(int32_t{4});
+  EXPECT_NE(SubmitRequestDigest(r), SubmitRequestDigest(other));
+  v1::SubmitJobRequest tagged = Request();
+  tagged.mutable_options()->add_tags("a");
+  EXPECT_NE(SubmitRequestDigest(r), SubmitRequestDigest(tagged));
+}
+
+TEST(PageTokenTest, TokensNameTheFieldAndTheirJob) {
+  EXPECT_THAT(ParseJobsPageToken("x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")));
+  EXPECT_THAT(ParseRunsPageToken("x", 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token: malformed")));
+}
+
 }  // namespace
 }  // namespace sematic::scheduler

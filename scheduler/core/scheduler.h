@@ -39,6 +39,9 @@ struct Limits {
   size_t max_inline_value_bytes = 64 << 20;
   size_t max_name_bytes = 1024;         // function names, arg names, ids, tags
   size_t max_args_per_submit = 1024;
+  // Tags of one job: a label each, not a payload (100k tags made one ListJobs page 63 MB).
+  size_t max_tags_per_job = 64;
+  size_t max_tag_bytes = 256;
   // The largest gRPC message the transport accepts (the daemon's --max-message-bytes); told to
   // workers in Welcome so they refuse oversized results themselves. 0: not known.
   size_t max_message_bytes = 256 << 20;

@@ -579,9 +579,16 @@ class SchedulerImpl : public Scheduler {
       auto pending = pending_idempotency_.find(request.idempotency_key());
       if (existing.ok() || pending != pending_idempotency_.end()) {
         const uint64_t job = existing.ok() ? *existing : pending->second;
-        ASSIGN_OR_RETURN(v1::Job found, LookupJob(FormatJobId(job)));
+        ASSIGN_OR_RETURN(internal::StoredJob found, LookupStoredJob(job));
+        if (!found.request_digest().empty() &&
+            found.request_digest() != SubmitRequestDigest(request)) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              "idempotency_key: \"", AsAbsl(request.idempotency_key()), "\" was used by job ",
+              found.job().id(), " for a different request (function, arguments or options "
+              "differ); use a new key"));
+        }
         v1::SubmitJobResponse out;
-        *out.mutable_job() = std::move(found);
+        *out.mutable_job() = std::move(*found.mutable_job());
         out.set_deduplicated(true);
         return out;
       }
@@ -608,6 +615,7 @@ class SchedulerImpl : public Scheduler {
     j.set_created_unix_micros(Micros(absl::Now()));
     j.set_idempotency_key(request.idempotency_key());
     if (!request.idempotency_key().empty()) {
+      job.stored.set_request_digest(SubmitRequestDigest(request));
       batch_.PutIdempotency(request.idempotency_key(), job_id);
       pending_idempotency_[request.idempotency_key()] = job_id;
     }
@@ -622,6 +630,12 @@ class SchedulerImpl : public Scheduler {
     v1::SubmitJobResponse out;
     *out.mutable_job() = j;
     return out;
+  }
+
+  absl::StatusOr<internal::StoredJob> LookupStoredJob(uint64_t job_id) {
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) return it->second.stored;
+    return store_->GetJob(job_id);
   }
 
   absl::StatusOr<v1::Job> LookupJob(std::string_view id) {
@@ -639,8 +653,9 @@ class SchedulerImpl : public Scheduler {
     const int limit = request.page_size() == 0 ? 50 : request.page_size();
     uint64_t before = UINT64_MAX;
     if (!request.page_token().empty()) {
-      ASSIGN_OR_RETURN(before, ParseJobId(request.page_token()));
+      ASSIGN_OR_RETURN(before, ParseJobsPageToken(request.page_token()));
     }
+    RETURN_IF_ERROR(CheckJobStates(request.states()));
     v1::ListJobsResponse out;
     std::set<int> states(request.states().begin(), request.states().end());
     uint64_t last = 0;
@@ -764,9 +779,11 @@ class SchedulerImpl : public Scheduler {
     const int limit = request.page_size() == 0 ? 100 : request.page_size();
     uint64_t after = 0;
     if (!request.page_token().empty()) {
-      ASSIGN_OR_RETURN(RunKey key, ParseRunId(request.page_token()));
-      after = key.index + 1;
+      ASSIGN_OR_RETURN(const uint64_t last_listed,
+                       ParseRunsPageToken(request.page_token(), job_id));
+      after = last_listed + 1;
     }
+    RETURN_IF_ERROR(CheckRunStates(request.states()));
     std::set<int> states(request.states().begin(), request.states().end());
     v1::ListRunsResponse out;
     uint64_t last = 0;

@@ -450,6 +450,75 @@ TEST_F(SchedulerTest, IdempotentSubmitsCreateOneJob) {
   EXPECT_EQ(first.job().id(), again.job().id());
 }
 
+// A retry must repeat its request: the same key with other arguments is a client bug that
+// silently returning the first job would hide.
+TEST_F(SchedulerTest, AnIdempotencyKeyReusedForADifferentRequestIsRefused) {
+  std::string first_job;
+  {
+    TestWorker worker(scheduler_.get(), "w1");
+    worker.Hello();
+    ASSERT_OK_AND_ASSIGN(auto first, Submit("Square", "x", sematic::Encode(3), "key-1"));
+    first_job = first.job().id();
+    EXPECT_THAT(Submit("Square", "x", sematic::Encode(4), "key-1"),
+                StatusIs(absl::StatusCode::kAlreadyExists,
+                         ::testing::AllOf(HasSubstr("idempotency_key: \"key-1\""),
+                                          HasSubstr(first_job))));
+    ASSERT_OK_AND_ASSIGN(v1::Job job, worker.RunUntilDone(first_job));
+    ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  }
+  // After the job ended and a restart: the request's digest is persisted with the job.
+  Open();
+  TestWorker again(scheduler_.get(), "w1");
+  again.Hello();
+  EXPECT_THAT(Submit("Square", "x", sematic::Encode(4), "key-1"),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  ASSERT_OK_AND_ASSIGN(auto same, Submit("Square", "x", sematic::Encode(3), "key-1"));
+  EXPECT_TRUE(same.deduplicated());
+  EXPECT_EQ(same.job().id(), first_job);
+}
+
+TEST_F(SchedulerTest, ListFiltersAndPageTokensAreChecked) {
+  TestWorker worker(scheduler_.get(), "w1");
+  worker.Hello();
+  ASSERT_OK_AND_ASSIGN(auto a, Submit("Square", "x", sematic::Encode(3)));
+  ASSERT_OK_AND_ASSIGN(auto b, Submit("Square", "x", sematic::Encode(4)));
+  auto list_jobs = [&](v1::ListJobsRequest r) {
+    return Wait<v1::ListJobsResponse>([&](auto cb) { scheduler_->ListJobs(r, cb); });
+  };
+  auto list_runs = [&](v1::ListRunsRequest r) {
+    return Wait<v1::ListRunsResponse>([&](auto cb) { scheduler_->ListRuns(r, cb); });
+  };
+  v1::ListJobsRequest bad_state;
+  bad_state.add_states(static_cast<v1::JobState>(99));
+  EXPECT_THAT(list_jobs(bad_state), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("states[0]: 99 is not a JobState")));
+  v1::ListJobsRequest bad_token;
+  bad_token.set_page_token("nonsense");
+  EXPECT_THAT(list_jobs(bad_token),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token: malformed")));
+
+  v1::ListRunsRequest bad_run_state;
+  bad_run_state.set_job_id(a.job().id());
+  bad_run_state.add_states(static_cast<v1::RunState>(99));
+  EXPECT_THAT(list_runs(bad_run_state), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                 HasSubstr("states[0]: 99 is not a RunState")));
+  // A token from job a's listing, used on job b.
+  v1::ListRunsRequest first_page;
+  first_page.set_job_id(a.job().id());
+  first_page.set_page_size(1);
+  ASSERT_OK_AND_ASSIGN(auto page, list_runs(first_page));
+  ASSERT_FALSE(page.runs().empty());
+  v1::ListRunsRequest other_job;
+  other_job.set_job_id(b.job().id());
+  other_job.set_page_token(page.runs(0).id());
+  EXPECT_THAT(list_runs(other_job), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("page_token: comes from the listing of "
+                                                       "another job")));
+  other_job.set_page_token("garbage");
+  EXPECT_THAT(list_runs(other_job),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token: malformed")));
+}
+
 // A result's acknowledgement rides with the assignments its turn made ready: one message each
 // way per step of a chain, not two.
 TEST_F(SchedulerTest, AResultsAckRidesWithTheAssignmentsItMadeReady) {
