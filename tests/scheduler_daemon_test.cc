@@ -454,6 +454,21 @@ TEST(SchedulerDaemonTest, ReflectionListsTheServicesAndHealthSaysServing) {
                                                  "sematic.v1.WorkerService",
                                                  "grpc.health.v1.Health"}));
 
+  // Health is described too, not only listed: file_containing_symbol finds its definition.
+  std::unique_ptr<google::protobuf::Message> describe(factory.GetPrototype(request_type)->New());
+  describe->GetReflection()->SetString(
+      describe.get(), request_type->FindFieldByName("file_containing_symbol"),
+      "grpc.health.v1.Health");
+  std::vector<std::string> described =
+      Exchange(channel, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+               describe->SerializeAsString());
+  ASSERT_EQ(described.size(), 1u);
+  std::unique_ptr<google::protobuf::Message> file(factory.GetPrototype(response_type)->New());
+  ASSERT_TRUE(file->ParseFromString(described[0]));
+  EXPECT_TRUE(file->GetReflection()->HasField(
+      *file, response_type->FindFieldByName("file_descriptor_response")))
+      << file->DebugString();
+
   // grpc.health.v1.Health/Check{service: ""} answers {status: SERVING (1)}: field 1, varint 1.
   std::vector<std::string> health = Exchange(channel, "/grpc.health.v1.Health/Check", "");
   ASSERT_EQ(health.size(), 1u);

@@ -19,6 +19,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -108,6 +109,9 @@ int DaemonMain(int argc, char** argv) {
   std::unique_ptr<GrpcServices> services = MakeGrpcServices(scheduler->get());
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Links the health protocol's descriptors (protos/grpc/health/v1/health.proto) so reflection
+  // can describe the health service that gRPC serves, not only list it.
+  static_cast<void>(grpc::health::v1::HealthCheckRequest::descriptor());
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   const std::string address =
