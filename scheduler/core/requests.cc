@@ -153,28 +153,31 @@ std::string SubmitRequestDigest(const v1::SubmitJobRequest& request) {
   return Sha256Hex(bytes);
 }
 
-absl::Status CheckJobStates(const google::protobuf::RepeatedField<int>& states) {
+namespace {
+
+// Every entry of a `states` filter names a state of `Enum` (not its UNSPECIFIED zero).
+template <typename Enum>
+absl::Status CheckStates(const google::protobuf::RepeatedField<int>& states,
+                         bool (*is_valid)(int), Enum first, Enum last, absl::string_view type) {
   for (int i = 0; i < states.size(); ++i) {
-    if (states[i] == v1::JOB_STATE_UNSPECIFIED || !v1::JobState_IsValid(states[i])) {
+    if (states[i] == 0 || !is_valid(states[i])) {
       return absl::InvalidArgumentError(
-          absl::StrCat("states[", i, "]: ", states[i], " is not a JobState (expected ",
-                       static_cast<int>(v1::JOB_PENDING), " to ",
-                       static_cast<int>(v1::JobState_MAX), ")"));
+          absl::StrCat("states[", i, "]: ", states[i], " is not a ", type, " (expected ",
+                       static_cast<int>(first), " to ", static_cast<int>(last), ")"));
     }
   }
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status CheckJobStates(const google::protobuf::RepeatedField<int>& states) {
+  return CheckStates(states, v1::JobState_IsValid, v1::JOB_PENDING, v1::JobState_MAX,
+                     "JobState");
+}
+
 absl::Status CheckRunStates(const google::protobuf::RepeatedField<int>& states) {
-  for (int i = 0; i < states.size(); ++i) {
-    if (states[i] == v1::RUN_STATE_UNSPECIFIED || !v1::RunState_IsValid(states[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("states[", i, "]: ", states[i], " is not a RunState (expected ",
-                       static_cast<int>(v1::CREATED), " to ",
-                       static_cast<int>(v1::RunState_MAX), ")"));
-    }
-  }
-  return absl::OkStatus();
+  return CheckStates(states, v1::RunState_IsValid, v1::CREATED, v1::RunState_MAX, "RunState");
 }
 
 absl::StatusOr<uint64_t> ParseJobsPageToken(std::string_view token) {
