@@ -35,6 +35,45 @@ absl::StatusOr<v1::GetRunMetricsResponse> ReadMetrics(const Store& store, RunKey
   return out;
 }
 
+std::string InputName(const v1::CallNode& node, int index) {
+  const std::string& name = node.args(index).name();
+  return name.empty() ? absl::StrCat("[", index, "]") : name;
+}
+
+absl::StatusOr<google::protobuf::RepeatedPtrField<v1::RunInput>> ReadRunInputs(
+    const Store& store, const internal::StoredRun& stored, const std::vector<std::string>& produced,
+    size_t max_inputs) {
+  google::protobuf::RepeatedPtrField<v1::RunInput> inputs;
+  const v1::CallNode& node = stored.node();
+  for (int a = 0; a < node.args_size() && static_cast<size_t>(a) < max_inputs; ++a) {
+    const v1::Arg& arg = node.args(a);
+    v1::RunInput* input = inputs.Add();
+    input->set_name(InputName(node, a));
+    switch (arg.source_case()) {
+      case v1::Arg::kLiteral:
+        *input->mutable_literal() = arg.literal();
+        break;
+      case v1::Arg::kArtifact:
+        input->set_digest(arg.artifact().digest());
+        break;
+      case v1::Arg::kNode:
+      case v1::Arg::SOURCE_NOT_SET:
+        break;
+    }
+    if (a < stored.input_run_ids_size() && !stored.input_run_ids(a).empty()) {
+      input->set_producer_run_id(stored.input_run_ids(a));
+      if (static_cast<size_t>(a) < produced.size() && !produced[a].empty()) {
+        input->set_digest(produced[a]);
+      } else {
+        ASSIGN_OR_RETURN(RunKey producer, ParseRunId(stored.input_run_ids(a)));
+        absl::StatusOr<internal::StoredRun> record = store.GetRun(producer);
+        if (record.ok()) input->set_digest(record->run().output_digest());
+      }
+    }
+  }
+  return inputs;
+}
+
 namespace {
 
 // One lineage query: loads each run once, and adds it to the response the first time.
@@ -72,8 +111,9 @@ class LineageWalk {
         const v1::Arg& arg = node.args(a);
         v1::LineageEdge edge;
         edge.set_consumer_run_id(consumer);
-        edge.set_input_name(arg.name());
+        edge.set_input_name(InputName(node, a));
         if (arg.source_case() == v1::Arg::kArtifact) edge.set_artifact_digest(arg.artifact().digest());
+        if (arg.source_case() == v1::Arg::kLiteral) *edge.mutable_literal() = arg.literal();
         const std::string producer_id =
             a < run->input_run_ids_size() ? run->input_run_ids(a) : std::string();
         if (!producer_id.empty()) {
@@ -117,7 +157,7 @@ class LineageWalk {
           edge->set_artifact_digest(digest);
           edge->set_producer_run_id(producer_id);
           edge->set_consumer_run_id(consumer->run().id());
-          edge->set_input_name(consumer->node().args(a).name());
+          edge->set_input_name(InputName(consumer->node(), a));
         }
         if (visited.insert(c).second) queue.emplace_back(c, depth + 1);
       }

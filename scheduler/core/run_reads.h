@@ -9,7 +9,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "scheduler/store/keys.h"
@@ -26,6 +28,18 @@ absl::StatusOr<v1::LogLines> ReadLogPage(const Store& store, RunKey run, uint64_
 // is empty.
 absl::StatusOr<v1::GetRunMetricsResponse> ReadMetrics(const Store& store, RunKey run,
                                                       std::string_view name);
+
+// The name of argument `index` of `node` as clients see it: the parameter's name, or "[i]" for
+// the i-th element of a gather (whose arguments have none).
+std::string InputName(const v1::CallNode& node, int index);
+
+// `stored`'s inputs (Run.inputs): name, the producing run and its output's digest, or the
+// literal value; at most `max_inputs` (a gather of a million inputs is summarised by its first).
+// `produced` overrides the digest per argument where it is known and not empty (a live run's
+// inputs can be newer than the producers' committed records).
+absl::StatusOr<google::protobuf::RepeatedPtrField<v1::RunInput>> ReadRunInputs(
+    const Store& store, const internal::StoredRun& stored,
+    const std::vector<std::string>& produced = {}, size_t max_inputs = 1000);
 
 // Lineage (see run_service.proto). By artifact: its producer run, that run's inputs and their
 // producers, transitively. By run: the same upstream walk from the run, plus the consumers of its

@@ -17,8 +17,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -71,6 +73,16 @@ struct RunLogPage {
   bool run_ended = false;
 };
 
+// Gauges of the scheduler's live state (Scheduler::GetStats), for /metrics.
+struct SchedulerStats {
+  // Runs not yet ended (recorded ones are counted per job in Job.runs_by_state), by RunState.
+  std::vector<int64_t> live_runs_by_state = std::vector<int64_t>(v1::RunState_ARRAYSIZE, 0);
+  // Jobs not yet ended, by JobState.
+  std::vector<int64_t> live_jobs_by_state = std::vector<int64_t>(v1::JobState_ARRAYSIZE, 0);
+  // Runs waiting in each function's dispatch queue, by "name@version".
+  std::map<std::string, int64_t> queued_by_function;
+};
+
 // The scheduler's end of one worker's stream. Implemented by the gRPC adapter and by tests.
 class WorkerConnection {
  public:
@@ -100,6 +112,10 @@ class Scheduler {
   virtual void CancelJob(v1::CancelJobRequest request, Callback<v1::CancelJobResponse> done) = 0;
   virtual void GetRun(v1::GetRunRequest request, Callback<v1::Run> done) = 0;
   virtual void ListRuns(v1::ListRunsRequest request, Callback<v1::ListRunsResponse> done) = 0;
+  // The job's runs grouped by (parent, function), with counts by state. INVALID_ARGUMENT: no
+  // job id; NOT_FOUND: unknown job.
+  virtual void ListRunGroups(v1::ListRunGroupsRequest request,
+                             Callback<v1::ListRunGroupsResponse> done) = 0;
   // The job's events after `after_sequence`, then each new one until the job ends; `event`
   // returning false ends the watch. `done` runs once, at the end.
   virtual void WatchJob(v1::WatchJobRequest request,
@@ -125,6 +141,8 @@ class Scheduler {
   virtual void ListWorkers(Callback<v1::ListWorkersResponse> done) = 0;
   virtual void ListFunctions(Callback<v1::ListFunctionsResponse> done) = 0;
   virtual void GetInfo(Callback<v1::SchedulerInfo> done) = 0;
+  // O(live runs) on the loop: for a scrape every few seconds, not per request.
+  virtual void GetStats(Callback<SchedulerStats> done) = 0;
 
   // Workers. A session starts with ConnectWorker; its first message must be a Hello.
   virtual WorkerSessionId ConnectWorker(std::unique_ptr<WorkerConnection> connection) = 0;

@@ -220,6 +220,13 @@ class SchedulerImpl : public Scheduler {
     });
   }
 
+  void ListRunGroups(v1::ListRunGroupsRequest request,
+                     Callback<v1::ListRunGroupsResponse> done) override {
+    PostRead([this, request = std::move(request), done = std::move(done)]() mutable {
+      Reply(std::move(done), DoListRunGroups(request));
+    });
+  }
+
   void WatchJob(v1::WatchJobRequest request, std::function<bool(const v1::JobEvent&)> event,
                 std::function<void(absl::Status)> done) override {
     PostRead([this, request = std::move(request), event = std::move(event),
@@ -292,6 +299,21 @@ class SchedulerImpl : public Scheduler {
       info.set_queued_runs(static_cast<int64_t>(queued_runs_));
       info.set_recovering(absl::Now() < recovering_until_);
       Reply(std::move(done), absl::StatusOr<v1::SchedulerInfo>(std::move(info)));
+    });
+  }
+
+  void GetStats(Callback<SchedulerStats> done) override {
+    loop_->Post([this, done = std::move(done)]() mutable {
+      SchedulerStats stats;
+      for (const auto& [key, run] : runs_) ++stats.live_runs_by_state[run.stored.run().state()];
+      for (const auto& [id, job] : jobs_) ++stats.live_jobs_by_state[job.stored.job().state()];
+      for (const auto& [key, queue] : queues_) {
+        const int64_t waiting = static_cast<int64_t>(queue.runs.size() + queue.retries.size());
+        if (waiting > 0) {
+          stats.queued_by_function[absl::StrCat(queue.function, "@", queue.version)] += waiting;
+        }
+      }
+      Reply(std::move(done), absl::StatusOr<SchedulerStats>(std::move(stats)));
     });
   }
 
@@ -488,6 +510,7 @@ class SchedulerImpl : public Scheduler {
     RunLogPage page;
     page.lines = *std::move(lines);
     page.run_ended = !live;
+    page.lines.set_run_ended(page.run_ended);
     Reply(std::move(done), absl::StatusOr<RunLogPage>(std::move(page)));
   }
 
@@ -712,10 +735,16 @@ class SchedulerImpl : public Scheduler {
   absl::StatusOr<v1::Run> LookupRun(std::string_view id) {
     ASSIGN_OR_RETURN(RunKey key, ParseRunId(id));
     auto it = runs_.find(key);
-    if (it != runs_.end()) return Presented(it->second);
+    // A live run's record is written in the turn that creates it, so its inputs are in the store
+    // (its copy in memory drops the producers' ids once written).
     ASSIGN_OR_RETURN(internal::StoredRun stored, store_->GetRun(key));
-    RETURN_IF_ERROR(CheckRegistered(key));
-    return stored.run();
+    if (it == runs_.end()) RETURN_IF_ERROR(CheckRegistered(key));
+    v1::Run run = it != runs_.end() ? Presented(it->second) : stored.run();
+    ASSIGN_OR_RETURN(
+        *run.mutable_inputs(),
+        ReadRunInputs(*store_, stored,
+                      it != runs_.end() ? it->second.input_digests : std::vector<std::string>{}));
+    return run;
   }
 
   // A live run as clients see it: a QUEUED run says why no worker takes it.
@@ -798,10 +827,54 @@ class SchedulerImpl : public Scheduler {
       if (!request.parent_id().empty() && stored.run().parent_id() != request.parent_id()) {
         return true;
       }
+      if (!request.function().empty() && stored.node().function() != request.function()) {
+        return true;
+      }
       *out.add_runs() = live != runs_.end() ? Presented(live->second) : run;
       return out.runs_size() < limit;
     }));
     if (out.runs_size() == limit) out.set_next_page_token(FormatRunId(RunKey{job_id, last}));
+    return out;
+  }
+
+  absl::StatusOr<v1::ListRunGroupsResponse> DoListRunGroups(
+      const v1::ListRunGroupsRequest& request) {
+    if (request.job_id().empty()) return absl::InvalidArgumentError("job_id: required");
+    ASSIGN_OR_RETURN(uint64_t job_id, ParseJobId(request.job_id()));
+    ASSIGN_OR_RETURN(const uint64_t end, NextRunIndex(job_id));
+    v1::ListRunGroupsResponse out;
+    absl::flat_hash_map<std::pair<std::string, std::string>, int> group_of;
+    RETURN_IF_ERROR(store_->ScanRuns(job_id, 0, [&](const internal::StoredRun& stored) {
+      const uint64_t index = ParseRunId(stored.run().id())->index;
+      if (index >= end) return false;  // a registration cut short (see CreationBatch)
+      auto live = runs_.find(RunKey{job_id, index});
+      const v1::Run& run = live != runs_.end() ? live->second.stored.run() : stored.run();
+      auto [slot, added] = group_of.try_emplace(
+          std::pair{stored.run().parent_id(), stored.node().function()}, out.groups_size());
+      v1::RunGroup* group;
+      if (added) {
+        group = out.add_groups();
+        group->set_parent_id(stored.run().parent_id());
+        group->set_function(stored.node().function());
+        group->set_first_run_id(stored.run().id());
+        group->set_first_created_unix_micros(run.created_unix_micros());
+        group->set_builtin(stored.run().builtin());
+        group->mutable_runs_by_state()->Resize(v1::RunState_ARRAYSIZE, 0);
+      } else {
+        group = out.mutable_groups(slot->second);
+      }
+      group->set_count(group->count() + 1);
+      group->set_nested(group->nested() || run.nested());
+      group->set_runs_by_state(run.state(), group->runs_by_state(run.state()) + 1);
+      if (run.started_unix_micros() > 0 && (group->first_started_unix_micros() == 0 ||
+                                            run.started_unix_micros() <
+                                                group->first_started_unix_micros())) {
+        group->set_first_started_unix_micros(run.started_unix_micros());
+      }
+      group->set_last_ended_unix_micros(
+          std::max(group->last_ended_unix_micros(), run.ended_unix_micros()));
+      return true;
+    }, /*bulk=*/true));
     return out;
   }
 
@@ -1625,6 +1698,7 @@ class SchedulerImpl : public Scheduler {
   // Moves `run` (its worker released) back to QUEUED by `event`, with a line in its log saying
   // why, and queues it for dispatch at `at`.
   void Requeue(LiveRun& run, RunEvent event, std::string note_text, absl::Time at) {
+    RecordEndedAttempt(run, note_text);
     v1::LogEntry* note = run.stored.mutable_run()->add_logs();
     note->set_unix_micros(Micros(absl::Now()));
     note->set_text(std::move(note_text));
@@ -1637,6 +1711,20 @@ class SchedulerImpl : public Scheduler {
       auto r = runs_.find(key);
       if (r != runs_.end() && r->second.stored.run().state() == v1::QUEUED) Enqueue(r->second);
     });
+  }
+
+  // Keeps the attempt that just ended without ending the run (Run.attempts): the dashboard
+  // shows each attempt and why it ended, not only the latest.
+  static void RecordEndedAttempt(LiveRun& run, const std::string& why) {
+    v1::Run& r = *run.stored.mutable_run();
+    if (r.attempt() == 0) return;  // never assigned: no attempt to record
+    v1::AttemptRecord* attempt = r.add_attempts();
+    attempt->set_attempt(r.attempt());
+    attempt->set_worker_id(r.worker_id());
+    attempt->set_started_unix_micros(r.started_unix_micros());
+    attempt->set_ended_unix_micros(Micros(absl::Now()));
+    attempt->set_outcome(v1::FAILED);
+    attempt->set_error(why);
   }
 
   // ---- Dispatch -----------------------------------------------------------------------------

@@ -295,6 +295,14 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* ListRunGroups(grpc::CallbackServerContext* context,
+                                          const v1::ListRunGroupsRequest* request,
+                                          v1::ListRunGroupsResponse* response) override {
+    auto* reactor = context->DefaultReactor();
+    scheduler_->ListRunGroups(*request, FinishWith(reactor, response));
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* GetRun(grpc::CallbackServerContext* context,
                                    const v1::GetRunRequest* request, v1::Run* response) override {
     auto* reactor = context->DefaultReactor();

@@ -341,6 +341,7 @@ void ApplyRunUpdate(internal::RunUpdate& update, internal::StoredRun& run) {
   r.set_ended_unix_micros(update.ended_unix_micros());
   r.set_worker_id(std::move(*update.mutable_run_worker_id()));
   r.set_nested(update.nested());
+  r.mutable_attempts()->Swap(update.mutable_attempts());
   run.set_output_child_run_id(std::move(*update.mutable_output_child_run_id()));
   run.set_user_failures(update.user_failures());
   run.set_infra_failures(update.infra_failures());
@@ -491,6 +492,7 @@ void Store::Batch::PutRunUpdate(const internal::StoredRun& run) {
   update.set_not_before_unix_micros(run.not_before_unix_micros());
   update.set_worker_id(run.worker_id());
   update.set_pending_inputs(run.pending_inputs());
+  *update.mutable_attempts() = r.attempts();
   AddMessage(kRunUpdates, EncodeRunKey(*key), update);
 }
 
