@@ -11,38 +11,17 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "scheduler/core/await_reply.h"
 
 namespace sematic::cli {
 namespace {
 
 namespace sch = ::sematic::scheduler;
 
-// One reply of the scheduler's loop, shared with the callback so that a late reply (after a
-// timeout) writes into memory that is still alive.
-template <typename T>
-struct Reply {
-  absl::Mutex mu;
-  std::optional<absl::StatusOr<T>> value ABSL_GUARDED_BY(mu);
-};
-
 // Calls `start` with a callback and waits up to `timeout` for its reply.
 template <typename T, typename Start>
 absl::StatusOr<T> Await(std::string_view method, absl::Duration timeout, Start start) {
-  auto reply = std::make_shared<Reply<T>>();
-  start([reply](absl::StatusOr<T> r) {
-    absl::MutexLock lock(&reply->mu);
-    reply->value = std::move(r);
-  });
-  absl::MutexLock lock(&reply->mu);
-  auto has_value = [&reply]() ABSL_SHARED_LOCKS_REQUIRED(reply->mu) {
-    return reply->value.has_value();
-  };
-  if (!reply->mu.AwaitWithTimeout(absl::Condition(&has_value), timeout)) {
-    return absl::DeadlineExceededError(absl::StrCat("the local scheduler did not answer ",
-                                                    AsAbsl(method),
-                                                    " within ", absl::FormatDuration(timeout)));
-  }
-  return *std::move(reply->value);
+  return sch::AwaitReply<T>(method, timeout, std::move(start));
 }
 
 // Messages of one stream, pushed by the scheduler's loop and read by the caller's thread.
@@ -222,8 +201,8 @@ absl::Status DescribeOpenError(const absl::Status& status, const std::string& da
   return absl::Status(status.code(), absl::StrCat("cannot open ", data_dir, ": ", status.message()));
 }
 
-absl::StatusOr<std::unique_ptr<Client>> OpenLocalClient(const std::string& data_dir,
-                                                        absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> OpenLocalScheduler(
+    const std::string& data_dir) {
   std::error_code error;
   if (!std::filesystem::exists(std::filesystem::path(data_dir) / "db", error)) {
     return absl::NotFoundError(absl::StrCat("no Sematic data in ", data_dir,
@@ -236,8 +215,14 @@ absl::StatusOr<std::unique_ptr<Client>> OpenLocalClient(const std::string& data_
   absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> opened =
       scheduler::Scheduler::Create(options);
   if (!opened.ok()) return DescribeOpenError(opened.status(), data_dir);
-  scheduler::Scheduler* raw = opened->get();
-  return std::unique_ptr<Client>(std::make_unique<LocalClient>(raw, *std::move(opened), timeout));
+  return opened;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> OpenLocalClient(const std::string& data_dir,
+                                                        absl::Duration timeout) {
+  ASSIGN_OR_RETURN(std::unique_ptr<scheduler::Scheduler> opened, OpenLocalScheduler(data_dir));
+  scheduler::Scheduler* raw = opened.get();
+  return std::unique_ptr<Client>(std::make_unique<LocalClient>(raw, std::move(opened), timeout));
 }
 
 }  // namespace sematic::cli

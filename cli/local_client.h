@@ -32,6 +32,10 @@ std::unique_ptr<Client> MakeLocalClient(scheduler::Scheduler* scheduler,
 absl::StatusOr<std::unique_ptr<Client>> OpenLocalClient(const std::string& data_dir,
                                                         absl::Duration timeout = absl::Seconds(10));
 
+// The scheduler over `data_dir` itself (errors as OpenLocalClient's), for `sematic ui`.
+absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> OpenLocalScheduler(
+    const std::string& data_dir);
+
 // The same translation for a Scheduler::Create error on `data_dir`.
 absl::Status DescribeOpenError(const absl::Status& status, const std::string& data_dir);
 

@@ -11,6 +11,7 @@
 #include "cli/exit_codes.h"
 #include "cli/grpc_client.h"
 #include "cli/local_client.h"
+#include "cli/ui_command.h"
 #include "scheduler/daemon/daemon.h"
 
 namespace sematic::cli {
@@ -59,6 +60,8 @@ int Main(int argc, char** argv) {
     daemon_argv.push_back(nullptr);
     return scheduler::DaemonMain(static_cast<int>(daemon_args.size() + 1), daemon_argv.data());
   }
+
+  if (inv->command == "ui") return RunUi(*inv);
 
   std::unique_ptr<Client> client;
   if (!inv->global.data_dir.empty()) {

@@ -113,7 +113,7 @@ endforeach()
 
 # find_dependency() for each external package, in the order the top level finds them.
 set(SEMATIC_FIND_DEPENDENCIES "")
-foreach(namespace Threads absl protobuf gRPC RocksDB OpenSSL ZLIB PNG Eigen3)
+foreach(namespace Threads absl protobuf gRPC RocksDB OpenSSL ZLIB PNG Eigen3 PkgConfig)
   if(NOT namespace IN_LIST sematic_namespaces)
     continue()
   endif()
@@ -121,6 +121,10 @@ foreach(namespace Threads absl protobuf gRPC RocksDB OpenSSL ZLIB PNG Eigen3)
   if(namespace STREQUAL "protobuf")
     # Debian ships no Protobuf CMake config: the FindProtobuf module.
     string(APPEND SEMATIC_FIND_DEPENDENCIES "find_dependency(Protobuf)\n")
+  elseif(namespace STREQUAL "PkgConfig")
+    # cpp-httplib (the embedded engine's dashboard): Debian ships pkg-config metadata only.
+    string(APPEND SEMATIC_FIND_DEPENDENCIES "find_dependency(PkgConfig)\n"
+           "pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)\n")
   elseif(namespace MATCHES "^(absl|gRPC|RocksDB|Eigen3)$")
     string(APPEND SEMATIC_FIND_DEPENDENCIES "find_dependency(${namespace} CONFIG)\n")
   else()

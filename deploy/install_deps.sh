@@ -13,7 +13,7 @@ packages=(
   libabsl-dev librocksdb-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libeigen3-dev libpng-dev dataset-fashion-mnist
-  libgoogle-perftools-dev
+  libgoogle-perftools-dev libcpp-httplib-dev
 )
 if [[ ${1:-} == --bench ]]; then
   packages+=(python3 python3-distributed)

@@ -28,6 +28,7 @@
 #include "common/status_macros.h"
 #include "engine/root_call.h"
 #include "scheduler/core/scheduler.h"
+#include "scheduler/http/http_gateway.h"
 #include "sematic/func.h"
 #include "sematic/payload.h"
 #include "worker/in_process.h"
@@ -83,10 +84,15 @@ class EmbeddedEngine {
                                             worker::MakeInProcessArtifactClient(engine->scheduler())));
     worker->Start();
     engine->worker_ = std::move(worker);
+    if (options.ui_port >= 0) engine->StartDashboard(options);
     return engine;
   }
 
+  // The dashboard's address while the pipeline runs; empty when none is served.
+  std::string dashboard_url() const { return gateway_ == nullptr ? "" : gateway_->url(); }
+
   ~EmbeddedEngine() {
+    if (gateway_ != nullptr) gateway_->Stop();
     if (worker_ != nullptr) {
       worker_->Drain();
       (void)worker_->WaitUntilDrained(absl::Seconds(30));
@@ -126,8 +132,32 @@ class EmbeddedEngine {
     return w;
   }
 
+  // A pipeline never fails for want of its dashboard: a taken port falls back to a free one,
+  // and a failure to serve is said in one line.
+  void StartDashboard(const EngineOptions& options) {
+    scheduler::http::HttpGatewayOptions http{.host = "127.0.0.1",
+                                             .port = options.ui_port,
+                                             .ui_dir = SEMATIC_UI_DIST_DIR,
+                                             .threads = 16};
+    absl::StatusOr<std::unique_ptr<scheduler::http::HttpGateway>> gateway =
+        scheduler::http::HttpGateway::Start(scheduler_.get(), http);
+    if (!gateway.ok() && options.ui_port != 0) {
+      http.port = 0;
+      gateway = scheduler::http::HttpGateway::Start(scheduler_.get(), http);
+    }
+    if (!gateway.ok()) {
+      if (options.progress) {
+        std::fprintf(stderr, "sematic: no dashboard: %s\n",
+                     std::string(gateway.status().message()).c_str());
+      }
+      return;
+    }
+    gateway_ = *std::move(gateway);
+  }
+
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<worker::Worker> worker_;
+  std::unique_ptr<scheduler::http::HttpGateway> gateway_;
 };
 
 // Submits root calls as jobs through `client`, follows them and decodes their outputs.
@@ -155,6 +185,11 @@ class SchedulerRunner final : public Runner {
     }
     Progress(absl::StrCat("job ", job.id(), " (", request.function(), ") ",
                           DescribeRunner(options_)));
+    if (engine_ != nullptr && !engine_->dashboard_url().empty()) {
+      Progress(absl::StrCat("dashboard: ", engine_->dashboard_url(), "jobs/", job.id(),
+                            " (while this runs; afterwards: sematic ui --data-dir ",
+                            options_.data_dir, ")"));
+    }
     ASSIGN_OR_RETURN(job, Follow(job.id()));
     {
       absl::MutexLock lock(&mu_);
@@ -340,6 +375,12 @@ absl::StatusOr<EngineOptions> ParseEngineFlags(int& argc, char** argv) {
       if (!absl::SimpleAtoi(*v, &options.parallelism) || options.parallelism < 0) {
         return absl::InvalidArgumentError(
             absl::StrCat("--parallelism: expected a number of steps, got \"", *v, "\""));
+      }
+    } else if (auto v = FlagValue(arg, "--ui-port")) {
+      if (!absl::SimpleAtoi(*v, &options.ui_port) || options.ui_port < -1 ||
+          options.ui_port > 65535) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--ui-port: expected a port (0 picks a free one, -1 serves none), got \"", *v, "\""));
       }
     } else if (arg == "--quiet") {
       options.progress = false;

@@ -17,6 +17,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.pb.h"
@@ -24,11 +25,17 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "scheduler/core/scheduler.h"
+#include "scheduler/http/http_gateway.h"
 #include "scheduler/service/grpc_services.h"
 
 ABSL_FLAG(std::string, data_dir, ".sematic/scheduler", "where the scheduler keeps its state");
 ABSL_FLAG(std::string, host, "127.0.0.1", "address to listen on (0.0.0.0 for all interfaces)");
 ABSL_FLAG(int, port, sematic::scheduler::kDefaultPort, "gRPC port; 0 picks a free one");
+ABSL_FLAG(int, http_port, sematic::scheduler::kDefaultHttpPort,
+          "HTTP port of the dashboard, JSON API and /metrics (same address as gRPC); 0 picks a "
+          "free one (the default when --port=0), -1 turns HTTP off");
+ABSL_FLAG(std::string, ui_dir, SEMATIC_UI_DIST_DIR,
+          "the built dashboard (index.html and assets/) served on the HTTP port");
 ABSL_FLAG(bool, sync, false, "fsync every committed batch (survives power loss)");
 ABSL_FLAG(absl::Duration, heartbeat_timeout, absl::Seconds(15),
           "a worker silent for this long is declared dead");
@@ -63,6 +70,10 @@ int DaemonMain(int argc, char** argv) {
   const std::string program = argc > 0 ? argv[0] : "sematic-scheduler";
   absl::SetProgramUsageMessage(absl::StrCat(program, " --data-dir=DIR --port=PORT"));
   NormalizeFlagNames(argc, argv);
+  bool http_port_given = false;
+  for (int i = 1; i < argc; ++i) {
+    http_port_given = http_port_given || absl::StartsWith(argv[i], "--http_port");
+  }
   absl::ParseCommandLine(argc, argv);
 
   // Signals are taken synchronously by the main thread: block them before any thread starts.
@@ -126,11 +137,35 @@ int DaemonMain(int argc, char** argv) {
     return 1;
   }
   std::printf("listening on %s:%d\n", absl::GetFlag(FLAGS_host).c_str(), port);
+  std::unique_ptr<http::HttpGateway> gateway;
+  int http_port = absl::GetFlag(FLAGS_http_port);
+  // A daemon on a port of the kernel's choosing (tests, several on one machine) does not take
+  // the fixed HTTP port unless told to.
+  if (absl::GetFlag(FLAGS_port) == 0 && !http_port_given) {
+    http_port = 0;
+  }
+  if (http_port >= 0) {
+    absl::StatusOr<std::unique_ptr<http::HttpGateway>> started = http::HttpGateway::Start(
+        scheduler->get(), {.host = absl::GetFlag(FLAGS_host),
+                           .port = http_port,
+                           .ui_dir = absl::GetFlag(FLAGS_ui_dir)});
+    if (!started.ok()) {
+      std::fprintf(stderr, "%s: %s\n", program.c_str(),
+                   std::string(started.status().message()).c_str());
+      server->Shutdown(std::chrono::system_clock::now());
+      (*scheduler)->Shutdown();
+      return 1;
+    }
+    gateway = *std::move(started);
+    std::printf("http on %s:%d\n", absl::GetFlag(FLAGS_host).c_str(), gateway->port());
+    std::fprintf(stderr, "dashboard: %s\n", gateway->url().c_str());
+  }
   std::fflush(stdout);
 
   int signal = 0;
   sigwait(&signals, &signal);
   std::fprintf(stderr, "%s: signal %d: draining\n", program.c_str(), signal);
+  if (gateway != nullptr) gateway->Stop();  // its streams end before the scheduler does
   (*scheduler)->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   services.reset();

@@ -42,6 +42,9 @@ struct EngineOptions {
   // <= 0: the machine's hardware threads.
   int parallelism = 0;
   bool progress = true;  // one line per finished step on stderr
+  // Embedded: the dashboard's HTTP port on 127.0.0.1 while the pipeline runs (taken: a free one
+  // instead); 0 picks a free one; -1 serves none.
+  int ui_port = 7071;
   // How long a submit waits for a worker offering the root step (workers still connecting).
   absl::Duration worker_wait = absl::Seconds(30);
 };
@@ -53,6 +56,8 @@ struct EngineOptions {
 //   --scheduler=HOST:PORT              default $SEMATIC_SCHEDULER
 //   --data-dir=DIR                     default .sematic
 //   --parallelism=N  --quiet (no progress lines)
+//   --ui-port=N                        embedded: the dashboard's port (default 7071; 0: any
+//                                      free one; -1: none)
 // INVALID_ARGUMENT naming the flag for a bad value, or cluster without a scheduler address.
 absl::StatusOr<EngineOptions> ParseEngineFlags(int& argc, char** argv);
 

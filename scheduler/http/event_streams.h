@@ -1,0 +1,95 @@
+// Server-sent event streams of the HTTP gateway, apart from sockets: what the scheduler's loop
+// hands over and what a connection's thread writes (docs/http.md, "Server-sent events").
+//
+//   auto stream = std::make_shared<JobEventStream>(/*max_queued=*/65536);
+//   scheduler->WatchJob(request, stream->EventCallback(), stream->DoneCallback());
+//   std::string frames;
+//   while (stream->NextFrames(absl::Seconds(15), &frames)) write(frames);
+#ifndef SEMATIC_SCHEDULER_HTTP_EVENT_STREAMS_H_
+#define SEMATIC_SCHEDULER_HTTP_EVENT_STREAMS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "scheduler/core/scheduler.h"
+#include "sematic/v1/job.pb.h"
+
+namespace sematic::scheduler::http {
+
+// One watcher's events. The loop thread pushes protos (cheap copies; no JSON on the loop), the
+// connection's thread formats and writes them.
+class JobEventStream : public std::enable_shared_from_this<JobEventStream> {
+ public:
+  explicit JobEventStream(size_t max_queued) : max_queued_(max_queued) {}
+
+  // For Scheduler::WatchJob. The event callback returns false (ending the watch) once the reader
+  // is gone or too far behind.
+  std::function<bool(const v1::JobEvent&)> EventCallback();
+  std::function<void(absl::Status)> DoneCallback();
+
+  // Waits up to `wait` and appends to `frames` the SSE frames of what arrived (a keepalive
+  // comment if nothing did). False once the stream has ended and its last frame was appended.
+  bool NextFrames(absl::Duration wait, std::string* frames);
+
+  // The reader went away (or the gateway stops): the watch ends at the next event.
+  void Close(absl::Status why);
+
+ private:
+  bool Push(const v1::JobEvent& event);
+  void End(absl::Status status);
+  bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || end_; }
+
+  const size_t max_queued_;
+  absl::Mutex mu_;
+  std::deque<v1::JobEvent> queue_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool end_sent_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// A live tail of one run's log: one follow read in flight at a time, its reply picked up by the
+// connection's thread (the only caller of NextFrames).
+class LogTail {
+ public:
+  LogTail(Scheduler* scheduler, std::string run_id, uint64_t from_index);
+
+  // As JobEventStream::NextFrames: `event: logs` frames with `id:` the index after the batch,
+  // then `event: end` once the run has ended and every line was sent.
+  bool NextFrames(absl::Duration wait, std::string* frames);
+  // From any thread: the tail ends with `why` at the reader's next call.
+  void Close(absl::Status why);
+
+ private:
+  void StartRead();
+
+  Scheduler* const scheduler_;
+  const std::string run_id_;
+  // Shared with the read's callback, which may run after this object is gone.
+  struct Shared {
+    absl::Mutex mu;
+    std::optional<absl::StatusOr<RunLogPage>> page ABSL_GUARDED_BY(mu);
+    std::optional<absl::Status> closed ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+  // The reader's own state.
+  uint64_t next_index_;
+  bool in_flight_ = false;
+  bool end_sent_ = false;
+};
+
+// "event: end" with the HttpError JSON of `status`.
+std::string EndFrame(const absl::Status& status);
+
+}  // namespace sematic::scheduler::http
+
+#endif  // SEMATIC_SCHEDULER_HTTP_EVENT_STREAMS_H_
