@@ -45,6 +45,8 @@ class Client {
                                   const StreamCallback<v1::LogLines>& on_lines) = 0;
   virtual absl::StatusOr<v1::GetLineageResponse> GetLineage(
       const v1::GetLineageRequest& request) = 0;
+  virtual absl::StatusOr<v1::GetRunMetricsResponse> GetRunMetrics(
+      const v1::GetRunMetricsRequest& request) = 0;
 
   virtual absl::StatusOr<v1::GetArtifactResponse> GetArtifact(
       const v1::GetArtifactRequest& request) = 0;

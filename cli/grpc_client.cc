@@ -101,6 +101,13 @@ class GrpcClient final : public Client {
     });
   }
 
+  absl::StatusOr<v1::GetRunMetricsResponse> GetRunMetrics(
+      const v1::GetRunMetricsRequest& request) override {
+    return Unary<v1::GetRunMetricsResponse>(
+        "RunService.GetRunMetrics",
+        [&](grpc::ClientContext* c, auto* out) { return runs_->GetRunMetrics(c, request, out); });
+  }
+
   absl::StatusOr<v1::GetLineageResponse> GetLineage(const v1::GetLineageRequest& request) override {
     return Unary<v1::GetLineageResponse>(
         "RunService.GetLineage",

@@ -143,6 +143,13 @@ class LocalClient final : public Client {
     }
   }
 
+  absl::StatusOr<v1::GetRunMetricsResponse> GetRunMetrics(
+      const v1::GetRunMetricsRequest& request) override {
+    return Await<v1::GetRunMetricsResponse>("GetRunMetrics", timeout_, [&](auto done) {
+      scheduler_->GetRunMetrics(request, std::move(done));
+    });
+  }
+
   absl::StatusOr<v1::GetLineageResponse> GetLineage(const v1::GetLineageRequest& request) override {
     return Await<v1::GetLineageResponse>("GetLineage", timeout_, [&](auto done) {
       scheduler_->GetLineage(request, std::move(done));

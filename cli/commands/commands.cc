@@ -14,6 +14,7 @@ CommandResult RunCommand(const Invocation& inv, Client& client, Output output) {
       {"status", RunStatus},   {"watch", RunWatch},
       {"logs", RunLogs},       {"cancel", RunCancel},
       {"get", RunGet},         {"lineage", RunLineage},
+      {"metrics", RunMetrics},
       {"workers", RunWorkers}, {"functions", RunFunctions},
   };
   auto it = handlers->find(inv.command);

@@ -33,6 +33,7 @@ CommandResult RunLogs(const Invocation& inv, Client& client, Output output);
 CommandResult RunCancel(const Invocation& inv, Client& client, Output output);
 CommandResult RunGet(const Invocation& inv, Client& client, Output output);
 CommandResult RunLineage(const Invocation& inv, Client& client, Output output);
+CommandResult RunMetrics(const Invocation& inv, Client& client, Output output);
 CommandResult RunWorkers(const Invocation& inv, Client& client, Output output);
 CommandResult RunFunctions(const Invocation& inv, Client& client, Output output);
 

@@ -88,6 +88,12 @@ class FakeClient : public Client {
     if (!lineage.has_value()) return Unimplemented("RunService.GetLineage");
     return *lineage;
   }
+  absl::StatusOr<v1::GetRunMetricsResponse> GetRunMetrics(
+      const v1::GetRunMetricsRequest& request) override {
+    metrics_requests.push_back(request);
+    if (!metrics.has_value()) return Unimplemented("RunService.GetRunMetrics");
+    return *metrics;
+  }
   absl::StatusOr<v1::GetArtifactResponse> GetArtifact(
       const v1::GetArtifactRequest& request) override {
     if (!artifact.has_value()) return Unimplemented("ArtifactService.GetArtifact");
@@ -125,6 +131,8 @@ class FakeClient : public Client {
   std::vector<v1::Run> runs;
   std::vector<v1::LogLines> log_batches;
   std::optional<v1::GetLineageResponse> lineage;
+  std::optional<v1::GetRunMetricsResponse> metrics;
+  std::vector<v1::GetRunMetricsRequest> metrics_requests;
   std::optional<v1::GetArtifactResponse> artifact;
   std::string blob;
   size_t chunk_size = 4;
@@ -621,6 +629,37 @@ TEST(LineageTest, DigestOrRunAndBothTables) {
   client.lineage.reset();
   std::string error;
   EXPECT_EQ(Sematic({"lineage", "r1"}, client, &out, &error), ExitCode::kUnsupported);
+}
+
+TEST(MetricsTest, ASummaryPerSeriesPointsAndJson) {
+  FakeClient client;
+  v1::GetRunMetricsResponse metrics;
+  for (auto [name, value, step] : {std::tuple{"loss", 0.9, 1}, std::tuple{"loss", 0.4, 2},
+                                   std::tuple{"accuracy", 0.7, 2}, std::tuple{"loss", 0.5, 3}}) {
+    v1::MetricPoint* p = metrics.add_points();
+    p->set_name(name);
+    p->set_value(value);
+    p->set_step(step);
+  }
+  client.metrics = metrics;
+  std::string out;
+  EXPECT_EQ(Sematic({"metrics", "r1"}, client, &out), ExitCode::kOk);
+  EXPECT_EQ(client.metrics_requests[0].run_id(), "r1");
+  // Series in the order first logged: last value, min and max of each.
+  EXPECT_THAT(out, HasSubstr("loss      3       3          0.5   0.4  0.9"));
+  EXPECT_THAT(out, HasSubstr("accuracy  1       2          0.7   0.7  0.7"));
+  EXPECT_LT(out.find("loss"), out.find("accuracy"));
+
+  EXPECT_EQ(Sematic({"metrics", "r1", "--points", "--name", "loss"}, client, &out),
+            ExitCode::kOk);
+  EXPECT_EQ(client.metrics_requests[1].name(), "loss");
+  EXPECT_THAT(out, HasSubstr("STEP"));
+  EXPECT_EQ(Sematic({"metrics", "r1", "--json"}, client, &out), ExitCode::kOk);
+  EXPECT_THAT(out, HasSubstr(R"("name":"accuracy")"));
+
+  client.metrics = v1::GetRunMetricsResponse();
+  EXPECT_EQ(Sematic({"metrics", "r1"}, client, &out), ExitCode::kOk);
+  EXPECT_THAT(out, HasSubstr("no metrics logged by r1"));
 }
 
 TEST(ClusterTest, WorkersAndFunctionsTables) {
