@@ -666,6 +666,32 @@ TEST_F(SchedulerTest, RunsOfALostWorkerGoToAnother) {
   second.SendResult(TestWorker::Execute(retried[0]));
   ASSERT_OK_AND_ASSIGN(v1::Job job, second.RunUntilDone(submitted.job().id()));
   EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+
+  // The run keeps its first attempt and how it ended; the latest is the run's own fields. Both
+  // survive a restart.
+  for (bool reopened : {false, true}) {
+    if (reopened) {
+      second.Gone();
+      Open();
+    }
+    ASSERT_OK_AND_ASSIGN(v1::Run run, Wait<v1::Run>([&](auto cb) {
+                           v1::GetRunRequest r;
+                           r.set_run_id(assigned[0].run_id());
+                           scheduler_->GetRun(r, cb);
+                         }));
+    ASSERT_EQ(run.attempts_size(), 1) << run.DebugString();
+    EXPECT_EQ(run.attempts(0).attempt(), 1);
+    EXPECT_EQ(run.attempts(0).worker_id(), "w1");
+    EXPECT_EQ(run.attempts(0).outcome(), v1::FAILED);
+    EXPECT_THAT(run.attempts(0).error(), HasSubstr("w1"));
+    EXPECT_GT(run.attempts(0).ended_unix_micros(), 0);
+    EXPECT_EQ(run.attempt(), 2);
+    EXPECT_EQ(run.worker_id(), "w2");
+    // Its literal input, by name.
+    ASSERT_EQ(run.inputs_size(), 1);
+    EXPECT_EQ(run.inputs(0).name(), "x");
+    EXPECT_EQ(run.inputs(0).literal().int_value(), 6);
+  }
 }
 
 TEST_F(SchedulerTest, CancelEndsTheJob) {
