@@ -18,6 +18,10 @@
 //   sync      FanOut on a scheduler of its own started with --sync      (--sync_fanout)
 //   fanout1m  FanOut on a scheduler of its own, for throughput and its peak RSS; its graph
 //             limits are raised to fit one graph of that size          (--big_fanout)
+//   dashboards  on a scheduler of its own: FanOut unwatched, then the same FanOut with
+//             --dashboards browsers' worth of SSE streams (/api/v1/jobs/ID/events) reading
+//             every event; the ratio of the two throughputs. Then GET /api/v1/jobs/ID and
+//             the job's run_groups over HTTP: p50/p99 latency   (--dashboard_fanout)
 // The first five share one cluster (with --sync when the flag is given); sync and fanout1m each
 // get a fresh one, so that the peak RSS reported is theirs alone.
 //
@@ -47,6 +51,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -54,6 +59,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -63,7 +69,9 @@
 #include "bench/e2e/artifact_transfer.h"
 #include "bench/e2e/process.h"
 #include "common/status_macros.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
+#include "httplib.h"
 #include "sematic/codec.h"
 #include "sematic/v1/admin_service.grpc.pb.h"
 #include "sematic/v1/job.grpc.pb.h"
@@ -84,10 +92,12 @@ ABSL_FLAG(int, subgraph_children, 10'000, "children of the sub-graph a nested st
 ABSL_FLAG(int64_t, artifact_bytes, int64_t{1} << 30, "payload of the artifact (a BYTES value)");
 ABSL_FLAG(int, sync_fanout, 100'000, "no-op steps of the fan-out on a --sync scheduler");
 ABSL_FLAG(int, big_fanout, 1'000'000, "no-op steps of the fanout1m job");
-ABSL_FLAG(std::string, workloads, "fanout,chain,sweep,subgraph,artifact,sync,fanout1m",
+ABSL_FLAG(std::string, workloads, "fanout,chain,sweep,subgraph,artifact,sync,fanout1m,dashboards",
           "jobs to run, in this order");
 ABSL_FLAG(bool, json, false,
           "one JSON object per job on stdout (the human-readable report goes to stderr)");
+ABSL_FLAG(int, dashboard_fanout, 100'000, "no-op steps of the dashboards workload's fan-outs");
+ABSL_FLAG(int, dashboards, 10, "SSE watchers of the dashboards workload's watched fan-out");
 ABSL_FLAG(bool, smoke, false,
           "tiny sizes (fan-outs 200 and 1000, chain 50, sweep 20 points, sub-graph 100, "
           "artifact 4 MiB): checks that the jobs succeed");
@@ -238,6 +248,15 @@ class Cluster {
       return absl::InternalError(absl::StrCat("sematic-scheduler said: ", line));
     }
     cluster->address_ = line.substr(std::string("listening on ").size());
+    // With --port=0 the daemon serves HTTP on a free port too, and says which next.
+    ASSIGN_OR_RETURN(std::string http, cluster->scheduler_->ReadLine(absl::Seconds(30)));
+    if (!absl::StartsWith(http, "http on ")) {
+      return absl::InternalError(absl::StrCat("sematic-scheduler said: ", http));
+    }
+    const size_t colon = http.rfind(':');
+    if (!absl::SimpleAtoi(http.substr(colon + 1), &cluster->http_port_)) {
+      return absl::InternalError(absl::StrCat("sematic-scheduler said: ", http));
+    }
     cluster->scheduler_flags_ = absl::StrJoin(flags, " ");
     for (int i = 0; i < absl::GetFlag(FLAGS_workers); ++i) {
       const std::string id = absl::StrCat("bench-worker-", i);
@@ -264,6 +283,7 @@ class Cluster {
   }
 
   const std::string& address() const { return address_; }
+  int http_port() const { return http_port_; }
   const Process& scheduler() const { return *scheduler_; }
   Client& client() const { return *client_; }
   // The scheduler's flags beyond data dir, host and port ("" when none).
@@ -285,6 +305,7 @@ class Cluster {
   std::vector<std::unique_ptr<Process>> workers_;
   std::unique_ptr<Client> client_;
   std::string address_;
+  int http_port_ = 0;
   std::string scheduler_flags_;
 };
 
@@ -540,6 +561,109 @@ absl::Status MeasureArtifact(const Cluster& cluster, int64_t payload_bytes) {
   return absl::OkStatus();
 }
 
+// `dashboards` SSE streams on `job_id`, each reading every event until the stream ends.
+class Dashboards {
+ public:
+  Dashboards(int port, const std::string& job_id, int count) {
+    for (int i = 0; i < count; ++i) {
+      threads_.emplace_back([this, port, job_id] {
+        httplib::Client client("127.0.0.1", port);
+        client.set_read_timeout(600, 0);
+        int64_t events = 0;
+        std::string tail;  // a frame's start may end one read and its rest begin the next
+        client.Get("/api/v1/jobs/" + job_id + "/events", [&](const char* data, size_t n) {
+          tail.append(data, n);
+          size_t at = 0;
+          while ((at = tail.find("\nevent: ", at)) != std::string::npos) {
+            ++events;
+            at += 8;
+          }
+          tail.erase(0, std::max<size_t>(tail.size(), 8) - 8);
+          return true;
+        });
+        absl::MutexLock lock(&mu_);
+        events_.push_back(events);
+      });
+    }
+  }
+  // Waits for every stream to end; the events each read.
+  std::vector<int64_t> Join() {
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  ~Dashboards() { Join(); }
+
+ private:
+  std::vector<std::thread> threads_;
+  absl::Mutex mu_;
+  std::vector<int64_t> events_ ABSL_GUARDED_BY(mu_);
+};
+
+// Sorted latencies of `n` GETs of `path` over one keep-alive connection.
+absl::StatusOr<std::vector<int64_t>> TimeGets(int port, const std::string& path, int n) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_keep_alive(true);
+  client.set_tcp_nodelay(true);
+  std::vector<int64_t> micros;
+  for (int i = 0; i < n; ++i) {
+    const absl::Time start = absl::Now();
+    httplib::Result res = client.Get(path);
+    if (!res || res->status != 200) {
+      return absl::InternalError(absl::StrCat("GET ", path, ": ",
+                                              res ? res->body : httplib::to_string(res.error())));
+    }
+    micros.push_back(absl::ToInt64Microseconds(absl::Now() - start));
+  }
+  std::sort(micros.begin(), micros.end());
+  return micros;
+}
+
+absl::Status MeasureDashboards(const Cluster& cluster, int n, int dashboards) {
+  const v1::SubmitJobRequest request = JobRequest("FanOut", {{"n", n}});
+  ASSIGN_OR_RETURN(JobFigures alone, RunJob(cluster, request, IntDigest(n)));
+  // The same job watched: the streams connect as soon as the job exists.
+  Client& client = cluster.client();
+  const absl::Time start = absl::Now();
+  ASSIGN_OR_RETURN(std::string job_id, client.Submit(request));
+  Dashboards watchers(cluster.http_port(), job_id, dashboards);
+  ASSIGN_OR_RETURN(v1::Job job, client.AwaitEnd(job_id, absl::GetFlag(FLAGS_job_timeout)));
+  const absl::Duration watched = absl::Now() - start;
+  if (job.state() != v1::JOB_SUCCEEDED || job.output_digest() != IntDigest(n)) {
+    return absl::InternalError(absl::StrCat("watched FanOut job ", job_id, " ended ",
+                                            v1::JobState_Name(job.state()), ": ", job.error()));
+  }
+  const std::vector<int64_t> events = watchers.Join();
+  const double alone_rate = n / absl::ToDoubleSeconds(alone.wall);
+  const double watched_rate = n / absl::ToDoubleSeconds(watched);
+  std::fprintf(Report(), "dashboards: FanOut(%d) alone, then watched by %d SSE streams\n", n,
+               dashboards);
+  PrintJob("alone", alone);
+  std::fprintf(Report(), "  alone:   %.3f s, %.0f steps/s\n", absl::ToDoubleSeconds(alone.wall),
+               alone_rate);
+  std::fprintf(Report(), "  watched: %.3f s, %.0f steps/s = %.0f%% of alone; events per stream:",
+               absl::ToDoubleSeconds(watched), watched_rate, 100 * watched_rate / alone_rate);
+  for (int64_t e : events) std::fprintf(Report(), " %lld", static_cast<long long>(e));
+  std::fprintf(Report(), "\n");
+  struct Read {
+    const char* what;
+    std::string path;
+    int requests;
+  };
+  for (const Read& read : {Read{"GET job", "/api/v1/jobs/" + job_id, 1000},
+                           Read{"GET run_groups", "/api/v1/jobs/" + job_id + "/run_groups", 20},
+                           Read{"GET 1000 runs", "/api/v1/jobs/" + job_id + "/runs?page_size=1000",
+                                20}}) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> micros,
+                     TimeGets(cluster.http_port(), read.path, read.requests));
+    std::fprintf(Report(), "  %s over HTTP (JSON): p50 %lld µs, p99 %lld µs (%zu requests)\n",
+                 read.what, static_cast<long long>(Percentile(micros, 0.5)),
+                 static_cast<long long>(Percentile(micros, 0.99)), micros.size());
+  }
+  return absl::OkStatus();
+}
+
 struct Sizes {
   int fanout = 0;
   int chain = 0;
@@ -549,6 +673,7 @@ struct Sizes {
   int64_t artifact_bytes = 0;
   int sync_fanout = 0;
   int big_fanout = 0;
+  int dashboard_fanout = 0;
 };
 
 Sizes SizesFromFlags() {
@@ -562,6 +687,7 @@ Sizes SizesFromFlags() {
     s.artifact_bytes = 4 << 20;
     s.sync_fanout = 200;
     s.big_fanout = 1000;
+    s.dashboard_fanout = 200;
     return s;
   }
   s.fanout = absl::GetFlag(FLAGS_fanout);
@@ -571,11 +697,12 @@ Sizes SizesFromFlags() {
   s.artifact_bytes = absl::GetFlag(FLAGS_artifact_bytes);
   s.sync_fanout = absl::GetFlag(FLAGS_sync_fanout);
   s.big_fanout = absl::GetFlag(FLAGS_big_fanout);
+  s.dashboard_fanout = absl::GetFlag(FLAGS_dashboard_fanout);
   return s;
 }
 
-constexpr const char* kWorkloads[] = {"fanout", "chain",    "sweep",   "subgraph",
-                                      "artifact", "sync", "fanout1m"};
+constexpr const char* kWorkloads[] = {"fanout",   "chain", "sweep",    "subgraph",
+                                      "artifact", "sync",  "fanout1m", "dashboards"};
 
 // A scheduler able to take FanOut(n) as one graph: n + 2 nodes (the no-ops, the gather, Count)
 // in one result message of ~80 bytes per node. Only raises the daemon's defaults (1M nodes,
@@ -619,6 +746,13 @@ absl::Status Run(const fs::path& root) {
   int clusters = 0;
   for (const std::string& w : workloads) {
     const fs::path dir = root / absl::StrCat(++clusters, "-", w);
+    if (w == "dashboards") {
+      shared.reset();
+      ASSIGN_OR_RETURN(std::unique_ptr<Cluster> own, StartCluster(dir, SchedulerSettings()));
+      RETURN_IF_ERROR(
+          MeasureDashboards(*own, sizes.dashboard_fanout, absl::GetFlag(FLAGS_dashboards)));
+      continue;
+    }
     if (w == "sync" || w == "fanout1m") {
       shared.reset();
       SchedulerSettings settings = w == "sync" ? SchedulerSettings() : FitFanOut(sizes.big_fanout);

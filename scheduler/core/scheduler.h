@@ -98,6 +98,9 @@ using WorkerSessionId = uint64_t;
 template <typename T>
 using Callback = std::function<void(absl::StatusOr<T>)>;
 
+// Events of one job as one loop turn committed them (Scheduler::WatchJobBatches).
+using JobEventBatch = std::shared_ptr<const std::vector<v1::JobEvent>>;
+
 class Scheduler {
  public:
   // Opens (or creates) the store under `options.data_dir` and recovers: rebuilds the live runs
@@ -121,6 +124,13 @@ class Scheduler {
   virtual void WatchJob(v1::WatchJobRequest request,
                         std::function<bool(const v1::JobEvent&)> event,
                         std::function<void(absl::Status)> done) = 0;
+  // The same watch, its events in the batches each loop turn commits, one batch object shared
+  // by every watcher of the job: the loop copies nothing per watcher (ten dashboards on a
+  // 100k-run fan-out cost it ten calls per turn, not ten copies of every event). `batch`
+  // returning false ends the watch.
+  virtual void WatchJobBatches(v1::WatchJobRequest request,
+                               std::function<bool(const JobEventBatch&)> batch,
+                               std::function<void(absl::Status)> done) = 0;
 
   // Up to `max_lines` committed log lines of `request.run_id()` from `request.from_index()`.
   // With `request.follow()` and no line there yet, the reply waits (without polling) until a

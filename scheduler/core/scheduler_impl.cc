@@ -88,9 +88,12 @@ struct LiveJob {
   int in_flight = 0;       // ASSIGNED/RUNNING, for max_parallelism
   v1::RunState root_state = v1::RUN_STATE_UNSPECIFIED;  // once the root run ended
   struct Watch {
-    std::function<bool(const v1::JobEvent&)> event;
+    // Takes each turn's events together, shared by every watcher (never copied per watcher).
+    std::function<bool(const JobEventBatch&)> batch;
     std::function<void(absl::Status)> done;
     bool job_only = false;  // WatchJobRequest.job_only
+    // Cleared (on the loop thread) once `batch` returns false: the watch is dropped.
+    std::shared_ptr<bool> wanted = std::make_shared<bool>(true);
   };
   std::vector<Watch> watches;
   int run_watches = 0;  // watches that want run events
@@ -229,6 +232,20 @@ class SchedulerImpl : public Scheduler {
 
   void WatchJob(v1::WatchJobRequest request, std::function<bool(const v1::JobEvent&)> event,
                 std::function<void(absl::Status)> done) override {
+    WatchJobBatches(
+        std::move(request),
+        [event = std::move(event)](const JobEventBatch& batch) {
+          for (const v1::JobEvent& e : *batch) {
+            if (!event(e)) return false;
+          }
+          return true;
+        },
+        std::move(done));
+  }
+
+  void WatchJobBatches(v1::WatchJobRequest request,
+                       std::function<bool(const JobEventBatch&)> event,
+                       std::function<void(absl::Status)> done) override {
     PostRead([this, request = std::move(request), event = std::move(event),
               done = std::move(done)]() mutable {
       DoWatch(request, std::move(event), std::move(done));
@@ -878,7 +895,8 @@ class SchedulerImpl : public Scheduler {
     return out;
   }
 
-  void DoWatch(const v1::WatchJobRequest& request, std::function<bool(const v1::JobEvent&)> event,
+  void DoWatch(const v1::WatchJobRequest& request,
+               std::function<bool(const JobEventBatch&)> event,
                std::function<void(absl::Status)> done) {
     absl::StatusOr<uint64_t> job_id = ParseJobId(request.job_id());
     if (!job_id.ok()) {
@@ -893,23 +911,23 @@ class SchedulerImpl : public Scheduler {
       return;
     }
     // Past events from the store (committed ones), then live ones as they happen.
-    std::vector<v1::JobEvent> past;
+    auto past = std::make_shared<std::vector<v1::JobEvent>>();
     absl::Status scan = store_->ScanEvents(*job_id, request.after_sequence(),
                                            [&](const v1::JobEvent& e) {
                                              if (!request.job_only() || e.has_job()) {
-                                               past.push_back(e);
+                                               past->push_back(e);
                                              }
                                              return true;
                                            });
     const bool ended = live == jobs_.end();
+    std::shared_ptr<bool> wanted;
     if (!ended) {
       live->second.watches.push_back({event, done, request.job_only()});
+      wanted = live->second.watches.back().wanted;
       if (!request.job_only()) ++live->second.run_watches;
     }
-    outbox_.push_back([past = std::move(past), event, done, ended, scan]() {
-      for (const auto& e : past) {
-        if (!event(e)) break;
-      }
+    outbox_.push_back([past = JobEventBatch(std::move(past)), event, done, ended, scan, wanted]() {
+      if (!past->empty() && !event(past) && wanted != nullptr) *wanted = false;
       if (ended || !scan.ok()) done(scan);
     });
   }
@@ -1124,13 +1142,28 @@ class SchedulerImpl : public Scheduler {
   // Hands the job's events of this turn to its watchers (released with the turn's commit).
   void DeliverEvents(LiveJob& job) {
     if (job.unsent_events.empty()) return;
-    auto events = std::make_shared<const std::vector<v1::JobEvent>>(std::move(job.unsent_events));
+    const JobEventBatch events =
+        std::make_shared<const std::vector<v1::JobEvent>>(std::move(job.unsent_events));
     job.unsent_events.clear();
+    // Watchers that said they want no more are dropped (a browser that went away).
+    std::erase_if(job.watches, [&job](const LiveJob::Watch& w) {
+      if (*w.wanted) return false;
+      if (!w.job_only) --job.run_watches;
+      return true;
+    });
+    JobEventBatch job_events;  // only the job's own changes, for job_only watchers
     for (auto& watch : job.watches) {
-      outbox_.push_back([events, fn = watch.event, job_only = watch.job_only] {
-        for (const v1::JobEvent& event : *events) {
-          if (!job_only || event.has_job()) fn(event);
+      if (watch.job_only && job_events == nullptr) {
+        auto only = std::make_shared<std::vector<v1::JobEvent>>();
+        for (const v1::JobEvent& e : *events) {
+          if (e.has_job()) only->push_back(e);
         }
+        job_events = std::move(only);
+      }
+      const JobEventBatch& batch = watch.job_only ? job_events : events;
+      if (batch->empty()) continue;
+      outbox_.push_back([batch, fn = watch.batch, wanted = watch.wanted] {
+        if (*wanted && !fn(batch)) *wanted = false;
       });
     }
   }

@@ -3,6 +3,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "scheduler/http/json_mapping.h"
 
@@ -12,27 +13,55 @@ std::string EndFrame(const absl::Status& status) {
   return absl::StrCat("event: end\ndata: ", ErrorJson(status), "\n\n");
 }
 
+// ---- FrameCache -----------------------------------------------------------------------------
+
+FrameCache::Frames FrameCache::FramesOf(const JobEventBatch& batch) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [events, frames] : recent_) {
+      if (events.lock() == batch) return frames;
+    }
+  }
+  // Printed outside the lock: two streams may race to print one batch (both get equal frames).
+  auto printed = std::make_shared<std::vector<std::string>>();
+  printed->reserve(batch->size());
+  for (const v1::JobEvent& event : *batch) {
+    std::string frame;
+    if (event.sequence() > 0) absl::StrAppend(&frame, "id: ", event.sequence(), "\n");
+    absl::StrAppend(&frame, "event: ", event.has_job() ? "job" : "run", "\ndata: ",
+                    ToJson(event), "\n\n");
+    printed->push_back(std::move(frame));
+  }
+  Frames frames = std::move(printed);
+  absl::MutexLock lock(&mu_);
+  recent_.emplace_back(batch, frames);
+  while (recent_.size() > kRecentBatches) recent_.pop_front();
+  return frames;
+}
+
 // ---- JobEventStream -------------------------------------------------------------------------
 
-std::function<bool(const v1::JobEvent&)> JobEventStream::EventCallback() {
+std::function<bool(const JobEventBatch&)> JobEventStream::BatchCallback() {
   // The watch co-owns the stream: its callbacks may run after the connection is gone.
-  return [self = shared_from_this()](const v1::JobEvent& event) { return self->Push(event); };
+  return [self = shared_from_this()](const JobEventBatch& batch) { return self->Push(batch); };
 }
 
 std::function<void(absl::Status)> JobEventStream::DoneCallback() {
   return [self = shared_from_this()](absl::Status status) { self->End(std::move(status)); };
 }
 
-bool JobEventStream::Push(const v1::JobEvent& event) {
+bool JobEventStream::Push(const JobEventBatch& batch) {
   absl::MutexLock lock(&mu_);
   if (closed_ || end_) return false;
-  if (queue_.size() >= max_queued_) {
+  // A batch larger than the limit (a big registration's turn) is taken when nothing waits.
+  if (queued_events_ > 0 && queued_events_ + batch->size() > max_queued_) {
     end_ = absl::ResourceExhaustedError(absl::StrCat(
         "this client fell more than ", max_queued_,
         " events behind; reconnect with Last-Event-ID and re-read the runs"));
     return false;
   }
-  queue_.push_back(event);
+  queued_events_ += batch->size();
+  queue_.push_back(batch);
   return true;
 }
 
@@ -48,27 +77,46 @@ void JobEventStream::Close(absl::Status why) {
 }
 
 bool JobEventStream::NextFrames(absl::Duration wait, std::string* frames) {
-  std::deque<v1::JobEvent> batch;
+  std::deque<JobEventBatch> batches;
   std::optional<absl::Status> end;
   {
     absl::MutexLock lock(&mu_);
     if (end_sent_) return false;
     mu_.AwaitWithTimeout(absl::Condition(this, &JobEventStream::Ready), wait);
-    batch.swap(queue_);
+    batches.swap(queue_);
+    queued_events_ = 0;
     // Events queued before the end are written before its frame.
     if (end_) {
       end = *end_;
       end_sent_ = true;
     }
   }
-  if (batch.empty() && !end) {
+  if (batches.empty() && !end) {
     frames->append(": keepalive\n\n");
     return true;
   }
-  for (const v1::JobEvent& event : batch) {
-    if (event.sequence() > 0) absl::StrAppend(frames, "id: ", event.sequence(), "\n");
-    absl::StrAppend(frames, "event: ", event.has_job() ? "job" : "run", "\ndata: ",
-                    ToJson(event), "\n\n");
+  // A run's progress event (not stored, sequence 0) that a later event of the same run in this
+  // write supersedes is left out: a reader that falls behind gets fewer events, not a backlog
+  // of states already past. Stored events are all written (they are what Last-Event-ID resumes).
+  absl::flat_hash_map<std::string_view, std::pair<size_t, size_t>> last_of_run;
+  if (batches.size() > 1 || (batches.size() == 1 && batches[0]->size() > 1)) {
+    for (size_t b = 0; b < batches.size(); ++b) {
+      for (size_t i = 0; i < batches[b]->size(); ++i) {
+        const v1::JobEvent& e = (*batches[b])[i];
+        if (e.has_run()) last_of_run[e.run().id()] = {b, i};
+      }
+    }
+  }
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const FrameCache::Frames printed = frames_->FramesOf(batches[b]);
+    for (size_t i = 0; i < batches[b]->size(); ++i) {
+      const v1::JobEvent& e = (*batches[b])[i];
+      if (e.sequence() == 0 && e.has_run() && !last_of_run.empty()) {
+        auto last = last_of_run.find(e.run().id());
+        if (last != last_of_run.end() && last->second != std::pair{b, i}) continue;
+      }
+      frames->append((*printed)[i]);
+    }
   }
   if (end) frames->append(EndFrame(*end));
   return true;

@@ -1,8 +1,8 @@
 // Server-sent event streams of the HTTP gateway, apart from sockets: what the scheduler's loop
 // hands over and what a connection's thread writes (docs/http.md, "Server-sent events").
 //
-//   auto stream = std::make_shared<JobEventStream>(/*max_queued=*/65536);
-//   scheduler->WatchJob(request, stream->EventCallback(), stream->DoneCallback());
+//   auto stream = std::make_shared<JobEventStream>(&frame_cache, /*max_queued=*/65536);
+//   scheduler->WatchJobBatches(request, stream->BatchCallback(), stream->DoneCallback());
 //   std::string frames;
 //   while (stream->NextFrames(absl::Seconds(15), &frames)) write(frames);
 #ifndef SEMATIC_SCHEDULER_HTTP_EVENT_STREAMS_H_
@@ -15,6 +15,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -26,15 +28,33 @@
 
 namespace sematic::scheduler::http {
 
-// One watcher's events. The loop thread pushes protos (cheap copies; no JSON on the loop), the
-// connection's thread formats and writes them.
+// The SSE frames of event batches, printed once for every stream that writes them: the
+// scheduler hands each loop turn's events to every watcher as one shared batch, so ten
+// dashboards on one job cost one JSON print per event, not ten. Thread-safe.
+class FrameCache {
+ public:
+  using Frames = std::shared_ptr<const std::vector<std::string>>;
+  // One frame per event of `batch`, in order.
+  Frames FramesOf(const JobEventBatch& batch);
+
+ private:
+  static constexpr size_t kRecentBatches = 512;
+  absl::Mutex mu_;
+  // Recent batches and their frames; a batch is known by its object while it lives.
+  std::deque<std::pair<std::weak_ptr<const std::vector<v1::JobEvent>>, Frames>> recent_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// One watcher's events. The loop thread hands over shared batches (no copy, no JSON on the
+// loop); the connection's thread writes their frames.
 class JobEventStream : public std::enable_shared_from_this<JobEventStream> {
  public:
-  explicit JobEventStream(size_t max_queued) : max_queued_(max_queued) {}
+  JobEventStream(FrameCache* frames, size_t max_queued)
+      : frames_(frames), max_queued_(max_queued) {}
 
-  // For Scheduler::WatchJob. The event callback returns false (ending the watch) once the reader
-  // is gone or too far behind.
-  std::function<bool(const v1::JobEvent&)> EventCallback();
+  // For Scheduler::WatchJobBatches. The batch callback returns false (ending the watch) once
+  // the reader is gone or too far behind.
+  std::function<bool(const JobEventBatch&)> BatchCallback();
   std::function<void(absl::Status)> DoneCallback();
 
   // Waits up to `wait` and appends to `frames` the SSE frames of what arrived (a keepalive
@@ -45,13 +65,15 @@ class JobEventStream : public std::enable_shared_from_this<JobEventStream> {
   void Close(absl::Status why);
 
  private:
-  bool Push(const v1::JobEvent& event);
+  bool Push(const JobEventBatch& batch);
   void End(absl::Status status);
   bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || end_; }
 
-  const size_t max_queued_;
+  FrameCache* const frames_;
+  const size_t max_queued_;  // events
   absl::Mutex mu_;
-  std::deque<v1::JobEvent> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<JobEventBatch> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_events_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<absl::Status> end_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool end_sent_ ABSL_GUARDED_BY(mu_) = false;

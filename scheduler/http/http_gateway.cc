@@ -121,6 +121,8 @@ class GatewayImpl final : public HttpGateway {
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server_.set_payload_max_length(size_t{16} << 20);
     server_.set_keep_alive_max_count(1000);
+    // Small replies (a job, an event) must not wait for the peer's delayed ACK (40 ms).
+    server_.set_tcp_nodelay(true);
     Routes();
     if (options_.port == 0) {
       port_ = server_.bind_to_any_port(options_.host);
@@ -245,8 +247,8 @@ class GatewayImpl final : public HttpGateway {
     absl::StatusOr<v1::Job> job = AwaitReply<v1::Job>(
         "GetJob", absl::Seconds(30), [&](auto done) { scheduler_->GetJob(get, std::move(done)); });
     if (!job.ok()) return SendError(job.status(), res);
-    auto stream = std::make_shared<JobEventStream>(options_.max_queued_events);
-    scheduler_->WatchJob(request, stream->EventCallback(), stream->DoneCallback());
+    auto stream = std::make_shared<JobEventStream>(&frames_, options_.max_queued_events);
+    scheduler_->WatchJobBatches(request, stream->BatchCallback(), stream->DoneCallback());
     ServeEvents(stream, &streams_, options_.keepalive, res);
   }
 
@@ -341,6 +343,7 @@ class GatewayImpl final : public HttpGateway {
   const HttpGatewayOptions options_;
   JsonApi api_;
   RequestStats stats_;
+  FrameCache frames_;
   StreamRegistry streams_;
   httplib::Server server_;
   int port_ = 0;
