@@ -10,6 +10,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -73,6 +74,33 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string* first_lin
   }
   close(out[0]);
   *first_line = text.substr(0, text.find('\n'));
+}
+
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::vector<std::string>* lines,
+                           int count, absl::Duration timeout) {
+  int out[2] = {-1, -1};
+  if (pipe(out) != 0) return;
+  pid_ = Spawn(std::move(argv), out[1], -1, {out[0]});
+  close(out[1]);
+  std::string text;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline &&
+         std::count(text.begin(), text.end(), '\n') < static_cast<std::ptrdiff_t>(count)) {
+    pollfd p{out[0], POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    const ssize_t n = read(out[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  lines->clear();
+  for (size_t start = 0; static_cast<int>(lines->size()) < count && start < text.size();) {
+    const size_t end = text.find('\n', start);
+    if (end == std::string::npos) break;  // a partial line: the child did not finish it
+    lines->push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
 }
 
 ChildProcess::~ChildProcess() { Kill(SIGKILL); }
@@ -167,11 +195,27 @@ SchedulerProcess::SchedulerProcess(std::vector<std::string> command, const std::
   command.push_back(absl::StrCat("--port=", port));
   command.push_back("--host=127.0.0.1");
   command.insert(command.end(), extra_args.begin(), extra_args.end());
-  std::string line;  // "listening on 127.0.0.1:PORT"
-  child_ = std::make_unique<ChildProcess>(std::move(command), &line);
-  const size_t colon = line.rfind(':');
-  if (colon != std::string::npos && absl::SimpleAtoi(line.substr(colon + 1), &port_)) {
+  bool serves_http = false;
+  for (const std::string& arg : command) {
+    int http_port = -1;
+    if ((absl::StartsWith(arg, "--http-port=") || absl::StartsWith(arg, "--http_port=")) &&
+        absl::SimpleAtoi(arg.substr(arg.find('=') + 1), &http_port)) {
+      serves_http = http_port >= 0;  // the last one wins, as in the daemon's flag parsing
+    }
+  }
+  // "listening on 127.0.0.1:PORT", then with HTTP "http on 127.0.0.1:PORT".
+  std::vector<std::string> lines;
+  child_ = std::make_unique<ChildProcess>(std::move(command), &lines, serves_http ? 2 : 1);
+  const std::string first = lines.empty() ? "" : lines[0];
+  const size_t colon = first.rfind(':');
+  if (colon != std::string::npos && absl::SimpleAtoi(first.substr(colon + 1), &port_)) {
     address_ = absl::StrCat("127.0.0.1:", port_);
+  }
+  constexpr absl::string_view kHttpPrefix = "http on ";
+  int http_port = 0;
+  if (serves_http && lines.size() == 2 && absl::StartsWith(lines[1], kHttpPrefix) &&
+      absl::SimpleAtoi(lines[1].substr(lines[1].rfind(':') + 1), &http_port) && http_port > 0) {
+    http_url_ = absl::StrCat("http://", lines[1].substr(kHttpPrefix.size()));
   }
 }
 

@@ -31,6 +31,10 @@ class ChildProcess {
   // `timeout`) for its first line, stored without the newline; stdout is then closed.
   explicit ChildProcess(std::vector<std::string> argv, std::string* first_line = nullptr,
                         absl::Duration timeout = absl::Seconds(30));
+  // The same for the first `count` lines: stored in `lines` without the newlines (fewer when
+  // the child closes stdout or `timeout` passes first).
+  ChildProcess(std::vector<std::string> argv, std::vector<std::string>* lines, int count,
+               absl::Duration timeout = absl::Seconds(30));
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -61,7 +65,9 @@ struct ProcessResult {
 ProcessResult RunProcess(const std::vector<std::string>& argv, absl::Duration timeout);
 
 // The scheduler daemon on 127.0.0.1, started as `binary [prefix_args] --data-dir=DIR --port=P
-// --host=127.0.0.1 [extra_args]` (port 0: the kernel picks one; the daemon prints it).
+// --host=127.0.0.1 [extra_args]` (port 0: the kernel picks one; the daemon prints it). With
+// `--http-port=N` (N >= 0) among the arguments it also waits for the daemon's second line,
+// "http on 127.0.0.1:PORT" (its HTTP gateway: JSON API and dashboard).
 class SchedulerProcess {
  public:
   SchedulerProcess(std::vector<std::string> command, const std::string& data_dir, int port = 0,
@@ -69,12 +75,16 @@ class SchedulerProcess {
   // "127.0.0.1:PORT", or empty when the daemon did not start.
   const std::string& address() const { return address_; }
   int port() const { return port_; }
+  // "http://127.0.0.1:PORT", or empty without --http-port or when the daemon did not print its
+  // "http on" line.
+  const std::string& http_url() const { return http_url_; }
   ChildProcess& process() { return *child_; }
 
  private:
   std::unique_ptr<ChildProcess> child_;
   std::string address_;
   int port_ = 0;
+  std::string http_url_;
 };
 
 // SubmitJob, retried while no worker offers the function yet (NOT_FOUND: the worker's Hello may

@@ -214,7 +214,8 @@ template <typename P>
 using Stored = std::remove_cv_t<std::remove_reference_t<P>>;
 
 template <typename... P, size_t... I>
-absl::Status DecodeArgs(std::tuple<Stored<P>...>& out, absl::Span<const v1::Value* const> args,
+absl::Status DecodeArgs(std::tuple<Stored<P>...>& out,
+                        [[maybe_unused]] absl::Span<const v1::Value* const> args,
                         const std::vector<std::string>& names, std::index_sequence<I...>) {
   absl::Status status;
   // Stops at the first error: later arguments are left default-constructed and unused.
