@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project builds, tests and demos with. Idempotent and quiet
-# when everything is already there: it only calls apt-get for packages that are missing.
+# when everything is already there: it only calls apt-get for packages that are missing. The
+# dashboard's npm packages are installed by the build (`npm ci` in ui/, from its lockfile).
 #   deploy/install_deps.sh            (uses sudo when not root)
 #   deploy/install_deps.sh --bench    also what `make bench-compare` needs: Debian's Dask
 #                                     (python3-distributed, run with /usr/bin/python3); `make test`
@@ -14,7 +15,13 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libeigen3-dev libpng-dev dataset-fashion-mnist
   libgoogle-perftools-dev libcpp-httplib-dev
+  chromium fonts-dejavu-core
 )
+# The dashboard (ui/) is built with Node.js and npm: Debian's nodejs 18 and npm, unless a node
+# and npm are already on the PATH (e.g. a newer Node.js from elsewhere; its npm comes with it).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 if [[ ${1:-} == --bench ]]; then
   packages+=(python3 python3-distributed)
 elif [[ $# -gt 0 ]]; then
