@@ -22,6 +22,8 @@
 #include "common/ids.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
+#include "tests/testing/processes.h"
 
 namespace runners_test {
 namespace {
@@ -220,6 +222,28 @@ TEST_F(RunnersTest, SmallSweepGivesTheSameResultsOnEveryRunner) {
 
   const std::string jobs = RunToEnd({SEMATIC_CLI_BINARY, "jobs", "--data-dir", data_dir});
   EXPECT_THAT(jobs, HasSubstr("Sweep"));
+
+  // The dashboard over the finished run's data: the command the demo ends with serves the job,
+  // read-only.
+  EXPECT_THAT(embedded_output, HasSubstr("sematic ui --data-dir " + data_dir));
+  std::string line;  // "Dashboard of DIR (read-only): http://127.0.0.1:PORT/"
+  sematic::testing::ChildProcess ui(
+      {SEMATIC_CLI_BINARY, "ui", "--data-dir", data_dir, "--port", "0"}, &line);
+  const size_t colon = line.rfind(':');
+  int port = 0;
+  ASSERT_TRUE(colon != std::string::npos &&
+              absl::SimpleAtoi(absl::StripSuffix(line.substr(colon + 1), "/"), &port))
+      << line;
+  httplib::Client http("127.0.0.1", port);
+  httplib::Result listed = http.Get("/api/v1/jobs?function=Sweep");
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->status, 200);
+  EXPECT_THAT(listed->body, HasSubstr(R"("state":"JOB_SUCCEEDED")"));
+  httplib::Result cancel = http.Post("/api/v1/jobs/j000000000001/cancel", "", "application/json");
+  ASSERT_TRUE(cancel);
+  EXPECT_EQ(cancel->status, 400);
+  EXPECT_THAT(cancel->body, HasSubstr("read-only"));
+  EXPECT_EQ(ui.Stop(SIGTERM, absl::Seconds(30)), 0);
 }
 
 }  // namespace

@@ -298,6 +298,11 @@ int Main(int argc, char** argv) {
   if (engine->kind == sematic::RunnerKind::kEmbedded) {
     std::printf("Runs are in %s — inspect with: build/cli/sematic jobs --data-dir %s\n",
                 engine->data_dir.c_str(), engine->data_dir.c_str());
+    // The dashboard: the run tree and DAG, each model's curves on one chart, the table of
+    // configurations against test accuracy, the sample images.
+    std::printf("See the sweep in the dashboard: build/cli/sematic ui --data-dir %s\n"
+                "  then open http://127.0.0.1:%d/jobs/%s\n",
+                engine->data_dir.c_str(), 7071, (*runner)->last_job_id().c_str());
   } else if (engine->kind == sematic::RunnerKind::kCluster) {
     std::printf("Runs are on the scheduler — inspect with: build/cli/sematic status %s "
                 "--scheduler %s\n",
