@@ -29,7 +29,9 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "sematic/sematic.h"
+#include "sematic/v1/admin_service.grpc.pb.h"
 #include "sematic/v1/job.grpc.pb.h"
 #include "sematic/v1/run_service.grpc.pb.h"
 #include "sematic/v1/worker_service.grpc.pb.h"
@@ -480,6 +482,45 @@ TEST(SchedulerDaemonTest, ReflectionListsTheServicesAndHealthSaysServing) {
 }  // namespace daemon_test
 
 namespace daemon_test {
+
+// /metrics on the HTTP port counts the gRPC calls served, by method and final code.
+TEST(SchedulerDaemonTest, MetricsCountGrpcCallsByMethodAndCode) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("daemon-" + sematic::RandomHex64());
+  sematic::testing::SchedulerProcess daemon({SEMATIC_SCHEDULER_BINARY}, dir.string(), 0,
+                                            {"--recovery-grace=300ms", "--http-port=0"});
+  ASSERT_FALSE(daemon.address().empty());
+  ASSERT_FALSE(daemon.http_url().empty());
+  auto channel = grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials());
+  auto jobs = v1::JobService::NewStub(channel);
+  v1::GetJobRequest get;
+  get.set_job_id("j0000000000ff");
+  v1::Job job;
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(jobs->GetJob(Context().get(), get, &job).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  v1::SchedulerInfo info;
+  ASSERT_TRUE(v1::AdminService::NewStub(channel)
+                  ->GetSchedulerInfo(Context().get(), v1::GetSchedulerInfoRequest(), &info)
+                  .ok());
+
+  httplib::Client http(daemon.http_url());
+  httplib::Result metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_THAT(metrics->body,
+              ::testing::HasSubstr("sematic_grpc_requests_total{method=\"/sematic.v1.JobService/GetJob\","
+                        "code=\"NOT_FOUND\"} 2\n"));
+  EXPECT_THAT(metrics->body, ::testing::HasSubstr("sematic_grpc_requests_total{method=\"/sematic.v1."
+                                       "AdminService/GetSchedulerInfo\",code=\"OK\"} 1\n"));
+  EXPECT_THAT(metrics->body, ::testing::HasSubstr("sematic_commit_seconds_count "));
+  EXPECT_THAT(metrics->body, ::testing::HasSubstr("sematic_dispatch_seconds_bucket{le=\"+Inf\"} "));
+  httplib::Result health = http.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  daemon.process().Kill(SIGTERM);
+  std::filesystem::remove_all(dir);
+}
 
 TEST(SchedulerDaemonTest, BadLimitFlagsAreRefusedInOneLineNamingTheFlag) {
   const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /

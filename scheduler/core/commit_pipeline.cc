@@ -5,11 +5,17 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/clock.h"
+
 namespace sematic::scheduler {
 
 CommitPipeline::CommitPipeline(Store* store,
-                               std::function<void(std::function<void()>)> post_to_loop)
-    : store_(store), post_to_loop_(std::move(post_to_loop)), committer_([this] { CommitLoop(); }) {}
+                               std::function<void(std::function<void()>)> post_to_loop,
+                               LatencyHistogram* commit_latency)
+    : store_(store),
+      post_to_loop_(std::move(post_to_loop)),
+      commit_latency_(commit_latency),
+      committer_([this] { CommitLoop(); }) {}
 
 CommitPipeline::~CommitPipeline() {
   {
@@ -87,7 +93,9 @@ void CommitPipeline::CommitLoop() {
         ++taken;
       }
     }
+    const absl::Time start = absl::Now();
     const absl::Status committed = store_->Commit(std::move(merged));
+    if (commit_latency_ != nullptr) commit_latency_->Record(absl::Now() - start);
     if (!committed.ok()) {
       std::fprintf(stderr, "sematic-scheduler: store commit failed: %s\n",
                    committed.ToString().c_str());

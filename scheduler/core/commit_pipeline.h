@@ -19,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "common/latency_histogram.h"
 #include "scheduler/store/store.h"
 
 namespace sematic::scheduler {
@@ -27,7 +28,9 @@ class CommitPipeline {
  public:
   // `store` must outlive the pipeline. `post_to_loop` schedules a closure on the loop thread;
   // the pipeline uses it to run ReleaseCommitted after each commit.
-  CommitPipeline(Store* store, std::function<void(std::function<void()>)> post_to_loop);
+  // Each store write's duration goes into `commit_latency` when given (it must outlive this).
+  CommitPipeline(Store* store, std::function<void(std::function<void()>)> post_to_loop,
+                 LatencyHistogram* commit_latency = nullptr);
   // Commits what is still queued and joins the committer. Releases nothing: call Drain first
   // from the loop if the closures must run.
   ~CommitPipeline();
@@ -81,6 +84,7 @@ class CommitPipeline {
   std::deque<Entry> entries_ ABSL_GUARDED_BY(mu_);
   size_t committed_count_ ABSL_GUARDED_BY(mu_) = 0;  // entries_ prefix that is committed
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  LatencyHistogram* const commit_latency_;
   std::thread committer_;
 };
 

@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/latency_histogram.h"
 #include "scheduler/artifacts/artifact_service.h"
 #include "scheduler/policy/send_ahead.h"
 #include "sematic/v1/admin_service.pb.h"
@@ -81,6 +82,10 @@ struct SchedulerStats {
   std::vector<int64_t> live_jobs_by_state = std::vector<int64_t>(v1::JobState_ARRAYSIZE, 0);
   // Runs waiting in each function's dispatch queue, by "name@version".
   std::map<std::string, int64_t> queued_by_function;
+  // From a run's entering the dispatch queue (or its retry backoff's end) to its assignment.
+  LatencyHistogram::Snapshot dispatch_latency;
+  // Each write of committed turns to the store.
+  LatencyHistogram::Snapshot commit_latency;
 };
 
 // The scheduler's end of one worker's stream. Implemented by the gRPC adapter and by tests.

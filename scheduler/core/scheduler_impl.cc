@@ -72,6 +72,7 @@ struct LiveRun {
   bool sent_ahead = false;      // waiting on `session` for room (see WorkerSession::sent_ahead)
   std::shared_ptr<const RunDemand> demand;  // reserved on `session` (shared per function)
   bool queued = false;          // in the dispatch queue
+  int64_t queued_at_micros = 0;  // when it last entered the queue (dispatch latency)
   // The worker losses it was aboard (crash_triage.h): whether it must run alone.
   LossHistory losses;
   bool placed_alone = false;  // holds `session` to itself (WorkerSession::alone_runs)
@@ -148,7 +149,8 @@ class SchedulerImpl : public Scheduler {
   absl::Status Start() {
     RETURN_IF_ERROR(Recover());
     commits_ = std::make_unique<CommitPipeline>(
-        store_.get(), [this](std::function<void()> release) { loop_->Post(std::move(release)); });
+        store_.get(), [this](std::function<void()> release) { loop_->Post(std::move(release)); },
+        &commit_latency_);
     // A turn ends early once its batch is large, so that a burst of results (one closure per
     // worker message) becomes several turns whose commits overlap the next turn's work.
     loop_ = std::make_unique<EventLoop>([this] { EndTurn(); },
@@ -330,6 +332,8 @@ class SchedulerImpl : public Scheduler {
           stats.queued_by_function[absl::StrCat(queue.function, "@", queue.version)] += waiting;
         }
       }
+      stats.dispatch_latency = dispatch_latency_.Read();
+      stats.commit_latency = commit_latency_.Read();
       Reply(std::move(done), absl::StatusOr<SchedulerStats>(std::move(stats)));
     });
   }
@@ -438,7 +442,9 @@ class SchedulerImpl : public Scheduler {
     }
     commits_->Drain();
     if (!batch.empty()) {
+      const absl::Time start = absl::Now();
       absl::Status status = store_->Commit(std::move(batch));
+      commit_latency_.Record(absl::Now() - start);
       if (!status.ok()) {
         // The store refused: what this turn promised is not durable. Fail loudly rather than
         // acknowledge it; the process restarts from the last committed state.
@@ -1272,6 +1278,7 @@ class SchedulerImpl : public Scheduler {
   void Enqueue(LiveRun& run) {
     if (run.queued) return;
     run.queued = true;
+    run.queued_at_micros = Micros(absl::Now());
     if (run.losses.run_alone) {
       alone_queue_.push_back(run.key);
     } else {
@@ -1892,6 +1899,9 @@ class SchedulerImpl : public Scheduler {
     r.set_worker_id(session.hello.worker_id());
     r.set_attempt(r.attempt() + 1);
     r.set_started_unix_micros(Micros(absl::Now()));
+    // A retry's backoff is time it was not meant to be dispatched in: not counted.
+    dispatch_latency_.Record(absl::Microseconds(
+        r.started_unix_micros() - std::max(run.queued_at_micros, run.stored.not_before_unix_micros())));
     session.runs.insert(FormatRunId(run.key));
     ++jobs_.at(run.key.job).in_flight;
     absl::StatusOr<v1::Assignment> assignment = AssignmentFor(run, signature);
@@ -2764,6 +2774,8 @@ class SchedulerImpl : public Scheduler {
   absl::Time recovering_until_ = absl::InfinitePast();
   bool shutting_down_ = false;
 
+  LatencyHistogram dispatch_latency_;  // queued (and due) to assigned, per attempt
+  LatencyHistogram commit_latency_;    // every store write of turns, inline or pipelined
   std::unique_ptr<CommitPipeline> commits_;  // outlives the loop, whose last turns drain it
   std::unique_ptr<EventLoop> loop_;  // last: stopped first
 };

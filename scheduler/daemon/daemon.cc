@@ -148,7 +148,8 @@ int DaemonMain(int argc, char** argv) {
     absl::StatusOr<std::unique_ptr<http::HttpGateway>> started = http::HttpGateway::Start(
         scheduler->get(), {.host = absl::GetFlag(FLAGS_host),
                            .port = http_port,
-                           .ui_dir = absl::GetFlag(FLAGS_ui_dir)});
+                           .ui_dir = absl::GetFlag(FLAGS_ui_dir),
+                           .rpc_counts = &services->rpc_counts()});
     if (!started.ok()) {
       std::fprintf(stderr, "%s: %s\n", program.c_str(),
                    std::string(started.status().message()).c_str());

@@ -319,7 +319,7 @@ class GatewayImpl final : public HttpGateway {
   }
 
   void Metrics(httplib::Response& res) {
-    absl::StatusOr<std::string> text = PrometheusText(*scheduler_, stats_);
+    absl::StatusOr<std::string> text = PrometheusText(*scheduler_, stats_, options_.rpc_counts);
     if (!text.ok()) return SendError(text.status(), res);
     res.set_content(*text, "text/plain; version=0.0.4; charset=utf-8");
   }

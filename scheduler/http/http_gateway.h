@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/labeled_counters.h"
 #include "scheduler/core/scheduler.h"
 
 namespace sematic::scheduler::http {
@@ -34,6 +35,8 @@ struct HttpGatewayOptions {
   int threads = 64;        // connections served at once (each live stream holds one)
   size_t max_queued_events = 65536;  // per event stream; a slower reader is cut off
   absl::Duration keepalive = absl::Seconds(15);
+  // The gRPC server's calls by method and code, for /metrics (null: not in this process).
+  const LabeledCounters* rpc_counts = nullptr;
 };
 
 class HttpGateway {

@@ -6,38 +6,51 @@
 
 namespace sematic::scheduler::http {
 
-void RequestStats::Record(const std::string& route, int status, absl::Duration latency) {
-  const double seconds = absl::ToDoubleSeconds(latency);
-  absl::MutexLock lock(&mu_);
-  ++requests_[{route, status}];
-  Histogram& h = latency_[route];
-  for (size_t i = 0; i < kBuckets.size(); ++i) {
-    if (seconds <= kBuckets[i]) ++h.buckets[i];
+namespace {
+
+// One histogram's lines; `labels` is empty or `name="value",`.
+void AppendHistogram(std::string_view name, std::string_view labels,
+                     const LatencyHistogram::Snapshot& h, std::string* text) {
+  const absl::string_view n(name.data(), name.size());
+  const absl::string_view l(labels.data(), labels.size());
+  for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+    absl::StrAppend(text, n, "_bucket{", l, "le=\"", LatencyHistogram::kBounds[i], "\"} ",
+                    h.cumulative[i], "\n");
   }
-  ++h.count;
-  h.sum += seconds;
+  absl::StrAppend(text, n, "_bucket{", l, "le=\"+Inf\"} ", h.count, "\n");
+  // No trailing ',' and no empty braces.
+  const std::string bare = l.empty() ? "" : absl::StrCat("{", l.substr(0, l.size() - 1), "}");
+  absl::StrAppend(text, n, "_sum", bare, " ", h.sum_seconds, "\n", n, "_count", bare, " ",
+                  h.count, "\n");
+}
+
+}  // namespace
+
+void RequestStats::Record(const std::string& route, int status, absl::Duration latency) {
+  requests_.Add(route, absl::StrCat(status));
+  LatencyHistogram* histogram;
+  {
+    absl::MutexLock lock(&mu_);
+    std::unique_ptr<LatencyHistogram>& slot = latency_[route];
+    if (slot == nullptr) slot = std::make_unique<LatencyHistogram>();
+    histogram = slot.get();  // never removed: the pointer stays valid
+  }
+  histogram->Record(latency);
 }
 
 void RequestStats::AppendTo(std::string* text) const {
-  absl::MutexLock lock(&mu_);
   absl::StrAppend(text, "# HELP sematic_http_requests_total HTTP requests served.\n",
                   "# TYPE sematic_http_requests_total counter\n");
-  for (const auto& [key, count] : requests_) {
-    absl::StrAppend(text, "sematic_http_requests_total{route=\"", EscapeLabel(key.first),
-                    "\",code=\"", key.second, "\"} ", count, "\n");
+  for (const auto& [labels, count] : requests_.Read()) {
+    absl::StrAppend(text, "sematic_http_requests_total{route=\"", EscapeLabel(labels.first),
+                    "\",code=\"", labels.second, "\"} ", count, "\n");
   }
   absl::StrAppend(text, "# HELP sematic_http_request_seconds HTTP request latency.\n",
                   "# TYPE sematic_http_request_seconds histogram\n");
-  for (const auto& [route, h] : latency_) {
-    const std::string label = EscapeLabel(route);
-    for (size_t i = 0; i < kBuckets.size(); ++i) {
-      absl::StrAppend(text, "sematic_http_request_seconds_bucket{route=\"", label, "\",le=\"",
-                      kBuckets[i], "\"} ", h.buckets[i], "\n");
-    }
-    absl::StrAppend(text, "sematic_http_request_seconds_bucket{route=\"", label,
-                    "\",le=\"+Inf\"} ", h.count, "\n", "sematic_http_request_seconds_sum{route=\"",
-                    label, "\"} ", h.sum, "\n", "sematic_http_request_seconds_count{route=\"",
-                    label, "\"} ", h.count, "\n");
+  absl::MutexLock lock(&mu_);
+  for (const auto& [route, histogram] : latency_) {
+    AppendHistogram("sematic_http_request_seconds",
+                    absl::StrCat("route=\"", EscapeLabel(route), "\","), histogram->Read(), text);
   }
 }
 
@@ -53,7 +66,8 @@ std::string EscapeLabel(std::string_view value) {
   return out;
 }
 
-absl::StatusOr<std::string> PrometheusText(Scheduler& scheduler, const RequestStats& stats) {
+absl::StatusOr<std::string> PrometheusText(Scheduler& scheduler, const RequestStats& stats,
+                                           const LabeledCounters* rpc_counts) {
   const absl::Duration timeout = absl::Seconds(10);
   ASSIGN_OR_RETURN(SchedulerStats live,
                    AwaitReply<SchedulerStats>("GetStats", timeout, [&](auto done) {
@@ -99,6 +113,22 @@ absl::StatusOr<std::string> PrometheusText(Scheduler& scheduler, const RequestSt
   for (const v1::WorkerInfo& w : workers.workers()) {
     absl::StrAppend(&text, "sematic_worker_slots_free{worker=\"", EscapeLabel(w.worker_id()),
                     "\"} ", std::max(0, w.max_concurrent_runs() - w.running()), "\n");
+  }
+  absl::StrAppend(&text,
+                  "# HELP sematic_dispatch_seconds From a run's queueing (or its retry's backoff "
+                  "end) to its assignment to a worker.\n",
+                  "# TYPE sematic_dispatch_seconds histogram\n");
+  AppendHistogram("sematic_dispatch_seconds", "", live.dispatch_latency, &text);
+  absl::StrAppend(&text, "# HELP sematic_commit_seconds Each write of committed turns to the store.\n",
+                  "# TYPE sematic_commit_seconds histogram\n");
+  AppendHistogram("sematic_commit_seconds", "", live.commit_latency, &text);
+  if (rpc_counts != nullptr) {
+    absl::StrAppend(&text, "# HELP sematic_grpc_requests_total gRPC calls by method and code.\n",
+                    "# TYPE sematic_grpc_requests_total counter\n");
+    for (const auto& [labels, count] : rpc_counts->Read()) {
+      absl::StrAppend(&text, "sematic_grpc_requests_total{method=\"", EscapeLabel(labels.first),
+                      "\",code=\"", labels.second, "\"} ", count, "\n");
+    }
   }
   stats.AppendTo(&text);
   return text;

@@ -1,11 +1,14 @@
 #include "scheduler/service/grpc_services.h"
 
 #include <deque>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "common/thread_pool.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/support/server_interceptor.h"
 #include "sematic/v1/admin_service.grpc.pb.h"
 #include "sematic/v1/artifact_service.grpc.pb.h"
 #include "sematic/v1/job.grpc.pb.h"
@@ -615,6 +618,9 @@ class GrpcServicesImpl : public GrpcServices {
         io_(kIoThreads) {}
 
   void RegisterWith(grpc::ServerBuilder& builder) override {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
+    counting.push_back(std::make_unique<CountingInterceptorFactory>(&rpc_counts_));
+    builder.experimental().SetInterceptorCreators(std::move(counting));
     builder.RegisterService(&jobs_);
     builder.RegisterService(&runs_);
     builder.RegisterService(&artifacts_);
@@ -624,6 +630,41 @@ class GrpcServicesImpl : public GrpcServices {
 
  private:
   static constexpr int kIoThreads = 2;
+
+  const LabeledCounters& rpc_counts() const override { return rpc_counts_; }
+
+  // Counts each call's final status by method (an interceptor sees every service alike).
+  class CountingInterceptor final : public grpc::experimental::Interceptor {
+   public:
+    CountingInterceptor(grpc::experimental::ServerRpcInfo* info, LabeledCounters* counts)
+        : method_(info->method()), counts_(counts) {}
+    void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+      if (methods->QueryInterceptionHookPoint(
+              grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+        counts_->Add(method_, absl::StatusCodeToString(
+                                  static_cast<absl::StatusCode>(methods->GetSendStatus().error_code())));
+      }
+      methods->Proceed();
+    }
+
+   private:
+    const std::string method_;
+    LabeledCounters* const counts_;
+  };
+  class CountingInterceptorFactory final
+      : public grpc::experimental::ServerInterceptorFactoryInterface {
+   public:
+    explicit CountingInterceptorFactory(LabeledCounters* counts) : counts_(counts) {}
+    grpc::experimental::Interceptor* CreateServerInterceptor(
+        grpc::experimental::ServerRpcInfo* info) override {
+      return new CountingInterceptor(info, counts_);
+    }
+
+   private:
+    LabeledCounters* const counts_;
+  };
+
+  LabeledCounters rpc_counts_;
 
   JobServiceImpl jobs_;
   RunServiceImpl runs_;

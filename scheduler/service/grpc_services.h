@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "grpcpp/server_builder.h"
 #include "grpcpp/support/status.h"
+#include "common/labeled_counters.h"
 #include "scheduler/core/scheduler.h"
 
 namespace sematic::scheduler {
@@ -28,7 +29,11 @@ inline constexpr int kMinReceiveMessageBytes = (4 << 20) + (64 << 10);
 class GrpcServices {
  public:
   virtual ~GrpcServices() = default;
+  // Registers the services, and an interceptor counting every call's method and final code.
   virtual void RegisterWith(grpc::ServerBuilder& builder) = 0;
+  // Calls served so far by (full method name, canonical code name), e.g.
+  // ("/sematic.v1.JobService/GetJob", "OK"): /metrics.
+  virtual const LabeledCounters& rpc_counts() const = 0;
 };
 
 std::unique_ptr<GrpcServices> MakeGrpcServices(Scheduler* scheduler);
