@@ -340,6 +340,29 @@ TEST_F(HttpGatewayTest, ErrorsMapToHttpStatusesWithOneLine) {
   ExpectError(Get("/api/v1/artifacts/xyz/bytes"), 400, "INVALID_ARGUMENT");
   ExpectError(Get("/api/v1/artifacts/" + std::string(64, 'a')), 404, "NOT_FOUND");
   ExpectError(Get("/api/v1/artifacts/" + std::string(64, 'a') + "/bytes"), 404, "NOT_FOUND");
+  // Every route with an id says which: malformed (400) or unknown (404).
+  const std::string no_run = "r0000000000ff-0000000000";
+  const std::string no_digest(64, 'b');
+  for (const std::string& path : std::vector<std::string>{
+           "/api/v1/jobs/j000000000099/runs", "/api/v1/jobs/j000000000099/run_groups",
+        "/api/v1/runs/" + no_run, "/api/v1/runs/" + no_run + "/logs",
+        "/api/v1/runs/" + no_run + "/logs.txt", "/api/v1/runs/" + no_run + "/logs/events",
+        "/api/v1/runs/" + no_run + "/metrics", "/api/v1/runs/" + no_run + "/lineage",
+        "/api/v1/artifacts/" + no_digest + "/value", "/api/v1/artifacts/" + no_digest + "/image",
+        "/api/v1/artifacts/" + no_digest + "/lineage"}) {
+    SCOPED_TRACE(path);
+    ExpectError(Get(path), 404, "NOT_FOUND");
+  }
+  for (const std::string& path : std::vector<std::string>{
+           "/api/v1/jobs/x/runs", "/api/v1/jobs/x/run_groups", "/api/v1/runs/x/logs",
+        "/api/v1/runs/x/logs/events", "/api/v1/runs/x/metrics", "/api/v1/runs/x/lineage",
+        "/api/v1/artifacts/x/value", "/api/v1/artifacts/x/image", "/api/v1/artifacts/x/lineage",
+        "/api/v1/runs/" + no_run + "/logs?max_lines=0",
+        "/api/v1/runs/" + no_run + "/logs?follow=true",
+        "/api/v1/jobs/j000000000099/runs?states=NOPE"}) {
+    SCOPED_TRACE(path);
+    ExpectError(Get(path), 400, "INVALID_ARGUMENT");
+  }
   const v1::HttpError unknown = ExpectError(Get("/api/v1/jobs?bogus=3"), 400, "INVALID_ARGUMENT");
   EXPECT_THAT(unknown.message(), HasSubstr("bogus"));
   EXPECT_THAT(unknown.message(), HasSubstr("page_size"));  // lists what is known
@@ -364,6 +387,8 @@ TEST_F(HttpGatewayTest, ErrorsMapToHttpStatusesWithOneLine) {
   ASSERT_EQ(AwaitJob(job_id).state(), v1::JOB_SUCCEEDED);
   ExpectError(client_->Post("/api/v1/jobs/" + job_id + "/cancel", "", "application/json"), 400,
               "FAILED_PRECONDITION");
+  ExpectError(Get("/api/v1/jobs/" + job_id + "/runs?page_token=garbage"), 400,
+              "INVALID_ARGUMENT");
   ExpectError(Get("/api/v1/jobs/" + job_id + "/events?after_sequence=x"), 400,
               "INVALID_ARGUMENT");
   ExpectError(Get("/api/v1/jobs/j000000000099/events"), 404, "NOT_FOUND");
