@@ -18,9 +18,8 @@ std::string EndFrame(const absl::Status& status) {
 FrameCache::Frames FrameCache::FramesOf(const JobEventBatch& batch) {
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [events, frames] : recent_) {
-      if (events.lock() == batch) return frames;
-    }
+    auto it = recent_.find(batch.get());
+    if (it != recent_.end() && it->second.batch.lock() == batch) return it->second.frames;
   }
   // Printed outside the lock: two streams may race to print one batch (both get equal frames).
   auto printed = std::make_shared<std::vector<std::string>>();
@@ -34,8 +33,12 @@ FrameCache::Frames FrameCache::FramesOf(const JobEventBatch& batch) {
   }
   Frames frames = std::move(printed);
   absl::MutexLock lock(&mu_);
-  recent_.emplace_back(batch, frames);
-  while (recent_.size() > kRecentBatches) recent_.pop_front();
+  auto [it, added] = recent_.insert_or_assign(batch.get(), Entry{batch, frames});
+  if (added) order_.push_back(batch.get());
+  while (order_.size() > kRecentBatches) {
+    recent_.erase(order_.front());
+    order_.pop_front();
+  }
   return frames;
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -39,10 +40,14 @@ class FrameCache {
 
  private:
   static constexpr size_t kRecentBatches = 512;
+  struct Entry {
+    std::weak_ptr<const std::vector<v1::JobEvent>> batch;  // tells a reused address apart
+    Frames frames;
+  };
   absl::Mutex mu_;
-  // Recent batches and their frames; a batch is known by its object while it lives.
-  std::deque<std::pair<std::weak_ptr<const std::vector<v1::JobEvent>>, Frames>> recent_
-      ABSL_GUARDED_BY(mu_);
+  // Recent batches by address, and the order they came in (the oldest are forgotten).
+  absl::flat_hash_map<const void*, Entry> recent_ ABSL_GUARDED_BY(mu_);
+  std::deque<const void*> order_ ABSL_GUARDED_BY(mu_);
 };
 
 // One watcher's events. The loop thread hands over shared batches (no copy, no JSON on the

@@ -33,7 +33,10 @@ struct HttpGatewayOptions {
   std::string ui_dir;
   bool read_only = false;  // refuse POST routes (sematic ui --data-dir)
   int threads = 64;        // connections served at once (each live stream holds one)
-  size_t max_queued_events = 65536;  // per event stream; a slower reader is cut off
+  // Per event stream: a reader this far behind is cut off (it resumes with Last-Event-ID).
+  // Queued batches are shared by every stream of the job, so this bounds what the slowest
+  // reader keeps alive, not a copy per reader.
+  size_t max_queued_events = 262144;
   absl::Duration keepalive = absl::Seconds(15);
   // The gRPC server's calls by method and code, for /metrics (null: not in this process).
   const LabeledCounters* rpc_counts = nullptr;
