@@ -226,8 +226,10 @@ template <typename P>
 using Stored = std::remove_cv_t<std::remove_reference_t<P>>;
 
 template <typename... P, size_t... I>
-absl::Status DecodeArgs(std::tuple<Stored<P>...>& out, absl::Span<const v1::Value* const> args,
-                        const std::vector<std::string>& names, std::index_sequence<I...>) {
+absl::Status DecodeArgs(std::tuple<Stored<P>...>& out,
+                        [[maybe_unused]] absl::Span<const v1::Value* const> args,
+                        [[maybe_unused]] const std::vector<std::string>& names,
+                        std::index_sequence<I...>) {  // unused for a step of no parameters
   absl::Status status;
   // Stops at the first error: later arguments are left default-constructed and unused.
   ((status.ok() ? (void)[&] {
