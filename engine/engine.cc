@@ -346,14 +346,18 @@ std::unique_ptr<Runner> MakeSilent(const EngineOptions& options) {
 }
 
 // The engine's flags as the "known flags" list shows them.
-constexpr std::string_view kEngineFlags[] = {
-    "--runner=silent|embedded|cluster", "--scheduler=HOST:PORT", "--data-dir=DIR",
-    "--parallelism=N", "--ui-port=N", "--isolate=thread|process", "--quiet"};
+constexpr std::string_view kEngineFlags[] = {"--runner=silent|embedded|cluster",
+                                             "--scheduler=HOST:PORT",
+                                             "--data-dir=DIR",
+                                             "--parallelism=N",
+                                             "--ui-port=N",
+                                             "--isolate=thread|process",
+                                             "--quiet"};
 
 // True for "--x", "-x", "--x=1"; false for positional arguments, "-" and negative numbers.
 bool LooksLikeFlag(std::string_view arg) {
-  return arg.size() > 1 && arg[0] == '-' &&
-         !std::isdigit(static_cast<unsigned char>(arg[1])) && arg[1] != '.';
+  return arg.size() > 1 && arg[0] == '-' && !std::isdigit(static_cast<unsigned char>(arg[1])) &&
+         arg[1] != '.';
 }
 
 std::string KnownFlags(absl::Span<const std::string_view> pipeline_flags) {
@@ -427,12 +431,12 @@ absl::StatusOr<EngineOptions> ParseEngineFlags(int& argc, char** argv,
       options.progress = false;
       continue;
     }
-    const std::string_view* known = std::find_if(
-        std::begin(kEngineFlags), std::end(kEngineFlags),
-        [&](std::string_view flag) { return flag.substr(0, flag.find('=')) == name; });
+    const std::string_view* known =
+        std::find_if(std::begin(kEngineFlags), std::end(kEngineFlags),
+                     [&](std::string_view flag) { return flag.substr(0, flag.find('=')) == name; });
     if (known == std::end(kEngineFlags)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown flag ", AsAbsl(arg.substr(0, 200)), "; ", KnownFlags(pipeline_flags)));
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", AsAbsl(arg.substr(0, 200)),
+                                                     "; ", KnownFlags(pipeline_flags)));
     }
     if (!value.has_value()) {
       return absl::InvalidArgumentError(
@@ -455,9 +459,9 @@ absl::StatusOr<EngineOptions> ParseEngineFlags(int& argc, char** argv,
     } else if (name == "--ui-port") {
       if (!absl::SimpleAtoi(*value, &options.ui_port) || options.ui_port < -1 ||
           options.ui_port > 65535) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--ui-port: expected a port (0 picks a free one, -1 serves none), got \"", *value,
-            "\""));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--ui-port: expected a port (0 picks a free one, -1 serves none), got \"",
+                         *value, "\""));
       }
     } else if (name == "--isolate") {
       if (*value != "thread" && *value != "process") {

@@ -91,9 +91,9 @@ std::vector<char*> Argv(std::vector<std::string>& args) {
 }
 
 TEST(EngineFlagsTest, RemovesItsFlagsAndKeepsTheRestInOrder) {
-  std::vector<std::string> args = {"prog", "--full", "--runner=silent", "12",
-                                   "--data-dir=/tmp/x", "--parallelism=3", "-4",
-                                   "--mnist-dir=/d", "--quiet", "--", "--anything=goes"};
+  std::vector<std::string> args = {
+      "prog", "--full",         "--runner=silent", "12", "--data-dir=/tmp/x", "--parallelism=3",
+      "-4",   "--mnist-dir=/d", "--quiet",         "--", "--anything=goes"};
   std::vector<char*> argv = Argv(args);
   int argc = static_cast<int>(args.size());
   absl::StatusOr<EngineOptions> options =
@@ -284,7 +284,8 @@ TEST_F(EmbeddedEngineTest, CallingAFunctionWithoutSematicFuncFailsTheJobNamingIt
   // At the root: refused before any job is submitted.
   absl::StatusOr<int> root = (*runner)->Resolve(Call(NotAStep, 1));
   EXPECT_EQ(root.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(root.status().message(), HasSubstr("sematic::(anonymous namespace)::NotAStep is not a registered step"));
+  EXPECT_THAT(root.status().message(),
+              HasSubstr("sematic::(anonymous namespace)::NotAStep is not a registered step"));
   EXPECT_TRUE((*runner)->last_job_id().empty());
 
   // In a nested step: the job ends (Resolve returns only then) with the step's error.

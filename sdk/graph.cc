@@ -147,8 +147,7 @@ std::shared_ptr<const Node> UnregisteredCallNode(const void* address,
   absl::Status error = absl::FailedPreconditionError(
       scope != nullptr ? absl::StrCat("step ", scope->step_name(), " called ", name,
                                       ", which is not a registered step; ", how)
-                       : absl::StrCat("sematic::Call: ", name, " is not a registered step; ",
-                                      how));
+                       : absl::StrCat("sematic::Call: ", name, " is not a registered step; ", how));
   if (scope != nullptr) scope->Fail(error);
   Node node;
   node.kind = NodeKind::kCall;

@@ -144,17 +144,15 @@ TEST(GrpcConnectorTest, NoSchedulerListeningIsConnectionRefusedInAFewWords) {
   const int port = ClosedPort();
   ASSERT_NE(port, 0);
   const std::string address = "127.0.0.1:" + std::to_string(port);
-  std::unique_ptr<Connector> connector =
-      MakeGrpcConnector(MakeSchedulerChannel(address), address);
+  std::unique_ptr<Connector> connector = MakeGrpcConnector(MakeSchedulerChannel(address), address);
   EXPECT_EQ(connector->Describe(), "scheduler at " + address);
   absl::Notification closed;
   absl::Status why;
-  std::unique_ptr<WorkerStream> stream = connector->Connect(
-      [](v1::SchedulerMessage) {},
-      [&](absl::Status status) {
-        why = std::move(status);
-        closed.Notify();
-      });
+  std::unique_ptr<WorkerStream> stream = connector->Connect([](v1::SchedulerMessage) {},
+                                                            [&](absl::Status status) {
+                                                              why = std::move(status);
+                                                              closed.Notify();
+                                                            });
   stream->Send(v1::WorkerMessage());
   ASSERT_TRUE(closed.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_THAT(why, StatusIs(absl::StatusCode::kUnavailable));

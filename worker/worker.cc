@@ -345,11 +345,10 @@ class WorkerImpl : public Worker {
     ++reconnect_attempts_;
     // A stream never welcomed means no scheduler is there (yet: started after this worker, or
     // the wrong address): say what we wait for. A welcomed one was lost.
-    const std::string cause = absl::IsUnavailable(why) ? std::string(why.message())
-                                                       : why.ToString();
-    const std::string when = absl::FormatDuration(
-        absl::Trunc(delay, delay >= absl::Seconds(1) ? absl::Milliseconds(100)
-                                                     : absl::Milliseconds(1)));
+    const std::string cause =
+        absl::IsUnavailable(why) ? std::string(why.message()) : why.ToString();
+    const std::string when = absl::FormatDuration(absl::Trunc(
+        delay, delay >= absl::Seconds(1) ? absl::Milliseconds(100) : absl::Milliseconds(1)));
     Notice(was_welcomed ? absl::StrCat("lost ", connector_->Describe(), " (", cause,
                                        "); reconnecting in ", when)
                         : absl::StrCat("waiting for ", connector_->Describe(), " (", cause,
@@ -664,12 +663,11 @@ class WorkerImpl : public Worker {
       auto it = runs_.find(key);
       if (it == runs_.end() || it->second.settled) return;
       Run& late = it->second;
-      Notice(absl::StrCat("step ", late.func->name, " (run ", key.first,
-                          ") ignored cancellation for ",
-                          absl::FormatDuration(options_.cancel_grace), "; ",
-                          options_.isolation == Isolation::kProcess
-                              ? "its process is killed"
-                              : "its thread stays busy until it returns"));
+      Notice(absl::StrCat(
+          "step ", late.func->name, " (run ", key.first, ") ignored cancellation for ",
+          absl::FormatDuration(options_.cancel_grace), "; ",
+          options_.isolation == Isolation::kProcess ? "its process is killed"
+                                                    : "its thread stays busy until it returns"));
       results_.Add(StoppedResult(key, late));
       Settle(late);
     });

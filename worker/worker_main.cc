@@ -58,8 +58,8 @@ absl::Status RunWorker(const WorkerFlags& flags) {
                                   MakeGrpcArtifactClient(channel)));
   // "serving" only once the scheduler has welcomed us; until then the worker says what it
   // waits for at every attempt.
-  std::fprintf(stderr, "sematic-worker %s: connecting to scheduler at %s\n",
-               worker->id().c_str(), flags.scheduler.c_str());
+  std::fprintf(stderr, "sematic-worker %s: connecting to scheduler at %s\n", worker->id().c_str(),
+               flags.scheduler.c_str());
   worker->Start();
   // Until a signal or the scheduler's Drain message starts draining.
   const timespec tick{0, 200'000'000};
@@ -67,8 +67,8 @@ absl::Status RunWorker(const WorkerFlags& flags) {
   while (!worker->WaitUntilDrained(absl::ZeroDuration()).ok()) {
     if (const bool connected = worker->connected(); connected != was_connected) {
       if (connected) {
-        std::fprintf(stderr, "sematic-worker %s: serving scheduler at %s\n",
-                     worker->id().c_str(), flags.scheduler.c_str());
+        std::fprintf(stderr, "sematic-worker %s: serving scheduler at %s\n", worker->id().c_str(),
+                     flags.scheduler.c_str());
       }
       was_connected = connected;
     }

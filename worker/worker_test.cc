@@ -814,9 +814,9 @@ TEST_F(ScriptedTest, AnAbsentSchedulerIsWaitedForInOneLinePerAttempt) {
   ASSERT_TRUE(await_lines(3));
 
   absl::MutexLock lock(&mu);
-  EXPECT_THAT(lines[0], ::testing::MatchesRegex(
-                            "sematic-worker scripted: waiting for scheduler at fake:1 "
-                            "\\(connection refused\\); retrying in [0-9]+ms"));
+  EXPECT_THAT(lines[0],
+              ::testing::MatchesRegex("sematic-worker scripted: waiting for scheduler at fake:1 "
+                                      "\\(connection refused\\); retrying in [0-9]+ms"));
   EXPECT_THAT(lines[1], HasSubstr("waiting for scheduler at fake:1 (INVALID_ARGUMENT: hello: "
                                   "worker_id is too long); retrying in "));
   EXPECT_THAT(lines[2], ::testing::MatchesRegex(

@@ -80,8 +80,8 @@ struct EngineOptions {
 //
 // Also: when argv is a step process of --isolate=process (worker/step_process.h) because main
 // did not dispatch worker::IsWorkerCommand first, runs the step and exits the process.
-absl::StatusOr<EngineOptions> ParseEngineFlags(int& argc, char** argv,
-                                               absl::Span<const std::string_view> pipeline_flags = {});
+absl::StatusOr<EngineOptions> ParseEngineFlags(
+    int& argc, char** argv, absl::Span<const std::string_view> pipeline_flags = {});
 
 // Starts the runner: the embedded engine opens its data directory (UNAVAILABLE, in one line,
 // when another process holds it) and starts its scheduler and workers, which live until the
