@@ -26,12 +26,14 @@
 #include "cli/local_client.h"
 #include "common/digest.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 #include "engine/root_call.h"
 #include "scheduler/core/scheduler.h"
 #include "scheduler/http/http_gateway.h"
 #include "sematic/func.h"
 #include "sematic/payload.h"
 #include "worker/in_process.h"
+#include "worker/step_process.h"
 #include "worker/worker.h"
 
 namespace sematic {
@@ -129,6 +131,7 @@ class EmbeddedEngine {
     w.resources.set_cpus(cpus);
     w.resources.set_memory_bytes(memory);
     w.resources.set_gpus(gpus);
+    if (options.isolate_steps) w.isolation = worker::Isolation::kProcess;
     return w;
   }
 
@@ -342,50 +345,130 @@ std::unique_ptr<Runner> MakeSilent(const EngineOptions& options) {
   return std::make_unique<SilentRunner>(RunnerOptions{.parallelism = options.parallelism});
 }
 
-// "--name=value" → value when `arg` is that flag.
-std::optional<std::string> FlagValue(std::string_view arg, std::string_view name) {
-  if (!arg.starts_with(name) || arg.size() <= name.size() || arg[name.size()] != '=') {
-    return std::nullopt;
+// The engine's flags as the "known flags" list shows them.
+constexpr std::string_view kEngineFlags[] = {"--runner=silent|embedded|cluster",
+                                             "--scheduler=HOST:PORT",
+                                             "--data-dir=DIR",
+                                             "--parallelism=N",
+                                             "--ui-port=N",
+                                             "--isolate=thread|process",
+                                             "--quiet"};
+
+// True for "--x", "-x", "--x=1"; false for positional arguments, "-" and negative numbers.
+bool LooksLikeFlag(std::string_view arg) {
+  return arg.size() > 1 && arg[0] == '-' && !std::isdigit(static_cast<unsigned char>(arg[1])) &&
+         arg[1] != '.';
+}
+
+std::string KnownFlags(absl::Span<const std::string_view> pipeline_flags) {
+  std::string out = "known flags: ";
+  for (std::string_view flag : kEngineFlags) {
+    absl::StrAppend(&out, out.ends_with(": ") ? "" : ", ", AsAbsl(flag));
   }
-  return std::string(arg.substr(name.size() + 1));
+  if (!pipeline_flags.empty()) {
+    absl::StrAppend(&out, "; this program's: ");
+    for (size_t i = 0; i < pipeline_flags.size(); ++i) {
+      absl::StrAppend(&out, i == 0 ? "" : ", ", AsAbsl(pipeline_flags[i]));
+    }
+  }
+  return out;
+}
+
+// Only the embedded engine runs steps in child processes of its own.
+absl::Status CheckIsolation(const EngineOptions& options) {
+  if (!options.isolate_steps) return absl::OkStatus();
+  switch (options.kind) {
+    case RunnerKind::kEmbedded:
+      return absl::OkStatus();
+    case RunnerKind::kSilent:
+      return absl::InvalidArgumentError(
+          "--isolate=process: the silent runner runs steps on its own threads; use the embedded "
+          "engine (--runner=embedded, the default) to run each step in a child process");
+    case RunnerKind::kCluster:
+      return absl::InvalidArgumentError(
+          "--isolate=process: on a cluster the workers run the steps; start them with `worker "
+          "--scheduler=HOST:PORT --isolate=process`");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<EngineOptions> ParseEngineFlags(int& argc, char** argv) {
+absl::StatusOr<EngineOptions> ParseEngineFlags(int& argc, char** argv,
+                                               absl::Span<const std::string_view> pipeline_flags) {
+  // A step process of --isolate=process whose main did not dispatch worker::IsWorkerCommand
+  // first: it runs its one step, not the pipeline again.
+  if (worker::IsStepProcessCommand(argc, argv)) std::exit(worker::StepProcessMain(argc, argv));
   EngineOptions options;
   std::string runner;
   if (const char* env = std::getenv("SEMATIC_RUNNER"); env != nullptr) runner = env;
   if (const char* env = std::getenv("SEMATIC_SCHEDULER"); env != nullptr) options.scheduler = env;
   bool scheduler_flag = false;
   bool runner_flag = false;
+  bool flags_ended = false;  // after "--"
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (auto v = FlagValue(arg, "--runner")) {
-      runner = *v;
-      runner_flag = true;
-    } else if (auto v = FlagValue(arg, "--scheduler")) {
-      options.scheduler = *v;
-      scheduler_flag = true;
-    } else if (auto v = FlagValue(arg, "--data-dir")) {
-      if (v->empty()) return absl::InvalidArgumentError("--data-dir: expected a directory");
-      options.data_dir = *v;
-    } else if (auto v = FlagValue(arg, "--parallelism")) {
-      if (!absl::SimpleAtoi(*v, &options.parallelism) || options.parallelism < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--parallelism: expected a number of steps, got \"", *v, "\""));
-      }
-    } else if (auto v = FlagValue(arg, "--ui-port")) {
-      if (!absl::SimpleAtoi(*v, &options.ui_port) || options.ui_port < -1 ||
-          options.ui_port > 65535) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--ui-port: expected a port (0 picks a free one, -1 serves none), got \"", *v, "\""));
-      }
-    } else if (arg == "--quiet") {
-      options.progress = false;
-    } else {
+    if (flags_ended || !LooksLikeFlag(arg)) {
       argv[kept++] = argv[i];
+      continue;
+    }
+    if (arg == "--") {
+      flags_ended = true;
+      continue;
+    }
+    const size_t equals = arg.find('=');
+    const std::string_view name = arg.substr(0, equals);
+    const std::optional<std::string> value =
+        equals == std::string_view::npos ? std::nullopt
+                                         : std::optional<std::string>(arg.substr(equals + 1));
+    if (std::find(pipeline_flags.begin(), pipeline_flags.end(), name) != pipeline_flags.end()) {
+      argv[kept++] = argv[i];
+      continue;
+    }
+    if (name == "--quiet") {
+      if (value.has_value()) return absl::InvalidArgumentError("--quiet: takes no value");
+      options.progress = false;
+      continue;
+    }
+    const std::string_view* known =
+        std::find_if(std::begin(kEngineFlags), std::end(kEngineFlags),
+                     [&](std::string_view flag) { return flag.substr(0, flag.find('=')) == name; });
+    if (known == std::end(kEngineFlags)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", AsAbsl(arg.substr(0, 200)),
+                                                     "; ", KnownFlags(pipeline_flags)));
+    }
+    if (!value.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(AsAbsl(name), ": expected a value, as in ", AsAbsl(*known)));
+    }
+    if (name == "--runner") {
+      runner = *value;
+      runner_flag = true;
+    } else if (name == "--scheduler") {
+      options.scheduler = *value;
+      scheduler_flag = true;
+    } else if (name == "--data-dir") {
+      if (value->empty()) return absl::InvalidArgumentError("--data-dir: expected a directory");
+      options.data_dir = *value;
+    } else if (name == "--parallelism") {
+      if (!absl::SimpleAtoi(*value, &options.parallelism) || options.parallelism < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--parallelism: expected a number of steps, got \"", *value, "\""));
+      }
+    } else if (name == "--ui-port") {
+      if (!absl::SimpleAtoi(*value, &options.ui_port) || options.ui_port < -1 ||
+          options.ui_port > 65535) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--ui-port: expected a port (0 picks a free one, -1 serves none), got \"",
+                         *value, "\""));
+      }
+    } else if (name == "--isolate") {
+      if (*value != "thread" && *value != "process") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--isolate: expected thread or process, got \"", *value, "\""));
+      }
+      options.isolate_steps = *value == "process";
     }
   }
   argc = kept;
@@ -406,10 +489,12 @@ absl::StatusOr<EngineOptions> ParseEngineFlags(int& argc, char** argv) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--runner: expected silent, embedded or cluster, got \"", runner, "\""));
   }
+  RETURN_IF_ERROR(CheckIsolation(options));
   return options;
 }
 
 absl::StatusOr<std::unique_ptr<Runner>> MakeRunner(const EngineOptions& options) {
+  RETURN_IF_ERROR(CheckIsolation(options));
   switch (options.kind) {
     case RunnerKind::kSilent:
       return MakeSilent(options);
@@ -426,8 +511,9 @@ absl::StatusOr<std::unique_ptr<Runner>> MakeRunner(const EngineOptions& options)
   return absl::InvalidArgumentError("unknown runner kind");
 }
 
-absl::StatusOr<std::unique_ptr<Runner>> RunnerFromFlags(int& argc, char** argv) {
-  ASSIGN_OR_RETURN(EngineOptions options, ParseEngineFlags(argc, argv));
+absl::StatusOr<std::unique_ptr<Runner>> RunnerFromFlags(
+    int& argc, char** argv, absl::Span<const std::string_view> pipeline_flags) {
+  ASSIGN_OR_RETURN(EngineOptions options, ParseEngineFlags(argc, argv, pipeline_flags));
   return MakeRunner(options);
 }
 
@@ -436,7 +522,8 @@ std::string DescribeRunner(const EngineOptions& options) {
     case RunnerKind::kSilent:
       return "in-process (silent runner)";
     case RunnerKind::kEmbedded:
-      return absl::StrCat("on the embedded engine (data in ", options.data_dir, ")");
+      return absl::StrCat("on the embedded engine (data in ", options.data_dir,
+                          options.isolate_steps ? ", each step in a child process)" : ")");
     case RunnerKind::kCluster:
       return absl::StrCat("on the cluster at ", options.scheduler);
   }

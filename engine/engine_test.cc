@@ -1,9 +1,13 @@
 // The engine's flags, the root call as a submission, and the embedded engine end to end in this
 // process: the same graph resolved by the silent runner and the embedded engine gives the same
 // value, the job stays in the data directory, and a second engine on it is refused while the
-// first holds it.
+// first holds it. Under --isolate=process the engine re-executes this binary to run a step;
+// main dispatches that first, as pipeline binaries do.
 #include "sematic/engine.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -14,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sematic/sematic.h"
+#include "worker/worker_main.h"
 
 namespace sematic {
 namespace {
@@ -62,6 +67,22 @@ SEMATIC_FUNC(SumOfRamp, "mib");
 absl::StatusOr<int> Fails(int x) { return absl::InvalidArgumentError(absl::StrCat("bad x ", x)); }
 SEMATIC_FUNC(Fails, "x");
 
+// No SEMATIC_FUNC: a nested step calling it must fail its job, not abort the process.
+int NotAStep(int x) { return x; }
+
+Future<int> CallsNotAStep(int x) { return Call(Square, Call(NotAStep, x)); }
+SEMATIC_FUNC(CallsNotAStep, "x");
+
+// Takes down whatever process runs it.
+int Crashes(int x) {
+  if (x >= 0) std::abort();
+  return x;
+}
+SEMATIC_FUNC(Crashes, "x");
+
+int ProcessId(int) { return static_cast<int>(getpid()); }
+SEMATIC_FUNC(ProcessId, "x");
+
 std::vector<char*> Argv(std::vector<std::string>& args) {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -70,20 +91,83 @@ std::vector<char*> Argv(std::vector<std::string>& args) {
 }
 
 TEST(EngineFlagsTest, RemovesItsFlagsAndKeepsTheRestInOrder) {
-  std::vector<std::string> args = {"prog", "--full", "--runner=silent", "--data-dir=/tmp/x",
-                                   "--parallelism=3", "--mnist-dir=/d", "--quiet"};
+  std::vector<std::string> args = {
+      "prog", "--full",         "--runner=silent", "12", "--data-dir=/tmp/x", "--parallelism=3",
+      "-4",   "--mnist-dir=/d", "--quiet",         "--", "--anything=goes"};
   std::vector<char*> argv = Argv(args);
   int argc = static_cast<int>(args.size());
-  absl::StatusOr<EngineOptions> options = ParseEngineFlags(argc, argv.data());
+  absl::StatusOr<EngineOptions> options =
+      ParseEngineFlags(argc, argv.data(), {"--full", "--mnist-dir"});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->kind, RunnerKind::kSilent);
   EXPECT_EQ(options->data_dir, "/tmp/x");
   EXPECT_EQ(options->parallelism, 3);
   EXPECT_FALSE(options->progress);
-  ASSERT_EQ(argc, 3);
+  EXPECT_FALSE(options->isolate_steps);
+  ASSERT_EQ(argc, 6);
   EXPECT_STREQ(argv[1], "--full");
-  EXPECT_STREQ(argv[2], "--mnist-dir=/d");
-  EXPECT_EQ(argv[3], nullptr);
+  EXPECT_STREQ(argv[2], "12");
+  EXPECT_STREQ(argv[3], "-4");
+  EXPECT_STREQ(argv[4], "--mnist-dir=/d");
+  EXPECT_STREQ(argv[5], "--anything=goes");
+  EXPECT_EQ(argv[6], nullptr);
+}
+
+TEST(EngineFlagsTest, UnknownFlagsAreRefusedWithTheKnownOnes) {
+  std::vector<std::string> args = {"prog", "7", "--bogus-flag=3"};
+  std::vector<char*> argv = Argv(args);
+  int argc = 3;
+  absl::StatusOr<EngineOptions> options = ParseEngineFlags(argc, argv.data(), {"--full"});
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(options.status().message(), HasSubstr("unknown flag --bogus-flag=3; known flags: "
+                                                    "--runner=silent|embedded|cluster, "));
+  EXPECT_THAT(options.status().message(), HasSubstr("--isolate=thread|process, --quiet"));
+  EXPECT_THAT(options.status().message(), HasSubstr("this program's: --full"));
+  EXPECT_EQ(options.status().message().find('\n'), std::string::npos);
+
+  // A single dash, a known flag without its value, a switch with one.
+  for (const auto& [arg, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"-v", "unknown flag -v;"},
+           {"--runner", "--runner: expected a value, as in --runner=silent|embedded|cluster"},
+           {"--quiet=yes", "--quiet: takes no value"},
+           {"--isolate=fork", "--isolate: expected thread or process, got \"fork\""}}) {
+    std::vector<std::string> one = {"prog", arg};
+    std::vector<char*> one_argv = Argv(one);
+    argc = 2;
+    EXPECT_THAT(ParseEngineFlags(argc, one_argv.data()).status().message(), HasSubstr(expected))
+        << arg;
+  }
+}
+
+TEST(EngineFlagsTest, IsolationIsTheEmbeddedEnginesAndRefusedElsewhere) {
+  std::vector<std::string> args = {"prog", "--isolate=process"};
+  std::vector<char*> argv = Argv(args);
+  int argc = 2;
+  absl::StatusOr<EngineOptions> options = ParseEngineFlags(argc, argv.data());
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(argc, 1);
+  if (std::getenv("SEMATIC_RUNNER") == nullptr) {
+    EXPECT_EQ(options->kind, RunnerKind::kEmbedded);
+    EXPECT_TRUE(options->isolate_steps);
+    EXPECT_THAT(DescribeRunner(*options), HasSubstr("each step in a child process"));
+  }
+
+  std::vector<std::string> silent = {"prog", "--runner=silent", "--isolate=process"};
+  std::vector<char*> silent_argv = Argv(silent);
+  argc = 3;
+  EXPECT_THAT(ParseEngineFlags(argc, silent_argv.data()).status().message(),
+              HasSubstr("--isolate=process: the silent runner runs steps on its own threads"));
+
+  std::vector<std::string> cluster = {"prog", "--scheduler=127.0.0.1:1", "--isolate=process"};
+  std::vector<char*> cluster_argv = Argv(cluster);
+  argc = 3;
+  EXPECT_THAT(ParseEngineFlags(argc, cluster_argv.data()).status().message(),
+              HasSubstr("start them with `worker --scheduler=HOST:PORT --isolate=process`"));
+
+  EngineOptions silent_options;
+  silent_options.kind = RunnerKind::kSilent;
+  silent_options.isolate_steps = true;
+  EXPECT_EQ(MakeRunner(silent_options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(EngineFlagsTest, SchedulerAloneMeansClusterAndClusterNeedsOne) {
@@ -194,6 +278,47 @@ TEST_F(EmbeddedEngineTest, AFailingStepFailsTheResolveWithItsError) {
   EXPECT_THAT(got.status().message(), HasSubstr("bad x 7"));
 }
 
+TEST_F(EmbeddedEngineTest, CallingAFunctionWithoutSematicFuncFailsTheJobNamingIt) {
+  absl::StatusOr<std::unique_ptr<Runner>> runner = MakeRunner(options_);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  // At the root: refused before any job is submitted.
+  absl::StatusOr<int> root = (*runner)->Resolve(Call(NotAStep, 1));
+  EXPECT_EQ(root.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(root.status().message(),
+              HasSubstr("sematic::(anonymous namespace)::NotAStep is not a registered step"));
+  EXPECT_TRUE((*runner)->last_job_id().empty());
+
+  // In a nested step: the job ends (Resolve returns only then) with the step's error.
+  absl::StatusOr<int> nested = (*runner)->Resolve(Call(CallsNotAStep, 1));
+  ASSERT_FALSE(nested.ok());
+  EXPECT_THAT(nested.status().message(),
+              HasSubstr("step CallsNotAStep called sematic::(anonymous namespace)::NotAStep, "
+                        "which is not a registered step; add SEMATIC_FUNC(NotAStep, ...)"));
+  EXPECT_FALSE((*runner)->last_job_id().empty());
+  // The engine goes on: the next job runs.
+  absl::StatusOr<int> after = (*runner)->Resolve(Call(Square, 5));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, 25);
+}
+
+TEST_F(EmbeddedEngineTest, IsolatedStepsRunInChildProcessesAndACrashFailsOnlyItsJob) {
+  options_.isolate_steps = true;
+  absl::StatusOr<std::unique_ptr<Runner>> runner = MakeRunner(options_);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  absl::StatusOr<int> pid = (*runner)->Resolve(Call(ProcessId, 0));
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  EXPECT_NE(*pid, static_cast<int>(getpid()));
+
+  absl::StatusOr<int> crashed = (*runner)->Resolve(Call(Crashes, 1));
+  ASSERT_FALSE(crashed.ok());
+  EXPECT_THAT(crashed.status().message(), HasSubstr("crashed"));
+  EXPECT_THAT(crashed.status().message(), HasSubstr("SIGABRT"));
+  // This process lives on, and so does the engine.
+  absl::StatusOr<int> after = (*runner)->Resolve(Call(SumOfSquares, 3));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, 14);
+}
+
 TEST(ClusterRunnerTest, AnUnreachableSchedulerIsOneClearError) {
   EngineOptions options;
   options.kind = RunnerKind::kCluster;
@@ -208,3 +333,9 @@ TEST(ClusterRunnerTest, AnUnreachableSchedulerIsOneClearError) {
 
 }  // namespace
 }  // namespace sematic
+
+int main(int argc, char** argv) {
+  if (sematic::worker::IsWorkerCommand(argc, argv)) return sematic::worker::Main(argc, argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

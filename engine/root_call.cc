@@ -32,6 +32,7 @@ std::string Describe(const internal::Node& node) {
 }  // namespace
 
 absl::StatusOr<v1::SubmitJobRequest> SubmitRequestFor(const internal::Node& root) {
+  if (root.error != nullptr) return *root.error;  // e.g. a call of an unregistered function
   if (root.kind != internal::NodeKind::kCall || root.func == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("the pipeline's result is ", Describe(root),

@@ -14,7 +14,8 @@
 namespace sematic::engine {
 
 // INVALID_ARGUMENT when `root` is not a call of a registered step, or an argument is not a
-// literal (the message names the argument and the call producing it).
+// literal (the message names the argument and the call producing it); the node's own error
+// (FAILED_PRECONDITION naming the function) when it calls a function without SEMATIC_FUNC.
 absl::StatusOr<v1::SubmitJobRequest> SubmitRequestFor(const internal::Node& root);
 
 }  // namespace sematic::engine

@@ -9,6 +9,7 @@
 #include <cxxabi.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/debugging/symbolize.h"
 #include "absl/synchronization/mutex.h"
 #include "common/strings.h"
 
@@ -146,6 +147,15 @@ std::string CurrentExceptionMessage() {
     std::type_info* type = abi::__cxa_current_exception_type();
     return absl::StrCat("step threw ", type ? Demangle(type->name()) : "an unknown exception");
   }
+}
+
+std::string FunctionNameAt(const void* address) {
+  // absl's demangler writes "ns::F()" for any parameter list: the "()" goes.
+  char name[1024];
+  if (!absl::Symbolize(address, name, sizeof(name))) return "";
+  std::string out(name);
+  if (out.ends_with("()")) out.resize(out.size() - 2);
+  return out;
 }
 
 }  // namespace internal

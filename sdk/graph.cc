@@ -64,7 +64,9 @@ void ToProto(const Ordered& ordered, v1::Graph& graph) {
     const Node& node = *ordered.order[i];
     v1::CallNode* call = graph.add_nodes();
     call->set_id(absl::StrCat("n", i));
-    if (node.kind == NodeKind::kCall) {
+    if (node.kind == NodeKind::kCall && node.func == nullptr) {
+      // An unregistered function (node.error says which): no name ValidateGraph would accept.
+    } else if (node.kind == NodeKind::kCall) {
       call->set_function(node.func->name);
       call->set_version(node.func->options.version);
     } else {
@@ -118,9 +120,40 @@ std::shared_ptr<const Node> NewNode(Node node, std::string_view what) {
   } else {
     node.label = std::string(what);
   }
+  for (const Node::Arg& arg : node.args) {
+    if (node.error != nullptr) break;
+    if (arg.node != nullptr) node.error = arg.node->error;
+  }
   auto shared = std::make_shared<const Node>(std::move(node));
   if (scope != nullptr) scope->Record(shared);
   return shared;
+}
+
+std::shared_ptr<const Node> UnregisteredCallNode(const void* address,
+                                                 const v1::TypeDesc* output_type) {
+  std::string name = FunctionNameAt(address);
+  std::string short_name = name;
+  if (size_t colons = short_name.rfind("::"); colons != std::string::npos) {
+    short_name.erase(0, colons + 2);
+  }
+  if (name.empty()) {
+    name = absl::StrCat("the function at ", absl::Hex(reinterpret_cast<uintptr_t>(address)),
+                        " (no symbol table to name it)");
+    short_name = "Function";
+  }
+  const std::string how =
+      absl::StrCat("add SEMATIC_FUNC(", short_name, ", ...) after its definition");
+  StepScope* scope = StepScope::Current();
+  absl::Status error = absl::FailedPreconditionError(
+      scope != nullptr ? absl::StrCat("step ", scope->step_name(), " called ", name,
+                                      ", which is not a registered step; ", how)
+                       : absl::StrCat("sematic::Call: ", name, " is not a registered step; ", how));
+  if (scope != nullptr) scope->Fail(error);
+  Node node;
+  node.kind = NodeKind::kCall;
+  node.output_type = output_type;
+  node.error = std::make_shared<const absl::Status>(std::move(error));
+  return NewNode(std::move(node), name);
 }
 
 std::shared_ptr<const Node> ProjectionNode(NodeKind kind, std::shared_ptr<const Node> input,
@@ -134,6 +167,7 @@ std::shared_ptr<const Node> ProjectionNode(NodeKind kind, std::shared_ptr<const 
 }
 
 StepResult FinishPlain(StepScope& scope, v1::Value value) {
+  if (!scope.error().ok()) return StepResult::Failed(scope.error(), false);
   if (!scope.created().empty()) {
     std::vector<const Node*> unused;
     for (const auto& node : scope.created()) unused.push_back(node.get());
@@ -148,6 +182,8 @@ StepResult FinishPlain(StepScope& scope, v1::Value value) {
 }
 
 StepResult FinishFuture(StepScope& scope, const std::shared_ptr<const Node>& output) {
+  if (!scope.error().ok()) return StepResult::Failed(scope.error(), false);
+  if (output->error != nullptr) return StepResult::Failed(*output->error, false);
   Ordered ordered = TopologicalOrder(output.get());
   std::vector<const Node*> unused;
   for (const auto& node : scope.created()) {

@@ -276,6 +276,39 @@ TEST(RunnerTest, UnusedFuturesAreErrorsNamingThem) {
                              HasSubstr("must return a Future"))));
 }
 
+// No SEMATIC_FUNC: calling it is an error at run time that names it, never an abort.
+int NotAStep(int x) { return x + 1; }
+
+std::atomic<int> calls_not_a_step_calls{0};
+Future<int> CallsNotAStep(int x) {
+  ++calls_not_a_step_calls;
+  return Call(Add, Call(NotAStep, x), 1);
+}
+SEMATIC_FUNC(CallsNotAStep, "x").Retry(2, absl::Milliseconds(1));
+
+TEST(RunnerTest, CallingAFunctionWithoutSematicFuncIsAnErrorNamingIt) {
+  sematic::SilentRunner runner;
+  EXPECT_THAT(runner.Resolve(Call(Add, Call(NotAStep, 1), 2)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("sematic_runner_test::NotAStep is not a registered step"),
+                             HasSubstr("add SEMATIC_FUNC(NotAStep, ...)"))));
+  EXPECT_THAT(runner.Runs(), SizeIs(0));  // refused before anything ran
+
+  // Inside a step: the step fails for good (a retry would make the same call), naming itself
+  // and the function.
+  calls_not_a_step_calls = 0;
+  EXPECT_THAT(runner.Resolve(Call(CallsNotAStep, 1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("step CallsNotAStep called "
+                                       "sematic_runner_test::NotAStep, which is not a "
+                                       "registered step"),
+                             HasSubstr("add SEMATIC_FUNC(NotAStep, ...)"))));
+  EXPECT_EQ(calls_not_a_step_calls.load(), 1);
+  std::vector<sematic::v1::Run> runs = runner.Runs();
+  ASSERT_THAT(runs, SizeIs(1));
+  EXPECT_EQ(runs[0].state(), sematic::v1::FAILED);
+}
+
 absl::Notification* slow_started = nullptr;
 std::atomic<bool> slow_saw_cancel{false};
 int SlowSibling(int x) {

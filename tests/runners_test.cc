@@ -3,9 +3,12 @@
 // engine, and on a cluster of the real sematic-scheduler with the example binaries as worker
 // processes, all on 127.0.0.1. Then the sematic CLI reads the embedded engine's data directory
 // after the pipeline has exited. Every child is bounded by a deadline, killed and reaped.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,16 +36,17 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kRunDeadline = absl::Seconds(120);
 
-// A child process with its stdout on a pipe; killed (SIGKILL) and reaped on destruction unless
-// it has exited.
+// A child process with its stdout (and with `with_stderr` its stderr too) on a pipe; killed
+// (SIGKILL) and reaped on destruction unless it has exited.
 class Child {
  public:
-  explicit Child(std::vector<std::string> argv) {
+  explicit Child(std::vector<std::string> argv, bool with_stderr = false) {
     int out[2];
     if (pipe(out) != 0) return;
     pid_ = fork();
     if (pid_ == 0) {
       dup2(out[1], STDOUT_FILENO);
+      if (with_stderr) dup2(out[1], STDERR_FILENO);
       close(out[0]);
       close(out[1]);
       std::vector<char*> args;
@@ -184,6 +188,35 @@ TEST_F(RunnersTest, DynamicGraphGivesTheSameResultOnEveryRunner) {
   EXPECT_THAT(status, HasSubstr("CountShards"));
   EXPECT_THAT(status, HasSubstr("ProcessShard"));
   EXPECT_THAT(status, HasSubstr("Negate"));
+}
+
+// A worker started before its scheduler (or pointed at the wrong port) says what it waits for,
+// why and when it tries again, instead of "serving" and raw gRPC errors.
+TEST_F(RunnersTest, AWorkerWithoutItsSchedulerSaysWhatItWaitsFor) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);  // nothing listens there now
+  const std::string address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  Child worker({DYNAMIC_GRAPH_BINARY, "worker", "--scheduler=" + address}, /*with_stderr=*/true);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  std::vector<std::string> lines;
+  std::string line;
+  while (worker.ReadLine(deadline, &line)) {
+    lines.push_back(line);
+    if (absl::StrContains(line, "retrying in")) break;
+  }
+  ASSERT_FALSE(lines.empty());
+  EXPECT_THAT(lines.front(), HasSubstr(": connecting to scheduler at " + address));
+  EXPECT_THAT(lines.back(), ::testing::ContainsRegex(
+                                "waiting for scheduler at 127\\.0\\.0\\.1:[0-9]+ \\(connection "
+                                "refused\\); retrying in [0-9.]+m?s$"));
+  for (const std::string& l : lines) EXPECT_THAT(l, ::testing::Not(HasSubstr("serving")));
 }
 
 // The sweep's results without timings: the table rows minus their train_s column, and the

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -100,7 +101,7 @@ class StreamReactor : public grpc::ClientBidiReactor<v1::WorkerMessage, v1::Sche
     }
     {
       absl::MutexLock lock(&callback_mu_);
-      if (on_closed_) on_closed_(ToAbsl(status));
+      if (on_closed_) on_closed_(internal::ShortStreamError(ToAbsl(status)));
       on_message_ = nullptr;
       on_closed_ = nullptr;
     }
@@ -138,7 +139,10 @@ class GrpcStream : public WorkerStream {
 
 class GrpcConnector : public Connector {
  public:
-  explicit GrpcConnector(std::shared_ptr<grpc::Channel> channel) : channel_(std::move(channel)) {}
+  GrpcConnector(std::shared_ptr<grpc::Channel> channel, std::string address)
+      : channel_(std::move(channel)), address_(std::move(address)) {}
+
+  std::string Describe() const override { return absl::StrCat("scheduler at ", address_); }
 
   std::unique_ptr<WorkerStream> Connect(MessageCallback on_message,
                                         ClosedCallback on_closed) override {
@@ -150,6 +154,7 @@ class GrpcConnector : public Connector {
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
+  const std::string address_;
 };
 
 // Lends slices of a caller's bytes to gRPC without copying them, and counts those gRPC still
@@ -515,6 +520,34 @@ class GrpcArtifactClient : public ArtifactClient {
 
 }  // namespace
 
+namespace internal {
+
+absl::Status ShortStreamError(const absl::Status& status) {
+  if (!absl::IsUnavailable(status)) return status;
+  // gRPC core's wording (1.51) for what the OS or the resolver said; first match wins.
+  static constexpr std::pair<std::string_view, std::string_view> kCauses[] = {
+      {"Connection refused", "connection refused"},
+      {"DNS resolution failed", "cannot resolve the host name"},
+      {"Domain name not found", "cannot resolve the host name"},
+      {"No route to host", "no route to host"},
+      {"Network is unreachable", "network unreachable"},
+      {"Connection timed out", "connection timed out"},
+      {"Deadline Exceeded", "connection timed out"},
+      {"Connection reset", "connection closed"},
+      {"Socket closed", "connection closed"},
+      {"Broken pipe", "connection closed"},
+  };
+  const std::string_view message(status.message().data(), status.message().size());
+  for (const auto& [needle, cause] : kCauses) {
+    if (message.find(needle) != std::string_view::npos) {
+      return absl::UnavailableError(AsAbsl(cause));
+    }
+  }
+  return status;
+}
+
+}  // namespace internal
+
 std::shared_ptr<grpc::Channel> MakeSchedulerChannel(const std::string& address,
                                                     absl::Duration max_reconnect_backoff) {
   grpc::ChannelArguments args;
@@ -527,8 +560,9 @@ std::shared_ptr<grpc::Channel> MakeSchedulerChannel(const std::string& address,
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
-std::unique_ptr<Connector> MakeGrpcConnector(std::shared_ptr<grpc::Channel> channel) {
-  return std::make_unique<GrpcConnector>(std::move(channel));
+std::unique_ptr<Connector> MakeGrpcConnector(std::shared_ptr<grpc::Channel> channel,
+                                             std::string address) {
+  return std::make_unique<GrpcConnector>(std::move(channel), std::move(address));
 }
 
 std::unique_ptr<ArtifactClient> MakeGrpcArtifactClient(std::shared_ptr<grpc::Channel> channel,

@@ -2,7 +2,8 @@
 // over one channel to the scheduler.
 //
 //   std::shared_ptr<grpc::Channel> channel = MakeSchedulerChannel("10.0.0.5:7070");
-//   Worker::Create(options, MakeGrpcConnector(channel), MakeGrpcArtifactClient(channel));
+//   Worker::Create(options, MakeGrpcConnector(channel, "10.0.0.5:7070"),
+//                  MakeGrpcArtifactClient(channel));
 #ifndef SEMATIC_WORKER_GRPC_TRANSPORT_H_
 #define SEMATIC_WORKER_GRPC_TRANSPORT_H_
 
@@ -21,7 +22,11 @@ std::shared_ptr<grpc::Channel> MakeSchedulerChannel(
     const std::string& address, absl::Duration max_reconnect_backoff = absl::Seconds(2));
 
 // Opens WorkerService.Connect streams on `channel` (gRPC's callback API; no thread blocks).
-std::unique_ptr<Connector> MakeGrpcConnector(std::shared_ptr<grpc::Channel> channel);
+// `address` is the channel's target, for messages ("scheduler at ADDRESS"). A stream that ends
+// on a network failure reports it in a few words (internal::ShortStreamError), e.g.
+// UNAVAILABLE "connection refused", not gRPC's "failed to connect to all addresses; ...".
+std::unique_ptr<Connector> MakeGrpcConnector(std::shared_ptr<grpc::Channel> channel,
+                                             std::string address);
 
 // ArtifactService calls on `channel`, moving bytes in chunks of `chunk_bytes`; each call gives
 // up after `timeout`.

@@ -7,9 +7,11 @@
 #define SEMATIC_WORKER_GRPC_TRANSPORT_INTERNAL_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "grpcpp/support/slice.h"
 
 namespace sematic::worker::internal {
@@ -25,6 +27,12 @@ struct ChunkView {
 // wins) without copying `data` out of `slices`, which must outlive `chunk`. False when the bytes
 // are not a DownloadChunk.
 bool ParseDownloadChunk(const std::vector<grpc::Slice>& slices, ChunkView* chunk);
+
+// How a WorkerService.Connect stream ended, for people: an UNAVAILABLE status whose gRPC message
+// names a known network failure gets that failure alone ("connection refused", "cannot resolve
+// the host name", "connection timed out", "no route to host", "network unreachable",
+// "connection closed"); any other status is returned as it is.
+absl::Status ShortStreamError(const absl::Status& status);
 
 }  // namespace sematic::worker::internal
 

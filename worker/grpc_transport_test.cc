@@ -3,10 +3,16 @@
 // what is kept must be exactly as with a plain protobuf stream.
 #include "worker/grpc_transport.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/notification.h"
 #include "common/digest.h"
 #include "common/ids.h"
 #include "common/status_matchers.h"
@@ -118,6 +124,62 @@ TEST_F(GrpcArtifactClientTest, AnUploadTheServerEndsEarlyReturnsItsError) {
 
 // The download's own DownloadChunk parser must read what protobuf writes, however gRPC slices
 // it: here every split point of a small chunk, with an unknown field and a repeated `data`.
+// A port nothing listens on: bound, then closed.
+int ClosedPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(GrpcConnectorTest, NoSchedulerListeningIsConnectionRefusedInAFewWords) {
+  const int port = ClosedPort();
+  ASSERT_NE(port, 0);
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  std::unique_ptr<Connector> connector = MakeGrpcConnector(MakeSchedulerChannel(address), address);
+  EXPECT_EQ(connector->Describe(), "scheduler at " + address);
+  absl::Notification closed;
+  absl::Status why;
+  std::unique_ptr<WorkerStream> stream = connector->Connect([](v1::SchedulerMessage) {},
+                                                            [&](absl::Status status) {
+                                                              why = std::move(status);
+                                                              closed.Notify();
+                                                            });
+  stream->Send(v1::WorkerMessage());
+  ASSERT_TRUE(closed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_THAT(why, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(why.message(), "connection refused");
+}
+
+TEST(ShortStreamErrorTest, KnownNetworkFailuresAreNamedAndTheRestKept) {
+  EXPECT_EQ(internal::ShortStreamError(
+                absl::UnavailableError("failed to connect to all addresses; last error: UNKNOWN: "
+                                       "ipv4:127.0.0.1:1: Failed to connect to remote host: "
+                                       "Connection refused"))
+                .message(),
+            "connection refused");
+  EXPECT_EQ(internal::ShortStreamError(
+                absl::UnavailableError("DNS resolution failed for nosuch:7070: C-ares status is "
+                                       "not ARES_SUCCESS qtype=A name=nosuch is_balancer=0: "
+                                       "Domain name not found"))
+                .message(),
+            "cannot resolve the host name");
+  EXPECT_EQ(internal::ShortStreamError(absl::UnavailableError("Socket closed")).message(),
+            "connection closed");
+  // Unknown wording, and other codes, pass through whole.
+  EXPECT_EQ(internal::ShortStreamError(absl::UnavailableError("draining")).message(), "draining");
+  const absl::Status refused = absl::InvalidArgumentError("hello: Connection refused by policy");
+  EXPECT_EQ(internal::ShortStreamError(refused), refused);
+}
+
 TEST(ParseDownloadChunkTest, ReadsEverySplitOfAChunkLikeProtobuf) {
   v1::DownloadChunk chunk;
   chunk.set_offset(uint64_t{5} << 40);  // a multi-byte varint

@@ -91,6 +91,8 @@ class InProcessConnector : public Connector {
     return std::make_unique<WorkerEnd>(scheduler_, std::move(pipe));
   }
 
+  std::string Describe() const override { return "the in-process scheduler"; }
+
  private:
   scheduler::Scheduler* const scheduler_;
 };

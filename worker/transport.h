@@ -38,9 +38,12 @@ class Connector {
   using ClosedCallback = std::function<void(absl::Status)>;
   virtual ~Connector() = default;
   // Opens a stream. The callbacks may run on any thread, must not block, and are not called
-  // after the returned stream is destroyed.
+  // after the returned stream is destroyed. A stream that could not be established ends with
+  // UNAVAILABLE and a short cause ("connection refused").
   virtual std::unique_ptr<WorkerStream> Connect(MessageCallback on_message,
                                                 ClosedCallback on_closed) = 0;
+  // What the streams reach, for messages: "scheduler at 10.0.0.5:7070".
+  virtual std::string Describe() const { return "the scheduler"; }
 };
 
 // Moves large artifacts (serialized TypedValues) and raw payloads (sematic/payload.h) to and

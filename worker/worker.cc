@@ -10,6 +10,7 @@
 #include <atomic>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
@@ -278,6 +279,16 @@ class WorkerImpl : public Worker {
     bool announced = false;  // listed in a heartbeat sent since it started
   };
 
+  // "sematic-worker ID: <what>" to options_.notice, or stderr.
+  void Notice(const std::string& what) const {
+    const std::string line = absl::StrCat("sematic-worker ", options_.worker_id, ": ", what);
+    if (options_.notice) {
+      options_.notice(line);
+    } else {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+  }
+
   // ---- Stream --------------------------------------------------------------------------------
 
   void Connect() {
@@ -319,6 +330,7 @@ class WorkerImpl : public Worker {
   }
 
   void OnStreamClosed(const absl::Status& why) {
+    const bool was_welcomed = welcomed_;
     stream_.reset();
     welcomed_ = false;
     connected_ = false;
@@ -331,9 +343,16 @@ class WorkerImpl : public Worker {
     std::uniform_real_distribution<double> jitter(0.5, 1.0);  // spreads a fleet's reconnects
     delay *= jitter(rng_);
     ++reconnect_attempts_;
-    std::fprintf(stderr, "sematic-worker %s: stream ended (%s); reconnecting in %s\n",
-                 options_.worker_id.c_str(), why.ToString().c_str(),
-                 absl::FormatDuration(delay).c_str());
+    // A stream never welcomed means no scheduler is there (yet: started after this worker, or
+    // the wrong address): say what we wait for. A welcomed one was lost.
+    const std::string cause =
+        absl::IsUnavailable(why) ? std::string(why.message()) : why.ToString();
+    const std::string when = absl::FormatDuration(absl::Trunc(
+        delay, delay >= absl::Seconds(1) ? absl::Milliseconds(100) : absl::Milliseconds(1)));
+    Notice(was_welcomed ? absl::StrCat("lost ", connector_->Describe(), " (", cause,
+                                       "); reconnecting in ", when)
+                        : absl::StrCat("waiting for ", connector_->Describe(), " (", cause,
+                                       "); retrying in ", when));
     loop_.RunAt(absl::Now() + delay, [this] { Connect(); });
   }
 
@@ -644,12 +663,11 @@ class WorkerImpl : public Worker {
       auto it = runs_.find(key);
       if (it == runs_.end() || it->second.settled) return;
       Run& late = it->second;
-      std::fprintf(stderr, "sematic-worker %s: step %s (run %s) ignored cancellation for %s; %s\n",
-                   options_.worker_id.c_str(), late.func->name.c_str(), key.first.c_str(),
-                   absl::FormatDuration(options_.cancel_grace).c_str(),
-                   options_.isolation == Isolation::kProcess
-                       ? "its process is killed"
-                       : "its thread stays busy until it returns");
+      Notice(absl::StrCat(
+          "step ", late.func->name, " (run ", key.first, ") ignored cancellation for ",
+          absl::FormatDuration(options_.cancel_grace), "; ",
+          options_.isolation == Isolation::kProcess ? "its process is killed"
+                                                    : "its thread stays busy until it returns"));
       results_.Add(StoppedResult(key, late));
       Settle(late);
     });
@@ -687,8 +705,7 @@ class WorkerImpl : public Worker {
 
   void BeginDrain(const std::string& why) {
     if (!draining_) {
-      std::fprintf(stderr, "sematic-worker %s: draining (%s)\n", options_.worker_id.c_str(),
-                   why.c_str());
+      Notice(absl::StrCat("draining (", why, ")"));
     }
     const bool began = !draining_;
     draining_ = true;

@@ -19,7 +19,8 @@
 // ignores Context::Cancelled() past a grace period is reported and its resources freed, though
 // its thread stays busy until it returns — unless `isolation` runs it in a child process, which
 // is killed); reconnects with exponential backoff and jitter, and
-// resends whatever the scheduler has not acknowledged.
+// resends whatever the scheduler has not acknowledged. While no stream opens it says so, once
+// per attempt: "waiting for scheduler at HOST:PORT (connection refused); retrying in 1.6s".
 //
 // Thread-safety: all public methods may be called from any thread. State lives on one event
 // loop. Destruction closes the stream and waits for steps still running to return.
@@ -27,6 +28,7 @@
 #define SEMATIC_WORKER_WORKER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -74,6 +76,10 @@ struct WorkerOptions {
   // kProcess: shared libraries the step process dlopen()s before looking the step up (the
   // --load libraries of sematic-worker; empty for pipeline binaries, whose steps are linked in).
   std::vector<std::string> step_process_libraries;
+  // Where the worker's one-line notices go ("sematic-worker ID: waiting for scheduler at ...",
+  // draining, a step ignoring cancellation), without the newline; called on the worker's event
+  // loop. Null: stderr.
+  std::function<void(const std::string& line)> notice;
 };
 
 class Worker {

@@ -54,14 +54,24 @@ absl::Status RunWorker(const WorkerFlags& flags) {
   std::shared_ptr<grpc::Channel> channel =
       MakeSchedulerChannel(flags.scheduler, flags.options.reconnect_max_backoff);
   ASSIGN_OR_RETURN(std::unique_ptr<Worker> worker,
-                   Worker::Create(flags.options, MakeGrpcConnector(channel),
+                   Worker::Create(flags.options, MakeGrpcConnector(channel, flags.scheduler),
                                   MakeGrpcArtifactClient(channel)));
-  std::fprintf(stderr, "sematic-worker %s: serving %s\n", worker->id().c_str(),
+  // "serving" only once the scheduler has welcomed us; until then the worker says what it
+  // waits for at every attempt.
+  std::fprintf(stderr, "sematic-worker %s: connecting to scheduler at %s\n", worker->id().c_str(),
                flags.scheduler.c_str());
   worker->Start();
   // Until a signal or the scheduler's Drain message starts draining.
   const timespec tick{0, 200'000'000};
+  bool was_connected = false;
   while (!worker->WaitUntilDrained(absl::ZeroDuration()).ok()) {
+    if (const bool connected = worker->connected(); connected != was_connected) {
+      if (connected) {
+        std::fprintf(stderr, "sematic-worker %s: serving scheduler at %s\n", worker->id().c_str(),
+                     flags.scheduler.c_str());
+      }
+      was_connected = connected;
+    }
     siginfo_t info;
     const int signal = sigtimedwait(&signals, &info, &tick);
     if (signal > 0) {

@@ -177,6 +177,7 @@ class FakeScheduler {
       fake_->streams_.push_back(Stream{std::move(on_message), std::move(on_closed), {}, false});
       return std::make_unique<Handle>(fake_, static_cast<int>(fake_->streams_.size()) - 1);
     }
+    std::string Describe() const override { return "scheduler at fake:1"; }
 
    private:
     FakeScheduler* fake_;
@@ -245,13 +246,13 @@ class FakeScheduler {
     cb(std::move(m));
   }
 
-  void Break(int index) {
+  void Break(int index, absl::Status why = absl::UnavailableError("the scheduler went away")) {
     Connector::ClosedCallback cb;
     {
       absl::MutexLock lock(&mu_);
       cb = streams_[index].close_worker;
     }
-    cb(absl::UnavailableError("the scheduler went away"));
+    cb(std::move(why));
   }
 
   void Welcome(int index, std::vector<v1::RunAttempt> abandon = {}, int64_t max_message_bytes = 0,
@@ -775,6 +776,52 @@ TEST_F(ScriptedTest, UnacknowledgedResultsSurviveAReconnect) {
   hello = fake_.AwaitHello(2);
   ASSERT_TRUE(hello.has_value());
   EXPECT_EQ(hello->in_flight_size(), 0);
+}
+
+// What a newcomer sees when the scheduler is not there: one line per attempt saying what the
+// worker waits for, why, and when it tries again; and a different one when a welcomed stream is
+// lost.
+TEST_F(ScriptedTest, AnAbsentSchedulerIsWaitedForInOneLinePerAttempt) {
+  absl::Mutex mu;
+  std::vector<std::string> lines;
+  auto await_lines = [&](size_t n) {
+    absl::MutexLock lock(&mu);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return lines.size() >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&enough), kWait);
+  };
+  WorkerOptions options = Small(1, 1);
+  options.worker_id = "scripted";
+  options.reconnect_initial_backoff = absl::Milliseconds(5);
+  options.reconnect_max_backoff = absl::Milliseconds(20);
+  options.notice = [&](const std::string& line) {
+    absl::MutexLock lock(&mu);
+    lines.push_back(line);
+  };
+  absl::StatusOr<std::unique_ptr<Worker>> worker =
+      Worker::Create(options, fake_.MakeConnector(), nullptr);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  (*worker)->Start();
+
+  ASSERT_TRUE(fake_.AwaitHello(0).has_value());
+  fake_.Break(0, absl::UnavailableError("connection refused"));
+  ASSERT_TRUE(await_lines(1));
+  ASSERT_TRUE(fake_.AwaitHello(1).has_value());  // it retried
+  fake_.Break(1, absl::InvalidArgumentError("hello: worker_id is too long"));
+  ASSERT_TRUE(await_lines(2));
+  ASSERT_TRUE(fake_.AwaitHello(2).has_value());
+  fake_.Welcome(2);
+  fake_.Break(2);
+  ASSERT_TRUE(await_lines(3));
+
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(lines[0],
+              ::testing::MatchesRegex("sematic-worker scripted: waiting for scheduler at fake:1 "
+                                      "\\(connection refused\\); retrying in [0-9]+ms"));
+  EXPECT_THAT(lines[1], HasSubstr("waiting for scheduler at fake:1 (INVALID_ARGUMENT: hello: "
+                                  "worker_id is too long); retrying in "));
+  EXPECT_THAT(lines[2], ::testing::MatchesRegex(
+                            "sematic-worker scripted: lost scheduler at fake:1 \\(the scheduler "
+                            "went away\\); reconnecting in [0-9]+ms"));
 }
 
 TEST_F(ScriptedTest, WelcomeAbandonDropsHeldResults) {

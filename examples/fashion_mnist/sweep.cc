@@ -218,8 +218,10 @@ std::vector<HyperParams> Grid(const std::vector<std::string>& models, const std:
 
 int Main(int argc, char** argv) {
   if (sematic::worker::IsWorkerCommand(argc, argv)) return sematic::worker::Main(argc, argv);
-  // The runner's flags (--runner, --scheduler, --data-dir, --parallelism, --quiet) first.
-  absl::StatusOr<sematic::EngineOptions> engine = sematic::ParseEngineFlags(argc, argv);
+  // The runner's flags (--runner, --scheduler, --data-dir, --parallelism, --isolate, ...) first;
+  // this program's own are declared, so that any other flag is refused naming the known ones.
+  absl::StatusOr<sematic::EngineOptions> engine =
+      sematic::ParseEngineFlags(argc, argv, {"--full", "--smoke", "--mnist-dir"});
   if (!engine.ok()) {
     std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str());
     return 2;
@@ -239,7 +241,8 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: %s [--full | --smoke] [--mnist-dir=DIR] [--runner=silent|embedded|"
                    "cluster] [--scheduler=HOST:PORT] [--data-dir=DIR] [--parallelism=N] "
-                   "[--quiet]\n       %s worker --scheduler=HOST:PORT ...\n",
+                   "[--ui-port=N] [--isolate=thread|process] [--quiet]\n"
+                   "       %s worker --scheduler=HOST:PORT ...\n",
                    argv[0], argv[0]);
       return 2;
     }

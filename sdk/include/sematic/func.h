@@ -195,9 +195,17 @@ class StepScope {
   const std::string& step_name() const { return step_name_; }
   const std::vector<std::shared_ptr<const Node>>& created() const { return created_; }
 
+  // Fails the step whatever it returns (the first call wins): e.g. it called a function that is
+  // not a registered step.
+  void Fail(absl::Status status) {
+    if (error_.ok()) error_ = std::move(status);
+  }
+  const absl::Status& error() const { return error_; }
+
  private:
   std::string step_name_;
   std::vector<std::shared_ptr<const Node>> created_;
+  absl::Status error_;
   int calls_ = 0;
   StepScope* previous_;
 };
@@ -210,13 +218,18 @@ StepResult FinishFuture(StepScope& scope, const std::shared_ptr<const Node>& out
 // "step threw std::runtime_error: <what()>", for the exception being handled.
 std::string CurrentExceptionMessage();
 
+// The qualified name of the function at `address` from this binary's symbol table, e.g.
+// "(anonymous namespace)::Helper"; empty when the binary is stripped or the address unknown.
+std::string FunctionNameAt(const void* address);
+
 template <typename P>
 using Stored = std::remove_cv_t<std::remove_reference_t<P>>;
 
 template <typename... P, size_t... I>
 absl::Status DecodeArgs(std::tuple<Stored<P>...>& out,
                         [[maybe_unused]] absl::Span<const v1::Value* const> args,
-                        const std::vector<std::string>& names, std::index_sequence<I...>) {
+                        [[maybe_unused]] const std::vector<std::string>& names,
+                        std::index_sequence<I...>) {  // unused for a step of no parameters
   absl::Status status;
   // Stops at the first error: later arguments are left default-constructed and unused.
   ((status.ok() ? (void)[&] {

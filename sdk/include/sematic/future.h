@@ -10,6 +10,13 @@
 // value convertible to the parameter's type, a Future of exactly that type, or, for a
 // std::vector<T> parameter, a std::vector<Future<T>>. Anything else is a compile error.
 //
+// The function must be registered with SEMATIC_FUNC. That cannot be checked at compile time
+// (Call receives a function pointer, and SEMATIC_FUNC may sit in another file), so a call of an
+// unregistered function is an error at run time, never an abort: resolving its future fails, and
+// a step that makes such a call fails (not retried), with an error that names the function:
+//   "step Pipeline called (anonymous namespace)::Helper, which is not a registered step; add
+//    SEMATIC_FUNC(Helper, ...) after its definition"
+//
 // Inside a step, every future the step creates must end up in what it returns (directly or as an
 // input of something it returns); otherwise the run fails with an error naming the unused calls.
 //
@@ -27,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/check.h"
 #include "sematic/codec.h"
@@ -58,10 +66,20 @@ struct Node {
   uint32_t index = 0;  // kField, kElement
   const v1::TypeDesc* output_type = nullptr;
   std::string label;  // for messages: "Train (call #3 in Pipeline)"
+  // Set when this node, or one it depends on, cannot run: a call of a function that is not a
+  // registered step. Resolving the node, or returning it from a step, fails with this error.
+  std::shared_ptr<const absl::Status> error;
 };
 
-// Records `node` in the current step scope (if any), labels it, and returns it shared.
+// Records `node` in the current step scope (if any), labels it, takes the first error of the
+// nodes it depends on, and returns it shared.
 std::shared_ptr<const Node> NewNode(Node node, std::string_view what);
+
+// The node Call() makes for a function with no SEMATIC_FUNC (at `address`): its error names the
+// function (from the binary's symbol table) and says how to register it, and it fails the
+// current step scope, if any. Defined in graph.cc.
+std::shared_ptr<const Node> UnregisteredCallNode(const void* address,
+                                                 const v1::TypeDesc* output_type);
 
 template <typename T>
 struct IsVector : std::false_type {};
@@ -213,10 +231,12 @@ Future<typename internal::StepValue<R>::type> Call(R (*fn)(P...), A&&... args) {
   [[maybe_unused]] constexpr bool checked = []<size_t... I>(std::index_sequence<I...>) {
     return (internal::CheckArgument<I, internal::Stored<P>, A>() && ...);
   }(std::index_sequence_for<P...>{});
-  const FuncInfo* info = internal::FindFuncByAddress(reinterpret_cast<const void*>(fn));
-  SEMATIC_CHECK(info != nullptr,
-                "sematic::Call: this function is not a registered step; add SEMATIC_FUNC(fn, ...)");
   using V = typename internal::StepValue<R>::type;
+  const void* address = reinterpret_cast<const void*>(fn);
+  const FuncInfo* info = internal::FindFuncByAddress(address);
+  if (info == nullptr) {
+    return Future<V>::FromNode(internal::UnregisteredCallNode(address, &TypeOf<V>()));
+  }
   return Future<V>::FromNode(internal::CallNode<P...>(*info, std::index_sequence_for<P...>{},
                                                       std::forward<A>(args)...));
 }

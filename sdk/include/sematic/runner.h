@@ -97,6 +97,7 @@ class SilentRunner final : public Runner {
 
   absl::StatusOr<v1::TypedValue> ResolveNode(
       const std::shared_ptr<const internal::Node>& output) override {
+    if (output->error != nullptr) return *output->error;
     return RunGraph(internal::BuildSharedGraph(output), /*trusted=*/true);
   }
 
