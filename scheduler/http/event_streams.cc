@@ -27,8 +27,8 @@ FrameCache::Frames FrameCache::FramesOf(const JobEventBatch& batch) {
   for (const v1::JobEvent& event : *batch) {
     std::string frame;
     if (event.sequence() > 0) absl::StrAppend(&frame, "id: ", event.sequence(), "\n");
-    absl::StrAppend(&frame, "event: ", event.has_job() ? "job" : "run", "\ndata: ",
-                    ToJson(event), "\n\n");
+    absl::StrAppend(&frame, "event: ", event.has_job() ? "job" : "run", "\ndata: ", ToJson(event),
+                    "\n\n");
     printed->push_back(std::move(frame));
   }
   Frames frames = std::move(printed);
@@ -58,9 +58,9 @@ bool JobEventStream::Push(const JobEventBatch& batch) {
   if (closed_ || end_) return false;
   // A batch larger than the limit (a big registration's turn) is taken when nothing waits.
   if (queued_events_ > 0 && queued_events_ + batch->size() > max_queued_) {
-    end_ = absl::ResourceExhaustedError(absl::StrCat(
-        "this client fell more than ", max_queued_,
-        " events behind; reconnect with Last-Event-ID and re-read the runs"));
+    end_ = absl::ResourceExhaustedError(
+        absl::StrCat("this client fell more than ", max_queued_,
+                     " events behind; reconnect with Last-Event-ID and re-read the runs"));
     return false;
   }
   queued_events_ += batch->size();

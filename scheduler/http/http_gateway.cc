@@ -106,8 +106,8 @@ class LowPriority {
 
 // Streams `stream`'s frames as server-sent events until it ends or the client goes away.
 template <typename Stream>
-void ServeEvents(std::shared_ptr<Stream> stream, StreamRegistry* registry,
-                 absl::Duration keepalive, httplib::Response& res) {
+void ServeEvents(std::shared_ptr<Stream> stream, StreamRegistry* registry, absl::Duration keepalive,
+                 httplib::Response& res) {
   registry->Add(stream);
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
@@ -158,7 +158,8 @@ class GatewayImpl final : public HttpGateway {
     }
     if (port_ <= 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.host, ":",
-                                                 options_.port, " (in use? --http-port=0 picks "
+                                                 options_.port,
+                                                 " (in use? --http-port=0 picks "
                                                  "a free port)"));
     }
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -186,7 +187,7 @@ class GatewayImpl final : public HttpGateway {
   template <typename Handle>
   httplib::Server::Handler Counted(std::string route, Handle handle) {
     return [this, route = std::move(route), handle](const httplib::Request& req,
-                                                     httplib::Response& res) {
+                                                    httplib::Response& res) {
       const absl::Time start = absl::Now();
       handle(req, res);
       stats_.Record(route == "api" ? api_.RouteOf(FromHttplib(req)) : route, res.status,
@@ -235,8 +236,9 @@ class GatewayImpl final : public HttpGateway {
         res.status = 404;
         res.set_content(
             absl::StrCat("The dashboard is not built here",
-                         options_.ui_dir.empty() ? "" : absl::StrCat(" (no ", options_.ui_dir,
-                                                                     "/index.html)"),
+                         options_.ui_dir.empty()
+                             ? ""
+                             : absl::StrCat(" (no ", options_.ui_dir, "/index.html)"),
                          ". Build it with `make build` (it runs npm in ui/); the JSON API is at "
                          "/api/v1/ (docs/http.md).\n"),
             "text/plain; charset=utf-8");
@@ -309,10 +311,10 @@ class GatewayImpl final : public HttpGateway {
     }
     const std::string digest = req.matches[1];
     if (!IsSha256Hex(digest)) {
-      return SendError(absl::InvalidArgumentError(absl::StrCat(
-                           "digest: expected 64 lowercase hex characters, got '",
-                           digest.substr(0, 80), "'")),
-                       res);
+      return SendError(
+          absl::InvalidArgumentError(absl::StrCat(
+              "digest: expected 64 lowercase hex characters, got '", digest.substr(0, 80), "'")),
+          res);
     }
     v1::GetArtifactRequest get;
     get.set_digest(digest);
@@ -352,18 +354,17 @@ class GatewayImpl final : public HttpGateway {
   }
 
   void Health(httplib::Response& res) {
-    absl::StatusOr<v1::SchedulerInfo> info = AwaitReply<v1::SchedulerInfo>(
-        "GetSchedulerInfo", absl::Seconds(5),
-        [&](auto done) { scheduler_->GetInfo(std::move(done)); });
+    absl::StatusOr<v1::SchedulerInfo> info =
+        AwaitReply<v1::SchedulerInfo>("GetSchedulerInfo", absl::Seconds(5),
+                                      [&](auto done) { scheduler_->GetInfo(std::move(done)); });
     if (!info.ok()) {
       res.status = 503;
-      res.set_content(absl::StrCat("NOT_SERVING: ", info.status().message(), "\n"),
-                      "text/plain");
+      res.set_content(absl::StrCat("NOT_SERVING: ", info.status().message(), "\n"), "text/plain");
       return;
     }
-    res.set_content(info->recovering() ? "SERVING (recovering: workers may still report)\n"
-                                       : "SERVING\n",
-                    "text/plain");
+    res.set_content(
+        info->recovering() ? "SERVING (recovering: workers may still report)\n" : "SERVING\n",
+        "text/plain");
   }
 
   Scheduler* const scheduler_;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -76,6 +77,33 @@ int Chatty(int lines) {
 }
 SEMATIC_FUNC(Chatty, "lines");
 
+// A client holding a job's event stream open on a thread of its own until the stream ends
+// (the job ends or the server stops; at most a minute).
+class HeldStream {
+ public:
+  HeldStream(int port, const std::string& job_id)
+      : thread_([this, port, job_id] {
+          httplib::Client client("127.0.0.1", port);
+          client.set_read_timeout(60, 0);
+          client.Get("/api/v1/jobs/" + job_id + "/events", [this](const char*, size_t) {
+            received_ = true;
+            return true;
+          });
+        }) {}
+  ~HeldStream() { thread_.join(); }
+
+  // Whether the stream's first bytes arrived within 30 s.
+  bool AwaitFirstBytes() {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (!received_ && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    return received_;
+  }
+
+ private:
+  std::atomic<bool> received_ = false;
+  std::thread thread_;
+};
+
 class HttpGatewayTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -91,9 +119,10 @@ class HttpGatewayTest : public ::testing::Test {
     w.resources.set_cpus(4);
     w.resources.set_memory_bytes(int64_t{4} << 30);
     w.log_flush_interval = absl::Milliseconds(20);
-    ASSERT_OK_AND_ASSIGN(worker_, sematic::worker::Worker::Create(
-                                      w, sematic::worker::MakeInProcessConnector(scheduler_.get()),
-                                      sematic::worker::MakeInProcessArtifactClient(scheduler_.get())));
+    ASSERT_OK_AND_ASSIGN(worker_,
+                         sematic::worker::Worker::Create(
+                             w, sematic::worker::MakeInProcessConnector(scheduler_.get()),
+                             sematic::worker::MakeInProcessArtifactClient(scheduler_.get())));
     worker_->Start();
     StartGateway(false);
   }
@@ -113,7 +142,9 @@ class HttpGatewayTest : public ::testing::Test {
     if (gateway_ != nullptr) gateway_->Stop();
     gateway_.reset();
     ASSERT_OK_AND_ASSIGN(gateway_, sch::http::HttpGateway::Start(
-                                       scheduler_.get(), {.host = "127.0.0.1", .port = 0, .ui_dir = "",
+                                       scheduler_.get(), {.host = "127.0.0.1",
+                                                          .port = 0,
+                                                          .ui_dir = "",
                                                           .read_only = read_only,
                                                           .keepalive = absl::Milliseconds(200)}));
     client_ = std::make_unique<httplib::Client>("127.0.0.1", gateway_->port());
@@ -137,8 +168,8 @@ class HttpGatewayTest : public ::testing::Test {
   // Submits `function` with one int argument over HTTP (retrying until the worker's Hello has
   // landed) and returns the job id.
   std::string Submit(const std::string& function, const std::string& arg_json) {
-    const std::string body = absl::StrCat(R"({"function":")", function, R"(","args":[)",
-                                          arg_json, "]}");
+    const std::string body =
+        absl::StrCat(R"({"function":")", function, R"(","args":[)", arg_json, "]}");
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (absl::Now() < deadline) {
       httplib::Result res = client_->Post("/api/v1/jobs", body, "application/json");
@@ -291,8 +322,8 @@ TEST_F(HttpGatewayTest, JobRunsLogsMetricsAndLineageAsJson) {
 
   // The job's output: metadata, value, bytes (whole and ranged), lineage by artifact.
   const std::string digest = job.output_digest();
-  const auto artifact = Parse<v1::GetArtifactResponse>(
-      Get("/api/v1/artifacts/" + digest + "?include_json=true"));
+  const auto artifact =
+      Parse<v1::GetArtifactResponse>(Get("/api/v1/artifacts/" + digest + "?include_json=true"));
   EXPECT_EQ(artifact.meta().digest(), digest);
   EXPECT_EQ(artifact.json(), "5");
   const auto value = Parse<v1::TypedValue>(Get("/api/v1/artifacts/" + digest + "/value"));
@@ -345,21 +376,21 @@ TEST_F(HttpGatewayTest, ErrorsMapToHttpStatusesWithOneLine) {
   const std::string no_digest(64, 'b');
   for (const std::string& path : std::vector<std::string>{
            "/api/v1/jobs/j000000000099/runs", "/api/v1/jobs/j000000000099/run_groups",
-        "/api/v1/runs/" + no_run, "/api/v1/runs/" + no_run + "/logs",
-        "/api/v1/runs/" + no_run + "/logs.txt", "/api/v1/runs/" + no_run + "/logs/events",
-        "/api/v1/runs/" + no_run + "/metrics", "/api/v1/runs/" + no_run + "/lineage",
-        "/api/v1/artifacts/" + no_digest + "/value", "/api/v1/artifacts/" + no_digest + "/image",
-        "/api/v1/artifacts/" + no_digest + "/lineage"}) {
+           "/api/v1/runs/" + no_run, "/api/v1/runs/" + no_run + "/logs",
+           "/api/v1/runs/" + no_run + "/logs.txt", "/api/v1/runs/" + no_run + "/logs/events",
+           "/api/v1/runs/" + no_run + "/metrics", "/api/v1/runs/" + no_run + "/lineage",
+           "/api/v1/artifacts/" + no_digest + "/value", "/api/v1/artifacts/" + no_digest + "/image",
+           "/api/v1/artifacts/" + no_digest + "/lineage"}) {
     SCOPED_TRACE(path);
     ExpectError(Get(path), 404, "NOT_FOUND");
   }
   for (const std::string& path : std::vector<std::string>{
            "/api/v1/jobs/x/runs", "/api/v1/jobs/x/run_groups", "/api/v1/runs/x/logs",
-        "/api/v1/runs/x/logs/events", "/api/v1/runs/x/metrics", "/api/v1/runs/x/lineage",
-        "/api/v1/artifacts/x/value", "/api/v1/artifacts/x/image", "/api/v1/artifacts/x/lineage",
-        "/api/v1/runs/" + no_run + "/logs?max_lines=0",
-        "/api/v1/runs/" + no_run + "/logs?follow=true",
-        "/api/v1/jobs/j000000000099/runs?states=NOPE"}) {
+           "/api/v1/runs/x/logs/events", "/api/v1/runs/x/metrics", "/api/v1/runs/x/lineage",
+           "/api/v1/artifacts/x/value", "/api/v1/artifacts/x/image", "/api/v1/artifacts/x/lineage",
+           "/api/v1/runs/" + no_run + "/logs?max_lines=0",
+           "/api/v1/runs/" + no_run + "/logs?follow=true",
+           "/api/v1/jobs/j000000000099/runs?states=NOPE"}) {
     SCOPED_TRACE(path);
     ExpectError(Get(path), 400, "INVALID_ARGUMENT");
   }
@@ -368,8 +399,8 @@ TEST_F(HttpGatewayTest, ErrorsMapToHttpStatusesWithOneLine) {
   EXPECT_THAT(unknown.message(), HasSubstr("page_size"));  // lists what is known
   ExpectError(Get("/api/v1/jobs?page_size=many"), 400, "INVALID_ARGUMENT");
   ExpectError(Get("/api/v1/jobs?page_size=5000"), 400, "INVALID_ARGUMENT");
-  const v1::HttpError state = ExpectError(Get("/api/v1/jobs?states=SOMETIMES"), 400,
-                                          "INVALID_ARGUMENT");
+  const v1::HttpError state =
+      ExpectError(Get("/api/v1/jobs?states=SOMETIMES"), 400, "INVALID_ARGUMENT");
   EXPECT_THAT(state.message(), HasSubstr("JOB_RUNNING"));
   ExpectError(Get("/api/v1/jobs?states=99"), 400, "INVALID_ARGUMENT");
   ExpectError(Get("/api/v1/workers?x=1"), 400, "INVALID_ARGUMENT");
@@ -387,10 +418,8 @@ TEST_F(HttpGatewayTest, ErrorsMapToHttpStatusesWithOneLine) {
   ASSERT_EQ(AwaitJob(job_id).state(), v1::JOB_SUCCEEDED);
   ExpectError(client_->Post("/api/v1/jobs/" + job_id + "/cancel", "", "application/json"), 400,
               "FAILED_PRECONDITION");
-  ExpectError(Get("/api/v1/jobs/" + job_id + "/runs?page_token=garbage"), 400,
-              "INVALID_ARGUMENT");
-  ExpectError(Get("/api/v1/jobs/" + job_id + "/events?after_sequence=x"), 400,
-              "INVALID_ARGUMENT");
+  ExpectError(Get("/api/v1/jobs/" + job_id + "/runs?page_token=garbage"), 400, "INVALID_ARGUMENT");
+  ExpectError(Get("/api/v1/jobs/" + job_id + "/events?after_sequence=x"), 400, "INVALID_ARGUMENT");
   ExpectError(Get("/api/v1/jobs/j000000000099/events"), 404, "NOT_FOUND");
   ExpectError(Get("/api/v1/jobs/" + job_id + "/events", {{"Last-Event-ID", "soon"}}), 400,
               "INVALID_ARGUMENT");
@@ -458,8 +487,8 @@ TEST_F(HttpGatewayTest, LiveEventsAndLogTailOfARunningStep) {
   httplib::Client tail_client("127.0.0.1", gateway_->port());
   tail_client.set_read_timeout(30, 0);
   std::atomic<bool> released = false;
-  httplib::Result logs = tail_client.Get(
-      "/api/v1/runs/" + run_id + "/logs/events", [&](const char* data, size_t n) {
+  httplib::Result logs =
+      tail_client.Get("/api/v1/runs/" + run_id + "/logs/events", [&](const char* data, size_t n) {
         tail.append(data, n);
         if (!released && absl::StrContains(tail, "line 5")) {
           released = true;
@@ -483,32 +512,24 @@ TEST_F(HttpGatewayTest, LiveEventsAndLogTailOfARunningStep) {
   httplib::Result metrics = Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_THAT(metrics->body, HasSubstr("sematic_workers 1\n"));
-  EXPECT_THAT(metrics->body, HasSubstr(R"(sematic_http_requests_total{route="/api/v1/jobs",code="200"})"));
+  EXPECT_THAT(metrics->body,
+              HasSubstr(R"(sematic_http_requests_total{route="/api/v1/jobs",code="200"})"));
   EXPECT_THAT(metrics->body, HasSubstr("sematic_http_request_seconds_bucket"));
 }
 
 TEST_F(HttpGatewayTest, CancelOverHttpAndStopEndsOpenStreams) {
   const std::string job_id = Submit("Chatty", R"({"name":"lines","value":{"intValue":"1"}})");
-  // A stream left open on a running job...
-  std::atomic<bool> connected = false;
-  std::thread watcher([&] {
-    httplib::Client c("127.0.0.1", gateway_->port());
-    c.set_read_timeout(60, 0);
-    c.Get("/api/v1/jobs/" + job_id + "/events", [&](const char*, size_t) {
-      connected = true;
-      return true;
-    });
-  });
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (!connected && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
-  ASSERT_TRUE(connected);
-  // ...does not stop the cancel from the page.
-  httplib::Result cancel =
-      client_->Post("/api/v1/jobs/" + job_id + "/cancel", "", "application/json");
-  ASSERT_TRUE(cancel);
-  EXPECT_EQ(cancel->status, 200) << cancel->body;
-  EXPECT_EQ(AwaitJob(job_id).state(), v1::JOB_CANCELED);
-  watcher.join();  // the stream ended with the job
+  {
+    // A stream left open on a running job...
+    HeldStream watcher(gateway_->port(), job_id);
+    ASSERT_TRUE(watcher.AwaitFirstBytes());
+    // ...does not stop the cancel from the page.
+    httplib::Result cancel =
+        client_->Post("/api/v1/jobs/" + job_id + "/cancel", "", "application/json");
+    ASSERT_TRUE(cancel);
+    EXPECT_EQ(cancel->status, 200) << cancel->body;
+    EXPECT_EQ(AwaitJob(job_id).state(), v1::JOB_CANCELED);
+  }  // the stream ended with the job: the watcher's thread is joined
 
   // Read-only (sematic ui --data-dir): reads work, writes are refused.
   StartGateway(true);
@@ -519,20 +540,9 @@ TEST_F(HttpGatewayTest, CancelOverHttpAndStopEndsOpenStreams) {
   // Stop ends a stream that would otherwise wait forever (a running job's).
   StartGateway(false);
   const std::string running = Submit("Chatty", R"({"name":"lines","value":{"intValue":"1"}})");
-  std::atomic<bool> open = false;
-  std::thread held([&] {
-    httplib::Client c("127.0.0.1", gateway_->port());
-    c.set_read_timeout(60, 0);
-    c.Get("/api/v1/jobs/" + running + "/events", [&](const char*, size_t) {
-      open = true;
-      return true;
-    });
-  });
-  const absl::Time open_deadline = absl::Now() + absl::Seconds(30);
-  while (!open && absl::Now() < open_deadline) absl::SleepFor(absl::Milliseconds(5));
-  ASSERT_TRUE(open);
-  gateway_->Stop();
-  held.join();
+  HeldStream held(gateway_->port(), running);
+  ASSERT_TRUE(held.AwaitFirstBytes());
+  gateway_->Stop();  // returns once the held stream has ended (its thread then joins)
 }
 
 }  // namespace http_gateway_test

@@ -47,16 +47,14 @@ struct Match {
 
 absl::Status CheckNoParams(const QueryParams& params) {
   if (params.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("unknown query parameter '",
-                                                 params.begin()->first.substr(0, 64),
-                                                 "' (expected none)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown query parameter '", params.begin()->first.substr(0, 64), "' (expected none)"));
 }
 
 absl::Status CheckDigest(const std::string& digest) {
   if (IsSha256Hex(digest)) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("digest: expected 64 lowercase hex characters, got '", digest.substr(0, 80),
-                   "'"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "digest: expected 64 lowercase hex characters, got '", digest.substr(0, 80), "'"));
 }
 
 // Whether `segments` fit `pattern` ("jobs/{job_id}/runs"); the {captures} in order.
@@ -96,53 +94,54 @@ JsonApi::JsonApi(Scheduler* scheduler, JsonApiOptions options)
                    auto bind, auto call, std::string_view name) {
     using Request = decltype(request_type);
     using Reply = decltype(reply_type);
-    routes_.push_back(Route{
-        std::move(method), std::move(pattern),
-        [s, timeout, bind, call, name](const Match& m) -> absl::StatusOr<HttpReply> {
-          Request request;
-          RETURN_IF_ERROR(FillFromQuery(m.request.params, &request));
-          bind(m.captures, &request);
-          ASSIGN_OR_RETURN(Reply reply, AwaitReply<Reply>(name, timeout, [&](auto done) {
-                             call(s, std::move(request), std::move(done));
-                           }));
-          return Json(reply);
-        }});
+    routes_.push_back(
+        Route{std::move(method), std::move(pattern),
+              [s, timeout, bind, call, name](const Match& m) -> absl::StatusOr<HttpReply> {
+                Request request;
+                RETURN_IF_ERROR(FillFromQuery(m.request.params, &request));
+                bind(m.captures, &request);
+                ASSIGN_OR_RETURN(Reply reply, AwaitReply<Reply>(name, timeout, [&](auto done) {
+                                   call(s, std::move(request), std::move(done));
+                                 }));
+                return Json(reply);
+              }});
   };
   auto no_captures = [](const std::vector<std::string>&, auto*) {};
 
-  unary("GET", "jobs", v1::ListJobsRequest(), v1::ListJobsResponse(), no_captures,
-        [](Scheduler* s, auto r, auto d) { s->ListJobs(std::move(r), std::move(d)); },
-        "ListJobs");
-  routes_.push_back(Route{"POST", "jobs", [s, timeout](const Match& m) -> absl::StatusOr<HttpReply> {
-    v1::SubmitJobRequest request;
-    RETURN_IF_ERROR(FromJson(m.request.body, &request));
-    ASSIGN_OR_RETURN(v1::SubmitJobResponse reply,
-                     AwaitReply<v1::SubmitJobResponse>("SubmitJob", timeout, [&](auto done) {
-                       s->SubmitJob(std::move(request), std::move(done));
-                     }));
-    return Json(reply);
-  }});
-  unary("GET", "jobs/{job_id}", v1::GetJobRequest(), v1::Job(),
-        [](const std::vector<std::string>& c, v1::GetJobRequest* r) { r->set_job_id(c[0]); },
-        [](Scheduler* s, auto r, auto d) { s->GetJob(std::move(r), std::move(d)); }, "GetJob");
-  unary("POST", "jobs/{job_id}/cancel", v1::CancelJobRequest(), v1::CancelJobResponse(),
-        [](const std::vector<std::string>& c, v1::CancelJobRequest* r) { r->set_job_id(c[0]); },
-        [](Scheduler* s, auto r, auto d) { s->CancelJob(std::move(r), std::move(d)); },
-        "CancelJob");
-  unary("GET", "jobs/{job_id}/runs", v1::ListRunsRequest(), v1::ListRunsResponse(),
-        [](const std::vector<std::string>& c, v1::ListRunsRequest* r) { r->set_job_id(c[0]); },
-        [](Scheduler* s, auto r, auto d) { s->ListRuns(std::move(r), std::move(d)); },
-        "ListRuns");
-  unary("GET", "jobs/{job_id}/run_groups", v1::ListRunGroupsRequest(),
-        v1::ListRunGroupsResponse(),
-        [](const std::vector<std::string>& c, v1::ListRunGroupsRequest* r) {
-          r->set_job_id(c[0]);
-        },
-        [](Scheduler* s, auto r, auto d) { s->ListRunGroups(std::move(r), std::move(d)); },
-        "ListRunGroups");
-  unary("GET", "runs/{run_id}", v1::GetRunRequest(), v1::Run(),
-        [](const std::vector<std::string>& c, v1::GetRunRequest* r) { r->set_run_id(c[0]); },
-        [](Scheduler* s, auto r, auto d) { s->GetRun(std::move(r), std::move(d)); }, "GetRun");
+  unary(
+      "GET", "jobs", v1::ListJobsRequest(), v1::ListJobsResponse(), no_captures,
+      [](Scheduler* s, auto r, auto d) { s->ListJobs(std::move(r), std::move(d)); }, "ListJobs");
+  routes_.push_back(Route{
+      "POST", "jobs", [s, timeout](const Match& m) -> absl::StatusOr<HttpReply> {
+        v1::SubmitJobRequest request;
+        RETURN_IF_ERROR(FromJson(m.request.body, &request));
+        ASSIGN_OR_RETURN(v1::SubmitJobResponse reply,
+                         AwaitReply<v1::SubmitJobResponse>("SubmitJob", timeout, [&](auto done) {
+                           s->SubmitJob(std::move(request), std::move(done));
+                         }));
+        return Json(reply);
+      }});
+  unary(
+      "GET", "jobs/{job_id}", v1::GetJobRequest(), v1::Job(),
+      [](const std::vector<std::string>& c, v1::GetJobRequest* r) { r->set_job_id(c[0]); },
+      [](Scheduler* s, auto r, auto d) { s->GetJob(std::move(r), std::move(d)); }, "GetJob");
+  unary(
+      "POST", "jobs/{job_id}/cancel", v1::CancelJobRequest(), v1::CancelJobResponse(),
+      [](const std::vector<std::string>& c, v1::CancelJobRequest* r) { r->set_job_id(c[0]); },
+      [](Scheduler* s, auto r, auto d) { s->CancelJob(std::move(r), std::move(d)); }, "CancelJob");
+  unary(
+      "GET", "jobs/{job_id}/runs", v1::ListRunsRequest(), v1::ListRunsResponse(),
+      [](const std::vector<std::string>& c, v1::ListRunsRequest* r) { r->set_job_id(c[0]); },
+      [](Scheduler* s, auto r, auto d) { s->ListRuns(std::move(r), std::move(d)); }, "ListRuns");
+  unary(
+      "GET", "jobs/{job_id}/run_groups", v1::ListRunGroupsRequest(), v1::ListRunGroupsResponse(),
+      [](const std::vector<std::string>& c, v1::ListRunGroupsRequest* r) { r->set_job_id(c[0]); },
+      [](Scheduler* s, auto r, auto d) { s->ListRunGroups(std::move(r), std::move(d)); },
+      "ListRunGroups");
+  unary(
+      "GET", "runs/{run_id}", v1::GetRunRequest(), v1::Run(),
+      [](const std::vector<std::string>& c, v1::GetRunRequest* r) { r->set_run_id(c[0]); },
+      [](Scheduler* s, auto r, auto d) { s->GetRun(std::move(r), std::move(d)); }, "GetRun");
   routes_.push_back(Route{
       "GET", "runs/{run_id}/logs", [s, timeout](const Match& m) -> absl::StatusOr<HttpReply> {
         v1::GetRunLogsRequest request;
@@ -155,9 +154,8 @@ JsonApi::JsonApi(Scheduler* scheduler, JsonApiOptions options)
         size_t max_lines = 1000;
         if (auto it = m.request.params.find("max_lines"); it != m.request.params.end()) {
           if (!absl::SimpleAtoi(it->second, &max_lines) || max_lines == 0 || max_lines > 10000) {
-            return absl::InvalidArgumentError(
-                absl::StrCat("max_lines: expected 1 to 10000, got '", it->second.substr(0, 32),
-                             "'"));
+            return absl::InvalidArgumentError(absl::StrCat("max_lines: expected 1 to 10000, got '",
+                                                           it->second.substr(0, 32), "'"));
           }
         }
         ASSIGN_OR_RETURN(RunLogPage page,
@@ -171,8 +169,8 @@ JsonApi::JsonApi(Scheduler* scheduler, JsonApiOptions options)
         RETURN_IF_ERROR(CheckNoParams(m.request.params));
         HttpReply reply;
         reply.content_type = "text/plain; charset=utf-8";
-        reply.headers.emplace_back("Content-Disposition",
-                                   absl::StrCat("attachment; filename=\"", m.captures[0], ".log\""));
+        reply.headers.emplace_back("Content-Disposition", absl::StrCat("attachment; filename=\"",
+                                                                       m.captures[0], ".log\""));
         v1::GetRunLogsRequest request;
         request.set_run_id(m.captures[0]);
         while (true) {
@@ -188,37 +186,38 @@ JsonApi::JsonApi(Scheduler* scheduler, JsonApiOptions options)
         }
         return reply;
       }});
-  unary("GET", "runs/{run_id}/metrics", v1::GetRunMetricsRequest(), v1::GetRunMetricsResponse(),
-        [](const std::vector<std::string>& c, v1::GetRunMetricsRequest* r) {
-          r->set_run_id(c[0]);
-        },
-        [](Scheduler* s, auto r, auto d) { s->GetRunMetrics(std::move(r), std::move(d)); },
-        "GetRunMetrics");
-  unary("GET", "runs/{run_id}/lineage", v1::GetLineageRequest(), v1::GetLineageResponse(),
-        [](const std::vector<std::string>& c, v1::GetLineageRequest* r) { r->set_run_id(c[0]); },
-        [](Scheduler* s, auto r, auto d) { s->GetLineage(std::move(r), std::move(d)); },
-        "GetLineage");
-  unary("GET", "artifacts/{digest}/lineage", v1::GetLineageRequest(), v1::GetLineageResponse(),
-        [](const std::vector<std::string>& c, v1::GetLineageRequest* r) {
-          r->set_artifact_digest(c[0]);
-        },
-        [](Scheduler* s, auto r, auto d) { s->GetLineage(std::move(r), std::move(d)); },
-        "GetLineage");
-  routes_.push_back(Route{
-      "GET", "artifacts/{digest}", [s](const Match& m) -> absl::StatusOr<HttpReply> {
-        v1::GetArtifactRequest request;
-        RETURN_IF_ERROR(FillFromQuery(m.request.params, &request));
-        request.set_digest(m.captures[0]);
-        RETURN_IF_ERROR(CheckDigest(request.digest()));
-        ASSIGN_OR_RETURN(v1::GetArtifactResponse reply, s->artifacts().GetArtifact(request));
-        return Json(reply);
-      }});
-  routes_.push_back(Route{
-      "GET", "artifacts/{digest}/value", [this](const Match& m) -> absl::StatusOr<HttpReply> {
-        RETURN_IF_ERROR(CheckNoParams(m.request.params));
-        ASSIGN_OR_RETURN(v1::TypedValue value, ReadValue(m.captures[0]));
-        return Json(value);
-      }});
+  unary(
+      "GET", "runs/{run_id}/metrics", v1::GetRunMetricsRequest(), v1::GetRunMetricsResponse(),
+      [](const std::vector<std::string>& c, v1::GetRunMetricsRequest* r) { r->set_run_id(c[0]); },
+      [](Scheduler* s, auto r, auto d) { s->GetRunMetrics(std::move(r), std::move(d)); },
+      "GetRunMetrics");
+  unary(
+      "GET", "runs/{run_id}/lineage", v1::GetLineageRequest(), v1::GetLineageResponse(),
+      [](const std::vector<std::string>& c, v1::GetLineageRequest* r) { r->set_run_id(c[0]); },
+      [](Scheduler* s, auto r, auto d) { s->GetLineage(std::move(r), std::move(d)); },
+      "GetLineage");
+  unary(
+      "GET", "artifacts/{digest}/lineage", v1::GetLineageRequest(), v1::GetLineageResponse(),
+      [](const std::vector<std::string>& c, v1::GetLineageRequest* r) {
+        r->set_artifact_digest(c[0]);
+      },
+      [](Scheduler* s, auto r, auto d) { s->GetLineage(std::move(r), std::move(d)); },
+      "GetLineage");
+  routes_.push_back(
+      Route{"GET", "artifacts/{digest}", [s](const Match& m) -> absl::StatusOr<HttpReply> {
+              v1::GetArtifactRequest request;
+              RETURN_IF_ERROR(FillFromQuery(m.request.params, &request));
+              request.set_digest(m.captures[0]);
+              RETURN_IF_ERROR(CheckDigest(request.digest()));
+              ASSIGN_OR_RETURN(v1::GetArtifactResponse reply, s->artifacts().GetArtifact(request));
+              return Json(reply);
+            }});
+  routes_.push_back(
+      Route{"GET", "artifacts/{digest}/value", [this](const Match& m) -> absl::StatusOr<HttpReply> {
+              RETURN_IF_ERROR(CheckNoParams(m.request.params));
+              ASSIGN_OR_RETURN(v1::TypedValue value, ReadValue(m.captures[0]));
+              return Json(value);
+            }});
   routes_.push_back(Route{
       "GET", "artifacts/{digest}/image", [this](const Match& m) -> absl::StatusOr<HttpReply> {
         RETURN_IF_ERROR(CheckNoParams(m.request.params));
@@ -251,12 +250,15 @@ JsonApi::JsonApi(Scheduler* scheduler, JsonApiOptions options)
                               return Json(reply);
                             }});
   };
-  admin("workers", v1::ListWorkersResponse(),
-        [](Scheduler* s, auto d) { s->ListWorkers(std::move(d)); }, "ListWorkers");
-  admin("functions", v1::ListFunctionsResponse(),
-        [](Scheduler* s, auto d) { s->ListFunctions(std::move(d)); }, "ListFunctions");
-  admin("info", v1::SchedulerInfo(), [](Scheduler* s, auto d) { s->GetInfo(std::move(d)); },
-        "GetSchedulerInfo");
+  admin(
+      "workers", v1::ListWorkersResponse(),
+      [](Scheduler* s, auto d) { s->ListWorkers(std::move(d)); }, "ListWorkers");
+  admin(
+      "functions", v1::ListFunctionsResponse(),
+      [](Scheduler* s, auto d) { s->ListFunctions(std::move(d)); }, "ListFunctions");
+  admin(
+      "info", v1::SchedulerInfo(), [](Scheduler* s, auto d) { s->GetInfo(std::move(d)); },
+      "GetSchedulerInfo");
 }
 
 absl::StatusOr<std::string> JsonApi::ReadArtifact(const std::string& digest,
@@ -320,9 +322,9 @@ HttpReply JsonApi::Handle(const HttpRequest& request) const {
     return reply.ok() ? *std::move(reply) : HttpReply::Error(reply.status());
   }
   if (!allowed.empty()) {
-    HttpReply reply = HttpReply::Error(absl::InvalidArgumentError(absl::StrCat(
-        request.method, " ", request.path.substr(0, 200), ": method not allowed (expected ",
-        absl::StrJoin(allowed, " or "), ")")));
+    HttpReply reply = HttpReply::Error(absl::InvalidArgumentError(
+        absl::StrCat(request.method, " ", request.path.substr(0, 200),
+                     ": method not allowed (expected ", absl::StrJoin(allowed, " or "), ")")));
     reply.status = 405;
     reply.headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
     return reply;

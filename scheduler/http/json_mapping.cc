@@ -20,9 +20,9 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 
 absl::Status BadValue(std::string_view name, std::string_view expected, std::string_view got) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(AsAbsl(name), ": expected ", AsAbsl(expected), ", got '",
-                   AsAbsl(got.substr(0, 64)), got.size() > 64 ? "...'" : "'"));
+  return absl::InvalidArgumentError(absl::StrCat(AsAbsl(name), ": expected ", AsAbsl(expected),
+                                                 ", got '", AsAbsl(got.substr(0, 64)),
+                                                 got.size() > 64 ? "...'" : "'"));
 }
 
 bool ParseBool(std::string_view text, bool* out) {
@@ -55,13 +55,15 @@ absl::Status SetField(const FieldDescriptor& field, std::string_view text, Messa
     }
     case FieldDescriptor::CPPTYPE_UINT32: {
       uint32_t v;
-      if (!absl::SimpleAtoi(AsAbsl(text), &v)) return BadValue(name, "a non-negative integer", text);
+      if (!absl::SimpleAtoi(AsAbsl(text), &v))
+        return BadValue(name, "a non-negative integer", text);
       repeated ? r.AddUInt32(message, &field, v) : r.SetUInt32(message, &field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT64: {
       uint64_t v;
-      if (!absl::SimpleAtoi(AsAbsl(text), &v)) return BadValue(name, "a non-negative integer", text);
+      if (!absl::SimpleAtoi(AsAbsl(text), &v))
+        return BadValue(name, "a non-negative integer", text);
       repeated ? r.AddUInt64(message, &field, v) : r.SetUInt64(message, &field, v);
       return absl::OkStatus();
     }
@@ -82,8 +84,7 @@ absl::Status SetField(const FieldDescriptor& field, std::string_view text, Messa
         return BadValue(name, absl::StrCat("one of ", absl::StrJoin(names, ", ")), text);
       }
       // Numbers are passed through: the scheduler names the field if it is no enumerator.
-      repeated ? r.AddEnumValue(message, &field, number)
-               : r.SetEnumValue(message, &field, number);
+      repeated ? r.AddEnumValue(message, &field, number) : r.SetEnumValue(message, &field, number);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_DOUBLE:
@@ -91,8 +92,7 @@ absl::Status SetField(const FieldDescriptor& field, std::string_view text, Messa
     case FieldDescriptor::CPPTYPE_MESSAGE:
       break;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(name, ": cannot be given as a query parameter"));
+  return absl::InvalidArgumentError(absl::StrCat(name, ": cannot be given as a query parameter"));
 }
 
 }  // namespace
@@ -148,24 +148,36 @@ absl::Status FromJson(std::string_view json, Message* message) {
 
 int HttpStatusFor(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kOk:
+      return 200;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange: return 400;
-    case absl::StatusCode::kUnauthenticated: return 401;
-    case absl::StatusCode::kPermissionDenied: return 403;
-    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
     case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted: return 409;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kCancelled: return 499;
-    case absl::StatusCode::kUnimplemented: return 501;
-    case absl::StatusCode::kUnavailable: return 503;
-    case absl::StatusCode::kDeadlineExceeded: return 504;
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kCancelled:
+      return 499;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kUnknown:
     case absl::StatusCode::kDataLoss:
-    default: return 500;
+    default:
+      return 500;
   }
 }
 

@@ -20,8 +20,8 @@ void AppendHistogram(std::string_view name, std::string_view labels,
   absl::StrAppend(text, n, "_bucket{", l, "le=\"+Inf\"} ", h.count, "\n");
   // No trailing ',' and no empty braces.
   const std::string bare = l.empty() ? "" : absl::StrCat("{", l.substr(0, l.size() - 1), "}");
-  absl::StrAppend(text, n, "_sum", bare, " ", h.sum_seconds, "\n", n, "_count", bare, " ",
-                  h.count, "\n");
+  absl::StrAppend(text, n, "_sum", bare, " ", h.sum_seconds, "\n", n, "_count", bare, " ", h.count,
+                  "\n");
 }
 
 }  // namespace
@@ -58,10 +58,14 @@ std::string EscapeLabel(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -96,12 +100,12 @@ absl::StatusOr<std::string> PrometheusText(Scheduler& scheduler, const RequestSt
   absl::StrAppend(&text, "# HELP sematic_queue_depth Runs waiting for a worker, per function.\n",
                   "# TYPE sematic_queue_depth gauge\n");
   for (const auto& [function, depth] : live.queued_by_function) {
-    absl::StrAppend(&text, "sematic_queue_depth{function=\"", EscapeLabel(function), "\"} ",
-                    depth, "\n");
+    absl::StrAppend(&text, "sematic_queue_depth{function=\"", EscapeLabel(function), "\"} ", depth,
+                    "\n");
   }
   absl::StrAppend(&text, "# HELP sematic_workers Connected workers.\n",
-                  "# TYPE sematic_workers gauge\n", "sematic_workers ",
-                  workers.workers_size(), "\n");
+                  "# TYPE sematic_workers gauge\n", "sematic_workers ", workers.workers_size(),
+                  "\n");
   absl::StrAppend(&text, "# HELP sematic_worker_slots Run slots of each worker.\n",
                   "# TYPE sematic_worker_slots gauge\n");
   for (const v1::WorkerInfo& w : workers.workers()) {
@@ -119,7 +123,8 @@ absl::StatusOr<std::string> PrometheusText(Scheduler& scheduler, const RequestSt
                   "end) to its assignment to a worker.\n",
                   "# TYPE sematic_dispatch_seconds histogram\n");
   AppendHistogram("sematic_dispatch_seconds", "", live.dispatch_latency, &text);
-  absl::StrAppend(&text, "# HELP sematic_commit_seconds Each write of committed turns to the store.\n",
+  absl::StrAppend(&text,
+                  "# HELP sematic_commit_seconds Each write of committed turns to the store.\n",
                   "# TYPE sematic_commit_seconds histogram\n");
   AppendHistogram("sematic_commit_seconds", "", live.commit_latency, &text);
   if (rpc_counts != nullptr) {

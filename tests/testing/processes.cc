@@ -55,6 +55,27 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
 
 }  // namespace
 
+namespace {
+
+// What `fd` yields until it holds `count` newlines, closes, or `timeout` passes; closes `fd`.
+std::string ReadUntilLines(int fd, int count, absl::Duration timeout) {
+  std::string text;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline &&
+         std::count(text.begin(), text.end(), '\n') < static_cast<std::ptrdiff_t>(count)) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return text;
+}
+
+}  // namespace
+
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::string* first_line,
                            absl::Duration timeout) {
   int out[2] = {-1, -1};
@@ -62,17 +83,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string* first_lin
   pid_ = Spawn(std::move(argv), out[1], -1, {out[0]});
   if (first_line == nullptr) return;
   close(out[1]);
-  std::string text;
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline && text.find('\n') == std::string::npos) {
-    pollfd p{out[0], POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char buf[256];
-    const ssize_t n = read(out[0], buf, sizeof(buf));
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  close(out[0]);
+  const std::string text = ReadUntilLines(out[0], 1, timeout);
   *first_line = text.substr(0, text.find('\n'));
 }
 
@@ -82,18 +93,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::vector<std::strin
   if (pipe(out) != 0) return;
   pid_ = Spawn(std::move(argv), out[1], -1, {out[0]});
   close(out[1]);
-  std::string text;
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline &&
-         std::count(text.begin(), text.end(), '\n') < static_cast<std::ptrdiff_t>(count)) {
-    pollfd p{out[0], POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char buf[256];
-    const ssize_t n = read(out[0], buf, sizeof(buf));
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  close(out[0]);
+  const std::string text = ReadUntilLines(out[0], count, timeout);
   lines->clear();
   for (size_t start = 0; static_cast<int>(lines->size()) < count && start < text.size();) {
     const size_t end = text.find('\n', start);
