@@ -30,6 +30,8 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "gtest/gtest.h"
 #include "sematic/sematic.h"
+#include "common/digest.h"
+#include "sematic/v1/artifact_service.grpc.pb.h"
 #include "sematic/v1/job.grpc.pb.h"
 #include "sematic/v1/run_service.grpc.pb.h"
 #include "sematic/v1/worker_service.grpc.pb.h"
@@ -559,6 +561,89 @@ TEST_F(DaemonTest, RequestsThatDoNotParseAreInvalidArgumentNamingTheType) {
   EXPECT_EQ(ordinary.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
       << ordinary.status.error_message();
   EXPECT_THAT(ordinary.status.error_message(), ::testing::Not(::testing::HasSubstr("parsed")));
+}
+
+}  // namespace daemon_test
+
+namespace daemon_test {
+
+int64_t BlobBytes(const sematic::Blob& blob) { return static_cast<int64_t>(blob.data.size()); }
+SEMATIC_FUNC(BlobBytes, "blob");
+
+// Uploads `bytes` in one chunk (a raw payload when `payload`); the upload's status.
+grpc::Status UploadOnce(const std::string& address, const std::string& bytes, bool payload) {
+  auto artifacts = v1::ArtifactService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::UploadResponse response;
+  std::unique_ptr<grpc::ClientContext> context = Context();
+  auto writer = artifacts->Upload(context.get(), &response);
+  v1::UploadChunk chunk;
+  chunk.set_digest(sematic::Sha256Hex(bytes));
+  chunk.set_total_size(bytes.size());
+  chunk.set_data(bytes);
+  chunk.set_payload(payload);
+  writer->Write(chunk);
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+// Canonical form (sematic/payload.h) is enforced where values enter: a payload of 1 MiB or more
+// held inline, and a ref to a payload never uploaded, are refused with the field named, at submit
+// and at upload; before, both were accepted and the second failed its job after 4 attempts.
+TEST_F(DaemonTest, NonCanonicalValuesAreRefusedAtSubmitAndUpload) {
+  Worker worker(address());
+  const std::string big(2 << 20, 'b');
+
+  absl::StatusOr<v1::Job> inline_blob =
+      SubmitWhenOffered(address(), "BlobBytes", "blob", sematic::Encode(sematic::Blob{big}));
+  EXPECT_EQ(inline_blob.status().code(), absl::StatusCode::kInvalidArgument)
+      << inline_blob.status();
+  EXPECT_THAT(inline_blob.status().message(),
+              ::testing::HasSubstr("args[0].value: a BLOB of 2097152 bytes inline"));
+
+  v1::Value dangling = sematic::Encode(sematic::Blob{big});
+  std::vector<sematic::Payload> payloads = sematic::ExternalizePayloads(&dangling);
+  ASSERT_EQ(payloads.size(), 1u);
+  absl::StatusOr<v1::Job> never_uploaded =
+      SubmitWhenOffered(address(), "BlobBytes", "blob", dangling);
+  EXPECT_EQ(never_uploaded.status().code(), absl::StatusCode::kFailedPrecondition)
+      << never_uploaded.status();
+  EXPECT_THAT(never_uploaded.status().message(),
+              ::testing::HasSubstr("args[0].value: payload " + payloads[0].digest));
+
+  // The case: a tensor whose data is a payload never uploaded.
+  v1::Value tensor = sematic::Encode(sematic::Tensor(sematic::DType::kFloat32, {1 << 19}));
+  std::vector<sematic::Payload> tensor_payloads = sematic::ExternalizePayloads(&tensor);
+  ASSERT_EQ(tensor_payloads.size(), 1u);
+  absl::StatusOr<v1::Job> dangling_tensor =
+      SubmitWhenOffered(address(), "CheckTensor", "t", tensor);
+  EXPECT_EQ(dangling_tensor.status().code(), absl::StatusCode::kFailedPrecondition)
+      << dangling_tensor.status();
+  EXPECT_THAT(dangling_tensor.status().message(),
+              ::testing::HasSubstr("args[0].value: payload " + tensor_payloads[0].digest));
+
+  v1::TypedValue typed;
+  *typed.mutable_type() = sematic::TypeOf<sematic::Blob>();
+  *typed.mutable_value() = sematic::Encode(sematic::Blob{big});
+  grpc::Status uploaded = UploadOnce(address(), typed.SerializeAsString(), /*payload=*/false);
+  EXPECT_EQ(uploaded.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << uploaded.error_message();
+  EXPECT_THAT(uploaded.error_message(),
+              ::testing::HasSubstr("data.value: a BLOB of 2097152 bytes inline"));
+  *typed.mutable_value() = dangling;
+  uploaded = UploadOnce(address(), typed.SerializeAsString(), /*payload=*/false);
+  EXPECT_EQ(uploaded.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << uploaded.error_message();
+  EXPECT_THAT(uploaded.error_message(),
+              ::testing::HasSubstr("data.value: payload " + payloads[0].digest));
+
+  // Once the payload is uploaded, the same value is accepted at both doors.
+  grpc::Status payload = UploadOnce(address(), payloads[0].bytes, /*payload=*/true);
+  ASSERT_TRUE(payload.ok()) << payload.error_message();
+  uploaded = UploadOnce(address(), typed.SerializeAsString(), /*payload=*/false);
+  EXPECT_TRUE(uploaded.ok()) << uploaded.error_message();
+  absl::StatusOr<v1::Job> submitted = SubmitWhenOffered(address(), "BlobBytes", "blob", dangling);
+  EXPECT_TRUE(submitted.ok()) << submitted.status();
+  worker.Close();
 }
 
 }  // namespace daemon_test
