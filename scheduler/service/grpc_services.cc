@@ -1,7 +1,9 @@
 #include "scheduler/service/grpc_services.h"
 
 #include <deque>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "common/thread_pool.h"
@@ -651,7 +653,9 @@ class GrpcServicesImpl : public GrpcServices {
         io_(kIoThreads) {}
 
   void RegisterWith(grpc::ServerBuilder& builder) override {
-    builder.experimental().SetInterceptorCreators(UnparsableRequestInterceptors());
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(MakeUnparsableRequestInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
     builder.RegisterService(&jobs_);
     builder.RegisterService(&runs_);
     builder.RegisterService(&artifacts_);

@@ -29,8 +29,8 @@ class GrpcServices {
  public:
   virtual ~GrpcServices() = default;
   // Registers the services, and sets the builder's interceptors (replacing any set before) to
-  // UnparsableRequestInterceptors (request_parsing.h): a request that does not parse is
-  // INVALID_ARGUMENT naming its type, on every method.
+  // MakeUnparsableRequestInterceptorFactory's (request_parsing.h): a request that does not parse
+  // is INVALID_ARGUMENT naming its type, on every method.
   virtual void RegisterWith(grpc::ServerBuilder& builder) = 0;
 };
 

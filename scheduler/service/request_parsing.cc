@@ -66,11 +66,9 @@ grpc::Status UnparsableRequest(std::string_view type_name) {
                    " (protobuf wire format, with UTF-8 in every string field)"));
 }
 
-std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-UnparsableRequestInterceptors() {
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> out;
-  out.push_back(std::make_unique<UnparsableRequestInterceptorFactory>());
-  return out;
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MakeUnparsableRequestInterceptorFactory() {
+  return std::make_unique<UnparsableRequestInterceptorFactory>();
 }
 
 }  // namespace sematic::scheduler

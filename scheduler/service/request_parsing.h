@@ -2,7 +2,9 @@
 // string field that is not UTF-8) answered with INVALID_ARGUMENT naming the message type, for
 // every method of every service, instead of gRPC's UNIMPLEMENTED with an empty message.
 //
-//   builder.experimental().SetInterceptorCreators(UnparsableRequestInterceptors());
+//   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+//   creators.push_back(MakeUnparsableRequestInterceptorFactory());  // before any that reads the
+//   builder.experimental().SetInterceptorCreators(std::move(creators));  // status it sends
 //   ...                                          // unary and server-streaming methods: done
 //   grpc::Status parsed = ParseRequest(&byte_buffer, &chunk);   // in a raw streaming reactor
 //   if (!parsed.ok()) { Finish(parsed); return; }
@@ -17,7 +19,6 @@
 
 #include <memory>
 #include <string_view>
-#include <vector>
 
 #include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -29,10 +30,12 @@ namespace sematic::scheduler {
 // INVALID_ARGUMENT "request: could not be parsed: expected a serialized <type_name> ...".
 grpc::Status UnparsableRequest(std::string_view type_name);
 
-// The interceptor factories to install on a ServerBuilder: one, for unary and server-streaming
-// methods (it creates no interceptor for the others, which cost nothing extra).
-std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-UnparsableRequestInterceptors();
+// The interceptor factory to install on a ServerBuilder. It intercepts unary and server-streaming
+// methods only (it creates no interceptor for the others, which cost nothing extra). gRPC runs
+// server interceptors in their order for the statuses sent: put this one before any interceptor
+// that reads the final status (a counter by code), so that it reads the rewritten one.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MakeUnparsableRequestInterceptorFactory();
 
 // Parses `bytes` (consumed) into `out`; UnparsableRequest(its type) when they are not one.
 template <typename Message>
