@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,7 @@
 #include "scheduler/http/http_gateway.h"
 #include "sematic/func.h"
 #include "sematic/payload.h"
+#include "worker/grpc_transport.h"
 #include "worker/in_process.h"
 #include "worker/step_process.h"
 #include "worker/worker.h"
@@ -163,23 +165,30 @@ class EmbeddedEngine {
   std::unique_ptr<scheduler::http::HttpGateway> gateway_;
 };
 
-// Submits root calls as jobs through `client`, follows them and decodes their outputs.
-// Resolve calls are serialised; the accessors are thread-safe.
+// Submits root calls as jobs through `client` (their large payloads uploaded first through
+// `artifacts`), follows them and decodes their outputs. Resolve calls are serialised; the
+// accessors are thread-safe.
 class SchedulerRunner final : public Runner {
  public:
   SchedulerRunner(std::unique_ptr<EmbeddedEngine> engine, std::unique_ptr<cli::Client> client,
-                  EngineOptions options)
-      : engine_(std::move(engine)), client_(std::move(client)), options_(std::move(options)) {}
+                  std::unique_ptr<worker::ArtifactClient> artifacts, EngineOptions options)
+      : engine_(std::move(engine)),
+        client_(std::move(client)),
+        artifacts_(std::move(artifacts)),
+        options_(std::move(options)) {}
 
   ~SchedulerRunner() override {
-    client_.reset();  // before the engine it may talk to
+    client_.reset();  // before the engine they may talk to
+    artifacts_.reset();
     engine_.reset();
   }
 
   absl::StatusOr<v1::TypedValue> ResolveNode(
       const std::shared_ptr<const internal::Node>& output) override {
     absl::MutexLock resolving(&resolve_mu_);
-    ASSIGN_OR_RETURN(v1::SubmitJobRequest request, engine::SubmitRequestFor(*output));
+    ASSIGN_OR_RETURN(engine::RootSubmission root, engine::SubmitRequestFor(*output));
+    RETURN_IF_ERROR(UploadPayloads(root.payloads));
+    const v1::SubmitJobRequest& request = root.request;
     ASSIGN_OR_RETURN(v1::Job job, Submit(request));
     {
       absl::MutexLock lock(&mu_);
@@ -221,6 +230,30 @@ class SchedulerRunner final : public Runner {
   }
 
  private:
+  // Uploads the payloads the scheduler does not hold yet (a rerun with the same arguments
+  // sends none). The error names the payload.
+  absl::Status UploadPayloads(const std::vector<Payload>& payloads) {
+    if (payloads.empty()) return absl::OkStatus();
+    std::vector<std::string> digests;
+    for (const Payload& p : payloads) digests.push_back(p.digest);
+    absl::StatusOr<std::vector<std::string>> missing = artifacts_->FindMissing(digests);
+    if (!missing.ok()) {
+      return absl::Status(missing.status().code(),
+                          absl::StrCat("uploading the root call's payloads: ",
+                                       missing.status().message()));
+    }
+    const absl::flat_hash_set<std::string> wanted(missing->begin(), missing->end());
+    for (const Payload& p : payloads) {
+      if (!wanted.contains(p.digest)) continue;
+      if (absl::Status uploaded = artifacts_->UploadPayload(p.digest, p.bytes); !uploaded.ok()) {
+        return absl::Status(uploaded.code(),
+                            absl::StrCat("uploading payload ", p.digest, " (", p.bytes.size(),
+                                         " bytes) of the root call: ", uploaded.message()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // Submits, waiting (bounded) while no worker offers the step yet: workers may still be
   // saying hello.
   absl::StatusOr<v1::Job> Submit(const v1::SubmitJobRequest& request) {
@@ -332,6 +365,7 @@ class SchedulerRunner final : public Runner {
 
   std::unique_ptr<EmbeddedEngine> engine_;  // null for a cluster
   std::unique_ptr<cli::Client> client_;
+  std::unique_ptr<worker::ArtifactClient> artifacts_;
   const EngineOptions options_;
   absl::Mutex resolve_mu_;                            // one Resolve at a time
   std::string first_failure_ ABSL_GUARDED_BY(resolve_mu_);
@@ -501,12 +535,17 @@ absl::StatusOr<std::unique_ptr<Runner>> MakeRunner(const EngineOptions& options)
     case RunnerKind::kEmbedded: {
       ASSIGN_OR_RETURN(std::unique_ptr<EmbeddedEngine> engine, EmbeddedEngine::Start(options));
       std::unique_ptr<cli::Client> client = cli::MakeLocalClient(engine->scheduler());
-      return std::unique_ptr<Runner>(
-          std::make_unique<SchedulerRunner>(std::move(engine), std::move(client), options));
+      std::unique_ptr<worker::ArtifactClient> artifacts =
+          worker::MakeInProcessArtifactClient(engine->scheduler());
+      return std::unique_ptr<Runner>(std::make_unique<SchedulerRunner>(
+          std::move(engine), std::move(client), std::move(artifacts), options));
     }
     case RunnerKind::kCluster:
+      // The artifact client's channel connects only when a root argument has payloads.
       return std::unique_ptr<Runner>(std::make_unique<SchedulerRunner>(
-          nullptr, cli::MakeGrpcClient({.address = options.scheduler}), options));
+          nullptr, cli::MakeGrpcClient({.address = options.scheduler}),
+          worker::MakeGrpcArtifactClient(worker::MakeSchedulerChannel(options.scheduler)),
+          options));
   }
   return absl::InvalidArgumentError("unknown runner kind");
 }

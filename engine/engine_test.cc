@@ -15,10 +15,15 @@
 #include "absl/strings/match.h"
 #include "common/ids.h"
 #include "engine/root_call.h"
+#include "grpcpp/server.h"
+#include "scheduler/core/scheduler.h"
+#include "scheduler/service/grpc_services.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sematic/sematic.h"
 #include "worker/worker_main.h"
+#include "worker/in_process.h"
+#include "worker/worker.h"
 
 namespace sematic {
 namespace {
@@ -194,17 +199,33 @@ TEST(EngineFlagsTest, SchedulerAloneMeansClusterAndClusterNeedsOne) {
 }
 
 TEST(RootCallTest, LiteralArgumentsBecomeTheSubmission) {
-  absl::StatusOr<v1::SubmitJobRequest> request =
+  absl::StatusOr<engine::RootSubmission> root =
       engine::SubmitRequestFor(*Call(SumOfSquares, 4).node());
-  ASSERT_TRUE(request.ok()) << request.status();
-  EXPECT_EQ(request->function(), "SumOfSquares");
-  ASSERT_EQ(request->args_size(), 1);
-  EXPECT_EQ(request->args(0).name(), "n");
-  EXPECT_EQ(Decode<int>(request->args(0).value()).value(), 4);
+  ASSERT_TRUE(root.ok()) << root.status();
+  const v1::SubmitJobRequest& request = root->request;
+  EXPECT_EQ(request.function(), "SumOfSquares");
+  ASSERT_EQ(request.args_size(), 1);
+  EXPECT_EQ(request.args(0).name(), "n");
+  EXPECT_EQ(Decode<int>(request.args(0).value()).value(), 4);
+  EXPECT_TRUE(root->payloads.empty());
+}
+
+// The scheduler takes values in canonical form only: a root argument of 1 MiB and more is
+// submitted as a ref, its bytes to be uploaded first.
+TEST(RootCallTest, ALargeLiteralIsSubmittedAsARefWithItsPayload) {
+  const Tensor ramp = Ramp(2);
+  absl::StatusOr<engine::RootSubmission> root = engine::SubmitRequestFor(*Call(SumTensor, ramp).node());
+  ASSERT_TRUE(root.ok()) << root.status();
+  ASSERT_EQ(root->payloads.size(), 1u);
+  const v1::Value& value = root->request.args(0).value();
+  EXPECT_TRUE(CheckPayloadsExternal(value).ok());
+  EXPECT_EQ(value.tensor_value().data_ref().digest(), root->payloads[0].digest);
+  EXPECT_EQ(root->payloads[0].bytes.size(), size_t{2} << 20);
+  EXPECT_EQ(ArtifactId(TypeOf<Tensor>(), value), ArtifactId(TypeOf<Tensor>(), Encode(ramp)));
 }
 
 TEST(RootCallTest, AFutureArgumentIsRefusedWithTheWayOut) {
-  absl::StatusOr<v1::SubmitJobRequest> request =
+  absl::StatusOr<engine::RootSubmission> request =
       engine::SubmitRequestFor(*Call(Square, Call(Square, 2)).node());
   EXPECT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(request.status().message(), HasSubstr("argument \"x\" of Square is the result of"));
@@ -269,6 +290,21 @@ TEST_F(EmbeddedEngineTest, LargeTensorsComeBackWhole) {
   EXPECT_EQ(*sum, *silent.Resolve(Call(SumOfRamp, 2)));
 }
 
+TEST_F(EmbeddedEngineTest, ALargeRootArgumentIsUploadedBeforeTheSubmit) {
+  absl::StatusOr<std::unique_ptr<Runner>> runner = MakeRunner(options_);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  SilentRunner silent;
+  const Tensor ramp = Ramp(2);
+  absl::StatusOr<double> sum = (*runner)->Resolve(Call(SumTensor, ramp));
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_EQ(*sum, *silent.Resolve(Call(SumTensor, ramp)));
+  // Again: the payload is stored already, and the job is another one.
+  const std::string first = (*runner)->last_job_id();
+  sum = (*runner)->Resolve(Call(SumTensor, ramp));
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  EXPECT_NE((*runner)->last_job_id(), first);
+}
+
 TEST_F(EmbeddedEngineTest, AFailingStepFailsTheResolveWithItsError) {
   absl::StatusOr<std::unique_ptr<Runner>> runner = MakeRunner(options_);
   ASSERT_TRUE(runner.ok()) << runner.status();
@@ -317,6 +353,51 @@ TEST_F(EmbeddedEngineTest, IsolatedStepsRunInChildProcessesAndACrashFailsOnlyIts
   absl::StatusOr<int> after = (*runner)->Resolve(Call(SumOfSquares, 3));
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(*after, 14);
+}
+
+// The cluster runner against a scheduler served over gRPC on loopback (with an in-process worker):
+// a large root argument goes up through ArtifactService before the job is submitted.
+TEST(ClusterRunnerTest, ALargeRootArgumentIsUploadedBeforeTheSubmit) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("cluster-" + RandomHex64());
+  scheduler::SchedulerOptions scheduler_options;
+  scheduler_options.data_dir = dir.string();
+  absl::StatusOr<std::unique_ptr<scheduler::Scheduler>> scheduler =
+      scheduler::Scheduler::Create(scheduler_options);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  std::unique_ptr<scheduler::GrpcServices> services = scheduler::MakeGrpcServices(scheduler->get());
+  int port = 0;
+  std::unique_ptr<grpc::Server> server = scheduler::ServeOnLoopback(*services, &port);
+  ASSERT_NE(server, nullptr);
+  worker::WorkerOptions worker_options;
+  worker_options.max_concurrent_runs = 2;
+  worker_options.resources.set_cpus(4);
+  worker_options.resources.set_memory_bytes(int64_t{8} << 30);
+  absl::StatusOr<std::unique_ptr<worker::Worker>> worker = worker::Worker::Create(
+      worker_options, worker::MakeInProcessConnector(scheduler->get()),
+      worker::MakeInProcessArtifactClient(scheduler->get()));
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  (*worker)->Start();
+  {
+    EngineOptions options;
+    options.kind = RunnerKind::kCluster;
+    options.scheduler = absl::StrCat("127.0.0.1:", port);
+    options.progress = false;
+    absl::StatusOr<std::unique_ptr<Runner>> runner = MakeRunner(options);
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    SilentRunner silent;
+    const Tensor ramp = Ramp(2);
+    absl::StatusOr<double> sum = (*runner)->Resolve(Call(SumTensor, ramp));
+    ASSERT_TRUE(sum.ok()) << sum.status();
+    EXPECT_EQ(*sum, *silent.Resolve(Call(SumTensor, ramp)));
+  }
+  (*worker)->Drain();
+  EXPECT_TRUE((*worker)->WaitUntilDrained(absl::Seconds(30)).ok());
+  worker->reset();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  (*scheduler)->Shutdown();
+  services.reset();
+  scheduler->reset();
+  fs::remove_all(dir);
 }
 
 TEST(ClusterRunnerTest, AnUnreachableSchedulerIsOneClearError) {

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "sematic/func.h"
 
@@ -31,7 +32,7 @@ std::string Describe(const internal::Node& node) {
 
 }  // namespace
 
-absl::StatusOr<v1::SubmitJobRequest> SubmitRequestFor(const internal::Node& root) {
+absl::StatusOr<RootSubmission> SubmitRequestFor(const internal::Node& root) {
   if (root.error != nullptr) return *root.error;  // e.g. a call of an unregistered function
   if (root.kind != internal::NodeKind::kCall || root.func == nullptr) {
     return absl::InvalidArgumentError(
@@ -44,9 +45,11 @@ absl::StatusOr<v1::SubmitJobRequest> SubmitRequestFor(const internal::Node& root
     return absl::InvalidArgumentError(absl::StrCat(
         "the root step ", func.name, " is not registered with SEMATIC_FUNC in this binary"));
   }
-  v1::SubmitJobRequest request;
+  RootSubmission out;
+  v1::SubmitJobRequest& request = out.request;
   request.set_function(func.name);
   request.set_version(func.options.version);
+  absl::flat_hash_set<std::string> digests;
   for (const internal::Node::Arg& arg : root.args) {
     v1::NamedArg* named = request.add_args();
     named->set_name(arg.name);
@@ -59,8 +62,11 @@ absl::StatusOr<v1::SubmitJobRequest> SubmitRequestFor(const internal::Node& root
                                                      " is ", Describe(*arg.node),
                                                      kHowToCompose));
     }
+    for (Payload& payload : ExternalizePayloads(named->mutable_value())) {
+      if (digests.insert(payload.digest).second) out.payloads.push_back(std::move(payload));
+    }
   }
-  return request;
+  return out;
 }
 
 }  // namespace sematic::engine

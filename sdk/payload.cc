@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/digest.h"
+#include "common/strings.h"
 #include "common/status_macros.h"
 #include "sdk/types_internal.h"
 #include "sematic/codec.h"
@@ -81,6 +82,20 @@ bool IsLargeInline(const H& holder) {
   return !holder.has_data_ref() && holder.data().size() >= kPayloadThresholdBytes;
 }
 
+// How errors name a holder's kind.
+std::string_view HolderName(const v1::TensorValue&) { return "a TENSOR"; }
+std::string_view HolderName(const v1::Column&) { return "a TABLE column"; }
+std::string_view HolderName(const v1::ImageValue&) { return "an IMAGE"; }
+std::string_view HolderName(const v1::BlobValue&) { return "a BLOB"; }
+
+// "1 MiB" for the threshold.
+std::string ThresholdText() {
+  if (kPayloadThresholdBytes % (uint64_t{1} << 20) == 0) {
+    return absl::StrCat(kPayloadThresholdBytes >> 20, " MiB");
+  }
+  return absl::StrCat(kPayloadThresholdBytes, " bytes");
+}
+
 }  // namespace
 
 std::vector<Payload> ExternalizePayloads(v1::Value* value) {
@@ -145,14 +160,56 @@ absl::Status CheckPayloadsExternal(const v1::Value& value, std::string_view root
   DecodePath path(root);
   auto check = [](const auto& holder, DecodePath& where) -> absl::Status {
     if (!IsLargeInline(holder)) return absl::OkStatus();
-    return where.Error(absl::StrCat("holds a payload of ", holder.data().size(),
-                                    " bytes inline; payloads of ", kPayloadThresholdBytes,
-                                    " bytes and more are stored apart (ExternalizePayloads)"));
+    return where.Error(internal::InlinePayloadProblem(HolderName(holder), holder.data().size()));
+  };
+  return ForEachHolder(value, path, check);
+}
+
+absl::Status CheckPayloadsStored(const v1::Value& value, const PayloadSizeLookup& stored_size,
+                                 std::string_view root) {
+  absl::flat_hash_set<std::string> checked;
+  DecodePath path(root);
+  auto check = [&](const auto& holder, DecodePath& where) -> absl::Status {
+    if (!holder.has_data_ref()) return absl::OkStatus();
+    RETURN_IF_ERROR(internal::CheckPayloadRef(holder.data_ref(), holder.data().size(), where));
+    if (checked.contains(holder.data_ref().digest())) return absl::OkStatus();
+    RETURN_IF_ERROR(internal::CheckPayloadStored(holder.data_ref(), stored_size, where.ToString()));
+    checked.insert(holder.data_ref().digest());
+    return absl::OkStatus();
   };
   return ForEachHolder(value, path, check);
 }
 
 namespace internal {
+
+std::string InlinePayloadProblem(std::string_view holder, uint64_t bytes) {
+  const std::string threshold = ThresholdText();
+  return absl::StrCat(AsAbsl(holder), " of ", bytes, " bytes inline; payloads of ", threshold,
+                      " and more must be uploaded and referenced (PayloadRef)");
+}
+
+absl::Status CheckPayloadStored(const v1::PayloadRef& ref, const PayloadSizeLookup& stored_size,
+                                std::string_view place) {
+  RETURN_IF_ERROR(CheckPayloadRef(ref, /*inline_bytes=*/0, DecodePath(place)));
+  absl::StatusOr<uint64_t> size = stored_size(ref.digest());
+  if (absl::IsNotFound(size.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        AsAbsl(place), ": payload ", ref.digest(), " (", ref.size(),
+        " bytes) was never uploaded; upload it (UploadChunk.payload) before the value that "
+        "references it"));
+  }
+  if (!size.ok()) {
+    return absl::Status(size.status().code(),
+                        absl::StrCat(AsAbsl(place), ": payload ", ref.digest(), ": ",
+                                     size.status().message()));
+  }
+  if (*size != ref.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(AsAbsl(place), ": payload ", ref.digest(),
+                                                   " is ", *size, " bytes, the ref says ",
+                                                   ref.size()));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status CheckPayloadRef(const v1::PayloadRef& ref, size_t inline_bytes,
                              const DecodePath& path) {

@@ -147,7 +147,8 @@ TEST(PayloadTest, ThresholdIsInclusive) {
   const v1::Value at = Encode(Blob{std::string(kThreshold, 'a')});
   EXPECT_THAT(CanonicalBytes(TypeOf<Blob>(), at).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("holds a payload of 1048576 bytes inline")));
+                       HasSubstr("value: a BLOB of 1048576 bytes inline; payloads of 1 MiB and "
+                                 "more must be uploaded and referenced (PayloadRef)")));
   v1::Value external = at;
   ASSERT_THAT(ExternalizePayloads(&external), SizeIs(1));
   ASSERT_OK_AND_ASSIGN(std::string bytes, CanonicalBytes(TypeOf<Blob>(), external));
@@ -205,6 +206,68 @@ TEST(PayloadTest, BadRefsAreErrorsNamingThePlace) {
   ref->set_size(16);
   EXPECT_THAT(ValidateValue(TypeOf<std::map<std::string, Tensor>>(), value),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("stored inline")));
+}
+
+TEST(PayloadTest, CheckPayloadsExternalNamesThePlaceAndKind) {
+  const Mixed mixed = MakeMixed();
+  EXPECT_THAT(CheckPayloadsExternal(Encode(std::get<0>(mixed)), "args[0].value"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("args[0].value: a TENSOR of 2097152 bytes inline")));
+  EXPECT_THAT(CheckPayloadsExternal(Encode(std::get<1>(mixed))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("value.big: a TABLE column of 1048584 bytes inline")));
+  EXPECT_THAT(CheckPayloadsExternal(Encode(std::vector<Image>{Image{}, std::get<2>(mixed)})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("value[1]: an IMAGE of 1048584 bytes inline")));
+}
+
+// A store over payloads kept in a map, counting its lookups.
+struct SizeStore {
+  absl::flat_hash_map<std::string, uint64_t> sizes;
+  int lookups = 0;
+  PayloadSizeLookup AsLookup() {
+    return [this](std::string_view digest) -> absl::StatusOr<uint64_t> {
+      ++lookups;
+      auto it = sizes.find(std::string(digest));
+      if (it == sizes.end()) return absl::NotFoundError("no such artifact");
+      return it->second;
+    };
+  }
+};
+
+TEST(PayloadTest, CheckPayloadsStoredNamesAPayloadNeverUploaded) {
+  const Tensor big = Pattern(kThreshold / 4, 5);
+  v1::Value value = Encode(std::vector<Tensor>{Pattern(3, 0), big, big});
+  std::vector<Payload> payloads = ExternalizePayloads(&value);
+  ASSERT_THAT(payloads, SizeIs(1));
+
+  SizeStore empty;
+  EXPECT_THAT(CheckPayloadsStored(value, empty.AsLookup(), "args[2].value"),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("args[2].value[1]: payload " + payloads[0].digest +
+                                 " (1048576 bytes) was never uploaded")));
+
+  SizeStore stored;
+  stored.sizes[payloads[0].digest] = payloads[0].bytes.size();
+  EXPECT_OK(CheckPayloadsStored(value, stored.AsLookup()));
+  EXPECT_EQ(stored.lookups, 1) << "a digest referenced twice is looked up once";
+
+  SizeStore other_size;
+  other_size.sizes[payloads[0].digest] = payloads[0].bytes.size() + 1;
+  EXPECT_THAT(CheckPayloadsStored(value, other_size.AsLookup()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is 1048577 bytes, the ref says 1048576")));
+
+  value.mutable_list_value()->mutable_items(2)->mutable_tensor_value()->mutable_data_ref()
+      ->set_digest("nope");
+  EXPECT_THAT(CheckPayloadsStored(value, stored.AsLookup()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("value[2]: payload ref digest \"nope\"")));
+
+  // Inline payloads and values without any are not looked up.
+  SizeStore none;
+  EXPECT_OK(CheckPayloadsStored(Encode(MakeMixed()), none.AsLookup()));
+  EXPECT_EQ(none.lookups, 0);
 }
 
 TEST(PayloadTest, JsonViewShowsTheRef) {

@@ -18,6 +18,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
+#include "common/digest.h"
 #include "common/ids.h"
 #include "common/status_matchers.h"
 #include "tests/testing/processes.h"
@@ -32,6 +33,7 @@
 #include "httplib.h"
 #include "sematic/sematic.h"
 #include "sematic/v1/admin_service.grpc.pb.h"
+#include "sematic/v1/artifact_service.grpc.pb.h"
 #include "sematic/v1/job.grpc.pb.h"
 #include "sematic/v1/run_service.grpc.pb.h"
 #include "sematic/v1/worker_service.grpc.pb.h"
@@ -372,10 +374,18 @@ TEST_F(DaemonTest, AStaleAttemptIsRejectedAndTheCurrentOneRecorded) {
   worker.Close();
 }
 
-// One request, then every response, over a generic streaming call (no generated stubs: the
-// reflection and health protocols are spoken from their descriptors and wire format).
-std::vector<std::string> Exchange(const std::shared_ptr<grpc::Channel>& channel,
-                                  const std::string& method, const std::string& request) {
+// What a generic call got back: its status and the responses' bytes.
+struct RawReply {
+  grpc::Status status;
+  std::vector<std::string> responses;
+};
+
+// Sends `requests` (raw bytes, whatever they hold), half-closes and reads every response, over a
+// generic streaming call: no generated stubs, so the wire format is what the test says it is
+// (the reflection and health protocols are spoken from their descriptors; malformed requests
+// reach the server as they are). Serves unary and streaming methods alike.
+RawReply RawCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                 const std::vector<std::string>& requests) {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
@@ -386,16 +396,21 @@ std::vector<std::string> Exchange(const std::shared_ptr<grpc::Channel>& channel,
   auto wait = [&](intptr_t expected) {
     return cq.Next(&tag, &ok) && reinterpret_cast<intptr_t>(tag) == expected && ok;
   };
-  std::vector<std::string> responses;
+  RawReply reply;
   call->StartCall(reinterpret_cast<void*>(1));
-  if (!wait(1)) return responses;
-  grpc::Slice slice(request);
-  grpc::ByteBuffer out(&slice, 1);
-  call->Write(out, reinterpret_cast<void*>(2));
-  if (!wait(2)) return responses;
-  call->WritesDone(reinterpret_cast<void*>(3));
-  if (!wait(3)) return responses;
-  while (true) {
+  bool sent = wait(1);
+  for (const std::string& request : requests) {
+    if (!sent) break;
+    grpc::Slice slice(request);
+    grpc::ByteBuffer out(&slice, 1);
+    call->Write(out, reinterpret_cast<void*>(2));
+    sent = wait(2);
+  }
+  if (sent) {
+    call->WritesDone(reinterpret_cast<void*>(3));
+    sent = wait(3);
+  }
+  while (sent) {
     grpc::ByteBuffer in;
     call->Read(&in, reinterpret_cast<void*>(4));
     if (!wait(4)) break;
@@ -403,15 +418,20 @@ std::vector<std::string> Exchange(const std::shared_ptr<grpc::Channel>& channel,
     in.Dump(&slices);
     std::string bytes;
     for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    responses.push_back(std::move(bytes));
+    reply.responses.push_back(std::move(bytes));
   }
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(5));
+  call->Finish(&reply.status, reinterpret_cast<void*>(5));
   cq.Next(&tag, &ok);
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
-  return responses;
+  return reply;
+}
+
+// One request, then every response.
+std::vector<std::string> Exchange(const std::shared_ptr<grpc::Channel>& channel,
+                                  const std::string& method, const std::string& request) {
+  return RawCall(channel, method, {request}).responses;
 }
 
 TEST(SchedulerDaemonTest, ReflectionListsTheServicesAndHealthSaysServing) {
@@ -537,6 +557,134 @@ TEST(SchedulerDaemonTest, BadLimitFlagsAreRefusedInOneLineNamingTheFlag) {
     EXPECT_THAT(r.err, ::testing::HasSubstr(expected)) << flag;
   }
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace daemon_test
+
+namespace daemon_test {
+
+// Bytes that are not a request message reach no handler: gRPC's deserialization fails first.
+// Every method answers INVALID_ARGUMENT naming the request type, and the daemon goes on serving.
+TEST_F(DaemonTest, RequestsThatDoNotParseAreInvalidArgumentNamingTheType) {
+  auto channel = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  const std::string garbage = "\xff\xff\xff\xff\xff";  // a tag whose varint never ends
+  const std::string bad_utf8_id = "\x0a\x02\xc3\x28";  // field 1 (a string): not UTF-8
+  struct Case {
+    std::string method;
+    std::string bytes;
+    std::string type;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"/sematic.v1.JobService/SubmitJob", garbage, "sematic.v1.SubmitJobRequest"},
+           {"/sematic.v1.JobService/GetJob", bad_utf8_id, "sematic.v1.GetJobRequest"},
+           {"/sematic.v1.RunService/ListRuns", garbage, "sematic.v1.ListRunsRequest"},
+           {"/sematic.v1.AdminService/ListWorkers", garbage, "sematic.v1.ListWorkersRequest"},
+           {"/sematic.v1.JobService/WatchJob", bad_utf8_id, "sematic.v1.WatchJobRequest"},
+           {"/sematic.v1.ArtifactService/Download", garbage, "sematic.v1.DownloadRequest"},
+           {"/sematic.v1.ArtifactService/Upload", garbage, "sematic.v1.UploadChunk"},
+           {"/sematic.v1.WorkerService/Connect", garbage, "sematic.v1.WorkerMessage"}}) {
+    RawReply reply = RawCall(channel, c.method, {c.bytes});
+    EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.method << ": " << reply.status.error_code() << " " << reply.status.error_message();
+    EXPECT_THAT(reply.status.error_message(), ::testing::HasSubstr(c.type)) << c.method;
+    EXPECT_THAT(reply.status.error_message(), ::testing::HasSubstr("could not be parsed"))
+        << c.method;
+    EXPECT_TRUE(reply.responses.empty()) << c.method;
+  }
+  // A method the daemon does not serve stays UNIMPLEMENTED, whatever its bytes.
+  RawReply unknown = RawCall(channel, "/sematic.v1.JobService/NoSuchMethod", {garbage});
+  EXPECT_EQ(unknown.status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+      << unknown.status.error_message();
+  // Still serving: a well-formed request gets its ordinary answer.
+  v1::GetJobRequest get;
+  get.set_job_id("no-such-job");
+  RawReply ordinary = RawCall(channel, "/sematic.v1.JobService/GetJob", {get.SerializeAsString()});
+  EXPECT_EQ(ordinary.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << ordinary.status.error_message();
+  EXPECT_THAT(ordinary.status.error_message(), ::testing::Not(::testing::HasSubstr("parsed")));
+}
+
+}  // namespace daemon_test
+
+namespace daemon_test {
+
+int64_t BlobBytes(const sematic::Blob& blob) { return static_cast<int64_t>(blob.data.size()); }
+SEMATIC_FUNC(BlobBytes, "blob");
+
+// Uploads `bytes` in one chunk (a raw payload when `payload`); the upload's status.
+grpc::Status UploadOnce(const std::string& address, const std::string& bytes, bool payload) {
+  auto artifacts = v1::ArtifactService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::UploadResponse response;
+  std::unique_ptr<grpc::ClientContext> context = Context();
+  auto writer = artifacts->Upload(context.get(), &response);
+  v1::UploadChunk chunk;
+  chunk.set_digest(sematic::Sha256Hex(bytes));
+  chunk.set_total_size(bytes.size());
+  chunk.set_data(bytes);
+  chunk.set_payload(payload);
+  writer->Write(chunk);
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+// Canonical form (sematic/payload.h) is enforced where values enter: a payload of 1 MiB or more
+// held inline, and a ref to a payload never uploaded, are refused with the field named, at submit
+// and at upload; before, both were accepted and the second failed its job after 4 attempts.
+TEST_F(DaemonTest, NonCanonicalValuesAreRefusedAtSubmitAndUpload) {
+  Worker worker(address());
+  const std::string big(2 << 20, 'b');
+
+  absl::StatusOr<v1::Job> inline_blob =
+      SubmitWhenOffered(address(), "BlobBytes", "blob", sematic::Encode(sematic::Blob{big}));
+  EXPECT_EQ(inline_blob.status().code(), absl::StatusCode::kInvalidArgument)
+      << inline_blob.status();
+  EXPECT_THAT(inline_blob.status().message(),
+              ::testing::HasSubstr("args[0].value: a BLOB of 2097152 bytes inline"));
+
+  v1::Value dangling = sematic::Encode(sematic::Blob{big});
+  std::vector<sematic::Payload> payloads = sematic::ExternalizePayloads(&dangling);
+  ASSERT_EQ(payloads.size(), 1u);
+  absl::StatusOr<v1::Job> never_uploaded =
+      SubmitWhenOffered(address(), "BlobBytes", "blob", dangling);
+  EXPECT_EQ(never_uploaded.status().code(), absl::StatusCode::kFailedPrecondition)
+      << never_uploaded.status();
+  EXPECT_THAT(never_uploaded.status().message(),
+              ::testing::HasSubstr("args[0].value: payload " + payloads[0].digest));
+
+  // The case: a tensor whose data is a payload never uploaded.
+  v1::Value tensor = sematic::Encode(sematic::Tensor(sematic::DType::kFloat32, {1 << 19}));
+  std::vector<sematic::Payload> tensor_payloads = sematic::ExternalizePayloads(&tensor);
+  ASSERT_EQ(tensor_payloads.size(), 1u);
+  absl::StatusOr<v1::Job> dangling_tensor =
+      SubmitWhenOffered(address(), "CheckTensor", "t", tensor);
+  EXPECT_EQ(dangling_tensor.status().code(), absl::StatusCode::kFailedPrecondition)
+      << dangling_tensor.status();
+  EXPECT_THAT(dangling_tensor.status().message(),
+              ::testing::HasSubstr("args[0].value: payload " + tensor_payloads[0].digest));
+
+  v1::TypedValue typed;
+  *typed.mutable_type() = sematic::TypeOf<sematic::Blob>();
+  *typed.mutable_value() = sematic::Encode(sematic::Blob{big});
+  grpc::Status uploaded = UploadOnce(address(), typed.SerializeAsString(), /*payload=*/false);
+  EXPECT_EQ(uploaded.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << uploaded.error_message();
+  EXPECT_THAT(uploaded.error_message(),
+              ::testing::HasSubstr("data.value: a BLOB of 2097152 bytes inline"));
+  *typed.mutable_value() = dangling;
+  uploaded = UploadOnce(address(), typed.SerializeAsString(), /*payload=*/false);
+  EXPECT_EQ(uploaded.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << uploaded.error_message();
+  EXPECT_THAT(uploaded.error_message(),
+              ::testing::HasSubstr("data.value: payload " + payloads[0].digest));
+
+  // Once the payload is uploaded, the same value is accepted at both doors.
+  grpc::Status payload = UploadOnce(address(), payloads[0].bytes, /*payload=*/true);
+  ASSERT_TRUE(payload.ok()) << payload.error_message();
+  uploaded = UploadOnce(address(), typed.SerializeAsString(), /*payload=*/false);
+  EXPECT_TRUE(uploaded.ok()) << uploaded.error_message();
+  absl::StatusOr<v1::Job> submitted = SubmitWhenOffered(address(), "BlobBytes", "blob", dangling);
+  EXPECT_TRUE(submitted.ok()) << submitted.status();
+  worker.Close();
 }
 
 }  // namespace daemon_test

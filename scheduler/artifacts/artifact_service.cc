@@ -13,6 +13,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "sematic/codec.h"
 #include "sematic/json.h"
+#include "scheduler/artifacts/payload_scanner.h"
 #include "sematic/payload.h"
 
 namespace sematic::scheduler {
@@ -188,6 +189,7 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     }
     received_ += data.size();
     if (existing_) return absl::OkStatus();  // already stored: the bytes are not rewritten
+    if (!payload_) RETURN_IF_ERROR(scanner_.Feed(data));
     if (!payload_ && !head_.has_value()) {
       const size_t room = options_.max_type_bytes + 2 * kMaxVarintBytes + 2;
       head_bytes_.append(data, 0, std::min(data.size(), room - std::min(room, head_bytes_.size())));
@@ -263,6 +265,19 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
     if (!payload_ && !head_.has_value()) {
       return absl::InvalidArgumentError("data: not a TypedValue");
     }
+    if (!payload_) {
+      // Canonical form: the scanner refused large inline payloads on the way; every payload
+      // referenced must be stored already (uploaded before the value).
+      RETURN_IF_ERROR(scanner_.Finish());
+      const PayloadSizeLookup stored_size = [this](std::string_view digest)
+          -> absl::StatusOr<uint64_t> {
+        ASSIGN_OR_RETURN(v1::ArtifactMeta meta, store_->GetArtifact(digest));
+        return meta.size_bytes();
+      };
+      for (const PayloadScanner::Found& found : scanner_.refs()) {
+        RETURN_IF_ERROR(internal::CheckPayloadStored(found.ref, stored_size, found.place));
+      }
+    }
     std::string_view value;  // a small value's bytes, kept in its record
     if (writer_ != nullptr) {
       RETURN_IF_ERROR(writer_->Commit().status());
@@ -305,6 +320,7 @@ class ArtifactService::UploadImpl : public ArtifactService::Upload {
   uint64_t total_size_ = 0;
   uint64_t received_ = 0;
   std::string head_bytes_;  // the first bytes, until the type is parsed
+  PayloadScanner scanner_{"data"};  // values: canonical form, checked as the bytes arrive
   std::optional<TypedValueHead> head_;
   std::unique_ptr<BlobStore::Writer> writer_;  // large artifacts
   std::string small_bytes_;                    // small ones (at most kSmallArtifactBytes)

@@ -14,7 +14,9 @@
 // when small (<= kSmallArtifactBytes), in a BlobStore file otherwise; a raw payload (an upload
 // with UploadChunk.payload, at least kPayloadThresholdBytes long) is always a BlobStore file.
 // Every ArtifactMeta (payloads': `payload` set, no type) is in the `artifacts` family, written only
-// after the bytes are durable, so metadata never names bytes that are not there. Nothing here holds
+// after the bytes are durable, so metadata never names bytes that are not there. A value is
+// accepted only in canonical form with its payloads stored before it (PayloadScanner checks the
+// bytes on the fly), so a stored value never names a payload that is not there either. Nothing here holds
 // a large artifact whole in memory.
 //
 // Metadata of uploads is committed from the caller's thread, not the scheduler's loop: artifacts
@@ -65,14 +67,18 @@ class ArtifactService {
     // The next chunk. The first must carry `digest` and `total_size` (and `payload` for a raw
     // payload); later ones may repeat them (equal) or leave them empty. INVALID_ARGUMENT naming
     // the field for a bad digest, a missing/changed size, an oversized chunk, data past
-    // total_size, bytes that do not start like a TypedValue (values), a payload under
+    // total_size, bytes that are not a TypedValue's wire format (values), a value holding a
+    // payload of kPayloadThresholdBytes or more inline ("data.value[2]: a BLOB of 2097152 bytes
+    // inline; ..." — canonical form stores it apart, sematic/payload.h), a payload under
     // kPayloadThresholdBytes, or a re-upload whose `payload` differs from the stored artifact's;
     // RESOURCE_EXHAUSTED when total_size exceeds the limit. After an error
     // the upload is dead: every later call returns the same error.
     virtual absl::Status Append(const v1::UploadChunk& chunk) = 0;
     // Verifies size and SHA-256, makes the bytes durable, then commits the metadata.
     // INVALID_ARGUMENT for a size or digest mismatch, or a small value that is not a valid
-    // TypedValue (nothing is kept); INTERNAL on a disk or store error.
+    // TypedValue; FAILED_PRECONDITION naming the place and digest when a value references a
+    // payload that is not stored (payloads are uploaded before the values that reference them);
+    // nothing is kept after an error. INTERNAL on a disk or store error.
     virtual absl::StatusOr<v1::UploadResponse> Finish() = 0;
   };
 

@@ -372,5 +372,52 @@ TEST_F(ArtifactServiceTest, AValueWithARefUploadsAndItsPayloadToo) {
   EXPECT_THAT(view.json(), HasSubstr(payloads[0].digest));
 }
 
+// Canonical form at the door: what the scheduler stores never holds a large payload inline nor
+// names a payload it lacks (a consumer would fail on it only when it runs). Nothing is kept.
+TEST_F(ArtifactServiceTest, ValuesMustBeCanonicalWithTheirPayloadsStoredFirst) {
+  const v1::Value inline_value =
+      Encode(std::vector<Blob>{Blob{"small"}, Blob{PayloadBytes(2 << 20)}});
+  v1::TypedValue typed;
+  *typed.mutable_type() = TypeOf<std::vector<Blob>>();
+  *typed.mutable_value() = inline_value;
+  const std::string inline_bytes = typed.SerializeAsString();
+  for (const size_t chunk : {size_t{1} << 20, size_t{4} << 20}) {
+    EXPECT_THAT(UploadBytes(inline_bytes, Sha256Hex(inline_bytes), inline_bytes.size(), chunk)
+                    .status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("data.value[1]: a BLOB of 2097152 bytes inline")))
+        << chunk;
+  }
+  EXPECT_FALSE(service_->Contains(Sha256Hex(inline_bytes)));
+
+  v1::Value value = inline_value;
+  std::vector<Payload> payloads = ExternalizePayloads(&value);
+  ASSERT_EQ(payloads.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(const std::string bytes, CanonicalBytes(typed.type(), value));
+  const std::string id = ArtifactId(typed.type(), value);
+  EXPECT_THAT(UploadBytes(bytes, id, bytes.size(), 7).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("data.value[1]: payload " + payloads[0].digest +
+                                 " (2097152 bytes) was never uploaded")));
+  EXPECT_FALSE(service_->Contains(id));
+
+  // A large value (stored as a file) is checked as it streams too.
+  v1::Value large = Encode(std::make_tuple(std::string(200 << 10, 'x'), Blob{}));
+  *large.mutable_list_value()->mutable_items(1) = value.list_value().items(1);
+  v1::TypedValue large_typed;
+  *large_typed.mutable_type() = TypeOf<std::tuple<std::string, Blob>>();
+  *large_typed.mutable_value() = large;
+  const std::string large_bytes = large_typed.SerializeAsString();
+  ASSERT_GT(large_bytes.size(), kSmallArtifactBytes);
+  EXPECT_THAT(UploadBytes(large_bytes, Sha256Hex(large_bytes), large_bytes.size(), 4096).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("data.value[1]: payload")));
+
+  ASSERT_OK(UploadBytes(payloads[0].bytes, payloads[0].digest, payloads[0].bytes.size(), 1 << 20,
+                        true)
+                .status());
+  EXPECT_OK(UploadBytes(bytes, id, bytes.size(), 7).status());
+  EXPECT_OK(UploadBytes(large_bytes, Sha256Hex(large_bytes), large_bytes.size(), 4096).status());
+}
+
 }  // namespace
 }  // namespace sematic::scheduler

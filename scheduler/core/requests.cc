@@ -5,6 +5,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "common/digest.h"
+#include "common/status_macros.h"
 #include "scheduler/store/keys.h"
 #include "common/strings.h"
 #include "scheduler/artifacts/artifact_service.h"
@@ -62,12 +63,17 @@ absl::Status CheckSubmitShape(const v1::SubmitJobRequest& request, const Limits&
     if (arg.name().size() > limits.max_name_bytes) {
       return TooLong(absl::StrCat("args[", i, "].name"), limits.max_name_bytes);
     }
-    if (arg.source_case() == v1::NamedArg::kValue &&
-        arg.value().ByteSizeLong() > limits.max_inline_value_bytes) {
+    if (arg.source_case() != v1::NamedArg::kValue) continue;
+    const size_t value_bytes = arg.value().ByteSizeLong();
+    if (value_bytes > limits.max_inline_value_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "args[", i, "] (", arg.name(), "): the value is larger than ",
           limits.max_inline_value_bytes, " bytes; upload it with ArtifactService and pass its "
           "digest"));
+    }
+    // A smaller value cannot hold a payload of the threshold.
+    if (value_bytes >= kPayloadThresholdBytes) {
+      RETURN_IF_ERROR(CheckPayloadsExternal(arg.value(), absl::StrCat("args[", i, "].value")));
     }
   }
   return absl::OkStatus();
@@ -76,7 +82,8 @@ absl::Status CheckSubmitShape(const v1::SubmitJobRequest& request, const Limits&
 absl::StatusOr<v1::CallNode> RootCall(const v1::SubmitJobRequest& request,
                                       const v1::FunctionSignature& signature,
                                       const Limits& limits,
-                                      const ArtifactTypeLookup& artifact_type) {
+                                      const ArtifactTypeLookup& artifact_type,
+                                      const PayloadSizeLookup& payload_size) {
   if (absl::Status s = CheckSubmitShape(request, limits); !s.ok()) return s;
   absl::flat_hash_map<std::string, int> given;  // arg name -> index in request.args
   for (int i = 0; i < request.args_size(); ++i) {
@@ -106,6 +113,8 @@ absl::StatusOr<v1::CallNode> RootCall(const v1::SubmitJobRequest& request,
       case v1::NamedArg::kValue: {
         const std::string root = absl::StrCat("args[", i, "] (", arg.name(), ")");
         if (absl::Status s = ValidateValue(param.type(), arg.value(), root); !s.ok()) return s;
+        RETURN_IF_ERROR(
+            CheckPayloadsStored(arg.value(), payload_size, absl::StrCat("args[", i, "].value")));
         *out->mutable_literal() = arg.value();
         break;
       }

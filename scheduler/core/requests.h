@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "scheduler/core/scheduler.h"
+#include "sematic/payload.h"
 #include "sematic/v1/graph.pb.h"
 #include "sematic/v1/job.pb.h"
 #include "sematic/v1/worker_service.pb.h"
@@ -18,17 +19,22 @@ namespace sematic::scheduler {
 
 // The root call of a job: `request`'s function and args checked against `signature` (every
 // parameter given exactly once, by name; values of the parameter's type; artifacts whose type,
-// per `artifact_type`, is the parameter's). INVALID_ARGUMENT naming the field ("args[1] (epochs):
-// expected int32, got string"), NOT_FOUND for an unknown artifact.
+// per `artifact_type`, is the parameter's; every payload a value references stored, per
+// `payload_size`). INVALID_ARGUMENT naming the field ("args[1] (epochs): expected int32, got
+// string"), NOT_FOUND for an unknown artifact, FAILED_PRECONDITION naming the field and digest
+// of a payload never uploaded ("args[0].value: payload 3fa9... (2097152 bytes) was never
+// uploaded; ...").
 using ArtifactTypeLookup =
     std::function<absl::StatusOr<v1::TypeDesc>(std::string_view digest)>;  // NOT_FOUND: unknown
 absl::StatusOr<v1::CallNode> RootCall(const v1::SubmitJobRequest& request,
                                       const v1::FunctionSignature& signature,
                                       const Limits& limits,
-                                      const ArtifactTypeLookup& artifact_type);
+                                      const ArtifactTypeLookup& artifact_type,
+                                      const PayloadSizeLookup& payload_size);
 
 // Checks the fields of a SubmitJobRequest that do not need a signature (lengths, counts, enum
-// values).
+// values, values in canonical form: no payload of kPayloadThresholdBytes or more inline,
+// INVALID_ARGUMENT "args[0].value: a BLOB of 2097152 bytes inline; ...").
 absl::Status CheckSubmitShape(const v1::SubmitJobRequest& request, const Limits& limits);
 
 // What an idempotent retry must repeat: SHA-256 (hex) of the request's deterministic

@@ -5,6 +5,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sematic/codec.h"
+#include "sematic/payload.h"
+#include "sematic/types.h"
 
 namespace sematic::scheduler {
 namespace {
@@ -42,8 +44,12 @@ absl::StatusOr<v1::TypeDesc> NoArtifacts(std::string_view digest) {
   return absl::NotFoundError(std::string(digest));
 }
 
+absl::StatusOr<uint64_t> NoPayloads(std::string_view digest) {
+  return absl::NotFoundError(std::string(digest));
+}
+
 TEST(RootCallTest, OrdersArgsAsTheSignature) {
-  ASSERT_OK_AND_ASSIGN(v1::CallNode node, RootCall(Request(), TrainSignature(), {}, NoArtifacts));
+  ASSERT_OK_AND_ASSIGN(v1::CallNode node, RootCall(Request(), TrainSignature(), {}, NoArtifacts, NoPayloads));
   EXPECT_EQ(node.function(), "Train");
   EXPECT_EQ(node.version(), "1");
   ASSERT_EQ(node.args_size(), 2);
@@ -55,23 +61,23 @@ TEST(RootCallTest, OrdersArgsAsTheSignature) {
 TEST(RootCallTest, NamesTheBadArgument) {
   v1::SubmitJobRequest r = Request();
   r.mutable_args(0)->mutable_value()->set_string_value("three");
-  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts, NoPayloads),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("args[0] (epochs): expected int32, got string")));
 
   r = Request();
   r.mutable_args()->RemoveLast();
-  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts, NoPayloads),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("missing \"lr\" (double)")));
 
   r = Request();
   r.add_args()->set_name("momentum");
-  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts, NoPayloads),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("momentum")));
 
   r = Request();
   *r.add_args() = r.args(0);
-  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts, NoPayloads),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("given twice")));
 
   r = Request();
@@ -87,25 +93,72 @@ TEST(RootCallTest, ArtifactArgumentsMustExist) {
   v1::SubmitJobRequest r = Request();
   const std::string digest = Sha256Hex("stored value");
   r.mutable_args(1)->set_artifact_digest(digest);
-  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts, NoPayloads),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr(digest)));
   const v1::TypeDesc param_type = TrainSignature().params(0).type();
   auto stored = [&](std::string_view d) -> absl::StatusOr<v1::TypeDesc> {
     if (d != digest) return absl::NotFoundError("unknown");
     return param_type;
   };
-  ASSERT_OK_AND_ASSIGN(v1::CallNode node, RootCall(r, TrainSignature(), {}, stored));
+  ASSERT_OK_AND_ASSIGN(v1::CallNode node, RootCall(r, TrainSignature(), {}, stored, NoPayloads));
   EXPECT_EQ(node.args(0).artifact().digest(), digest);
   // An artifact of another type is refused, naming the argument and both types.
   auto other_type = [&](std::string_view) -> absl::StatusOr<v1::TypeDesc> {
     return TypeOf<std::string>();
   };
-  EXPECT_THAT(RootCall(r, TrainSignature(), {}, other_type),
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, other_type, NoPayloads),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("artifact_digest: artifact " + digest + " is string")));
   r.mutable_args(1)->set_artifact_digest("../etc");
-  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts),
+  EXPECT_THAT(RootCall(r, TrainSignature(), {}, NoArtifacts, NoPayloads),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("artifact_digest")));
+}
+
+v1::FunctionSignature BlobSignature() {
+  v1::FunctionSignature s;
+  s.set_name("Size");
+  v1::Field* blob = s.add_params();
+  blob->set_name("blob");
+  *blob->mutable_type() = TypeOf<Blob>();
+  *s.mutable_result() = TypeOf<int64_t>();
+  return s;
+}
+
+v1::SubmitJobRequest BlobRequest(v1::Value blob) {
+  v1::SubmitJobRequest r;
+  r.set_function("Size");
+  v1::NamedArg* arg = r.add_args();
+  arg->set_name("blob");
+  *arg->mutable_value() = std::move(blob);
+  return r;
+}
+
+TEST(RootCallTest, ValuesMustBeCanonicalAndTheirPayloadsUploaded) {
+  const v1::Value inline_blob = Encode(Blob{std::string(2 << 20, 'b')});
+  EXPECT_THAT(CheckSubmitShape(BlobRequest(inline_blob), {}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("args[0].value: a BLOB of 2097152 bytes inline; payloads of "
+                                 "1 MiB and more must be uploaded and referenced (PayloadRef)")));
+  EXPECT_THAT(RootCall(BlobRequest(inline_blob), BlobSignature(), {}, NoArtifacts, NoPayloads),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("args[0].value: a BLOB")));
+  // One byte under the threshold stays inline, as canonical form wants.
+  EXPECT_OK(CheckSubmitShape(BlobRequest(Encode(Blob{std::string((1 << 20) - 1, 'b')})), {}));
+
+  v1::Value external = inline_blob;
+  std::vector<Payload> payloads = ExternalizePayloads(&external);
+  ASSERT_EQ(payloads.size(), 1u);
+  EXPECT_OK(CheckSubmitShape(BlobRequest(external), {}));
+  EXPECT_THAT(RootCall(BlobRequest(external), BlobSignature(), {}, NoArtifacts, NoPayloads),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("args[0].value: payload " + payloads[0].digest +
+                                 " (2097152 bytes) was never uploaded")));
+  auto uploaded = [&](std::string_view d) -> absl::StatusOr<uint64_t> {
+    if (d != payloads[0].digest) return absl::NotFoundError("unknown");
+    return payloads[0].bytes.size();
+  };
+  ASSERT_OK_AND_ASSIGN(v1::CallNode node,
+                       RootCall(BlobRequest(external), BlobSignature(), {}, NoArtifacts, uploaded));
+  EXPECT_EQ(node.args(0).literal().blob_value().data_ref().digest(), payloads[0].digest);
 }
 
 TEST(CheckSubmitShapeTest, TagsNamespaceAndPolicyAreBounded) {

@@ -39,6 +39,7 @@
 #include "sematic/codec.h"
 #include "sematic/future.h"
 #include "sematic/graph.h"
+#include "sematic/payload.h"
 
 namespace sematic::scheduler {
 namespace {
@@ -648,7 +649,8 @@ class SchedulerImpl : public Scheduler {
                               [this](std::string_view d) -> absl::StatusOr<v1::TypeDesc> {
                                 ASSIGN_OR_RETURN(v1::ArtifactMeta meta, store_->GetArtifact(d));
                                 return std::move(*meta.mutable_type());
-                              }));
+                              },
+                              StoredPayloads()));
 
     const uint64_t job_id = ++last_job_id_;
     LiveJob& job = jobs_[job_id];
@@ -1306,6 +1308,15 @@ class SchedulerImpl : public Scheduler {
 
   static std::string QueueKey(const v1::CallNode& node) {
     return absl::StrCat(node.function(), "@", node.version());
+  }
+
+  // The sizes of stored payloads, for CheckPayloadsStored: payloads are uploaded (committed by
+  // the ArtifactService before the upload returns), never produced in a turn.
+  PayloadSizeLookup StoredPayloads() {
+    return [this](std::string_view digest) -> absl::StatusOr<uint64_t> {
+      ASSIGN_OR_RETURN(v1::ArtifactMeta meta, store_->GetArtifact(digest));
+      return meta.size_bytes();
+    };
   }
 
   // Whether the artifact's bytes are stored (committed, or in this turn's batch).
@@ -2195,6 +2206,16 @@ class SchedulerImpl : public Scheduler {
     if (result.outcome_case() != v1::RunResult::kError) NoteDuration(*run, result);
     switch (result.outcome_case()) {
       case v1::RunResult::kValue: {
+        // The worker uploads a result's payloads before it sends the result.
+        if (absl::Status stored =
+                CheckPayloadsStored(result.value(), StoredPayloads(), "results.value");
+            !stored.ok()) {
+          ReleaseWorker(*run);
+          RefuseResult(s, result, *run,
+                       absl::Status(stored.code(), absl::StrCat(stored.message(), " (a result of ",
+                                                                run->node->function(), ")")));
+          return absl::OkStatus();
+        }
         absl::StatusOr<std::string> digest = StoreValue(run->node->output_type(),
                                                         result.value(), key);
         ReleaseWorker(*run);
@@ -2265,8 +2286,9 @@ class SchedulerImpl : public Scheduler {
     return absl::OkStatus();
   }
 
-  // `result` does not fit its function's signature (`why`: INVALID_ARGUMENT): the run fails with
-  // `why`, and the worker is told so in its ack (rejected, with the reason in `refused`).
+  // `result` does not fit its function's signature or canonical form (`why`: INVALID_ARGUMENT;
+  // FAILED_PRECONDITION for a payload never uploaded): the run fails with `why`, and the worker
+  // is told so in its ack (rejected, with the reason in `refused`).
   void RefuseResult(WorkerSession& s, const v1::RunResult& result, const LiveRun& run,
                     const absl::Status& why) {
     const RunKey key = run.key;
@@ -2308,6 +2330,28 @@ class SchedulerImpl : public Scheduler {
             TypeName(node.output_type())));
       }
       break;
+    }
+    return CheckGraphLiterals(graph);
+  }
+
+  // Literal arguments of a sub-graph enter the store as they are: in canonical form, with their
+  // payloads uploaded (the worker externalizes and uploads them before it sends the graph).
+  // INVALID_ARGUMENT or FAILED_PRECONDITION naming the node, the argument and the place.
+  absl::Status CheckGraphLiterals(const v1::Graph& graph) {
+    const PayloadSizeLookup stored = StoredPayloads();
+    for (int i = 0; i < graph.nodes_size(); ++i) {
+      const v1::CallNode& child = graph.nodes(i);
+      for (int j = 0; j < child.args_size(); ++j) {
+        if (child.args(j).source_case() != v1::Arg::kLiteral) continue;
+        const v1::Value& literal = child.args(j).literal();
+        absl::Status canonical = CheckPayloadsExternal(literal, "literal");
+        if (canonical.ok()) canonical = CheckPayloadsStored(literal, stored, "literal");
+        if (!canonical.ok()) {
+          return absl::Status(canonical.code(),
+                              absl::StrCat("results.graph.nodes[", i, "] (", child.id(),
+                                           ").args[", j, "].", canonical.message()));
+        }
+      }
     }
     return absl::OkStatus();
   }

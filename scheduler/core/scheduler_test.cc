@@ -72,6 +72,17 @@ Future<int64_t> WeightedSquares(int n) {
 }
 SEMATIC_FUNC(WeightedSquares, "n");
 
+sematic::Blob MakeBlob(int mib) { return sematic::Blob{std::string(size_t(mib) << 20, 'm')}; }
+SEMATIC_FUNC(MakeBlob, "mib");
+
+int64_t BlobSize(const sematic::Blob& blob) { return static_cast<int64_t>(blob.data.size()); }
+SEMATIC_FUNC(BlobSize, "blob");
+
+// Nested: a sub-graph with a literal of `mib` MiB (inline as the SDK builds it; a real worker
+// externalizes it before sending the graph).
+Future<int64_t> SizeOfBlob(int mib) { return Call(BlobSize, MakeBlob(mib)); }
+SEMATIC_FUNC(SizeOfBlob, "mib");
+
 int NeedsGpu(int x) { return x; }
 SEMATIC_FUNC(NeedsGpu, "x").Gpus(1);
 
@@ -1913,6 +1924,123 @@ TEST_F(SchedulerTest, ResultsNotFittingTheSignatureAreRefused) {
   EXPECT_EQ(output.state(), v1::JOB_FAILED);
   EXPECT_THAT(output.error(), HasSubstr("but DoubleAll returns int32"));
   EXPECT_FALSE(output_told.empty());
+}
+
+// Values a worker sends (results and the literals of its sub-graphs) enter the store in
+// canonical form or not at all: a payload of 1 MiB or more inline, or a ref to a payload that was
+// never uploaded, fails the run at once with the place named, and the worker is told why.
+TEST_F(SchedulerTest, ValuesFromWorkersMustBeCanonicalWithTheirPayloadsUploaded) {
+  struct Outcome {
+    v1::Job job;
+    int32_t code = 0;  // of the refusal the worker was told
+    std::string told;
+  };
+  auto run = [&](const std::string& function, std::function<void(v1::RunResult&)> change) {
+    Outcome out;
+    TestWorker worker(scheduler_.get(), "w-" + sematic::RandomHex64());
+    worker.Hello();
+    absl::StatusOr<v1::SubmitJobResponse> submitted = Submit(function, "mib", sematic::Encode(2));
+    EXPECT_THAT(submitted.status(), IsOk());
+    if (!submitted.ok()) return out;
+    std::vector<v1::Assignment> assigned = worker.NextAssignments();
+    EXPECT_EQ(assigned.size(), 1u);
+    if (assigned.empty()) return out;
+    v1::RunResult result = TestWorker::Execute(assigned[0]);
+    change(result);
+    worker.SendResult(result);
+    std::vector<v1::Assignment> child;  // an accepted sub-graph's, riding with the ack
+    while (auto m = worker.Next()) {
+      if (!m->has_ack()) continue;
+      child.assign(m->assignments().assignments().begin(), m->assignments().assignments().end());
+      if (m->ack().refused_size() > 0) {
+        out.code = m->ack().refused(0).code();
+        out.told = m->ack().refused(0).message();
+      }
+      break;
+    }
+    if (!out.told.empty() || function == "MakeBlob") {
+      absl::StatusOr<v1::Job> job = AwaitJobEnd(submitted->job().id());
+      if (job.ok()) out.job = *job;
+    } else {
+      // An accepted sub-graph: its BlobSize is assigned the literal as it was sent (this
+      // worker cannot fetch payloads, so the job is cancelled there).
+      if (child.empty()) child = worker.NextAssignments();
+      EXPECT_EQ(child.size(), 1u);
+      if (!child.empty()) {
+        EXPECT_EQ(child[0].function(), "BlobSize");
+        EXPECT_TRUE(child[0].inputs(0).value().blob_value().has_data_ref());
+      }
+      v1::CancelJobRequest cancel;
+      cancel.set_job_id(submitted->job().id());
+      absl::StatusOr<v1::CancelJobResponse> cancelled =
+          Wait<v1::CancelJobResponse>([&](auto cb) { scheduler_->CancelJob(cancel, cb); });
+      if (cancelled.ok()) out.job = cancelled->job();
+    }
+    worker.Gone();
+    return out;
+  };
+  auto upload = [&](const sematic::Payload& payload) {
+    std::unique_ptr<sch::ArtifactService::Upload> up = scheduler_->artifacts().StartUpload();
+    v1::UploadChunk chunk;
+    chunk.set_digest(payload.digest);
+    chunk.set_total_size(payload.bytes.size());
+    chunk.set_payload(true);
+    chunk.set_data(payload.bytes);
+    EXPECT_OK(up->Append(chunk));
+    EXPECT_OK(up->Finish().status());
+  };
+  const auto invalid = static_cast<int32_t>(absl::StatusCode::kInvalidArgument);
+  const auto precondition = static_cast<int32_t>(absl::StatusCode::kFailedPrecondition);
+
+  Outcome inline_result = run("MakeBlob", [](v1::RunResult&) {});
+  EXPECT_EQ(inline_result.job.state(), v1::JOB_FAILED);
+  EXPECT_EQ(inline_result.code, invalid);
+  EXPECT_THAT(inline_result.told, HasSubstr("a BLOB of 2097152 bytes inline"));
+
+  std::vector<sematic::Payload> payloads;
+  auto externalize = [&](v1::RunResult& r) {
+    payloads = sematic::ExternalizePayloads(r.mutable_value());
+  };
+  Outcome dangling_result = run("MakeBlob", externalize);
+  ASSERT_EQ(payloads.size(), 1u);
+  EXPECT_EQ(dangling_result.job.state(), v1::JOB_FAILED);
+  EXPECT_EQ(dangling_result.code, precondition);
+  EXPECT_THAT(dangling_result.told,
+              HasSubstr("results.value: payload " + payloads[0].digest + " (2097152 bytes) "
+                        "was never uploaded"));
+  EXPECT_THAT(dangling_result.job.error(), HasSubstr(payloads[0].digest));
+
+  Outcome inline_literal = run("SizeOfBlob", [](v1::RunResult&) {});
+  EXPECT_EQ(inline_literal.job.state(), v1::JOB_FAILED);
+  EXPECT_EQ(inline_literal.code, invalid);
+  EXPECT_THAT(inline_literal.told,
+              HasSubstr(".args[0].literal: a BLOB of 2097152 bytes inline"));
+
+  auto externalize_literals = [&](v1::RunResult& r) {
+    for (v1::CallNode& node : *r.mutable_graph()->mutable_nodes()) {
+      for (v1::Arg& arg : *node.mutable_args()) {
+        if (!arg.has_literal()) continue;
+        for (sematic::Payload& p : sematic::ExternalizePayloads(arg.mutable_literal())) {
+          payloads.push_back(std::move(p));
+        }
+      }
+    }
+  };
+  payloads.clear();
+  Outcome dangling_literal = run("SizeOfBlob", externalize_literals);
+  ASSERT_EQ(payloads.size(), 1u);
+  EXPECT_EQ(dangling_literal.job.state(), v1::JOB_FAILED);
+  EXPECT_EQ(dangling_literal.code, precondition);
+  EXPECT_THAT(dangling_literal.told, HasSubstr(".args[0].literal: payload " + payloads[0].digest));
+
+  // Uploaded first, as a worker does, both are accepted.
+  upload(payloads[0]);
+  Outcome uploaded_literal = run("SizeOfBlob", externalize_literals);
+  EXPECT_EQ(uploaded_literal.told, "");
+  EXPECT_EQ(uploaded_literal.job.state(), v1::JOB_CANCELED) << uploaded_literal.job.error();
+  Outcome uploaded_result = run("MakeBlob", externalize);
+  EXPECT_EQ(uploaded_result.told, "");
+  EXPECT_EQ(uploaded_result.job.state(), v1::JOB_SUCCEEDED) << uploaded_result.job.error();
 }
 
 // Queued runs recovered after a restart are dispatched in creation order (they were

@@ -9,6 +9,7 @@
 #include "common/thread_pool.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/server_interceptor.h"
+#include "scheduler/service/request_parsing.h"
 #include "sematic/v1/admin_service.grpc.pb.h"
 #include "sematic/v1/artifact_service.grpc.pb.h"
 #include "sematic/v1/job.grpc.pb.h"
@@ -333,31 +334,36 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
 // completes, and it finishes exactly once.
 
 // Receives chunks and hands each to the upload on the pool; the next read starts once the chunk
-// is on disk, so at most one chunk per stream is in memory.
-class UploadReactor : public grpc::ServerReadReactor<v1::UploadChunk> {
+// is on disk, so at most one chunk per stream is in memory. Served raw: the chunks are parsed
+// here (on the pool), so that bytes which are not an UploadChunk fail the upload naming the type
+// instead of looking like the end of the stream (request_parsing.h).
+class UploadReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
-  UploadReactor(ArtifactService* artifacts, ThreadPool* io, v1::UploadResponse* response)
+  UploadReactor(ArtifactService* artifacts, ThreadPool* io, grpc::ByteBuffer* response)
       : io_(io), response_(response), upload_(artifacts->StartUpload()) {
-    StartRead(&chunk_);
+    StartRead(&incoming_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client half-closed (or went away): verify and commit what arrived
       io_->Schedule([this] {
         absl::StatusOr<v1::UploadResponse> done = upload_->Finish();
-        if (done.ok()) *response_ = *std::move(done);
-        Finish(ToGrpcStatus(done.status()));
+        Finish(done.ok() ? SerializeResponse(*done, response_) : ToGrpcStatus(done.status()));
       });
       return;
     }
     io_->Schedule([this] {
+      if (grpc::Status parsed = ParseRequest(&incoming_, &chunk_); !parsed.ok()) {
+        Finish(parsed);
+        return;
+      }
       absl::Status appended = upload_->Append(chunk_);
       if (!appended.ok()) {
         Finish(ToGrpcStatus(appended));
         return;
       }
       chunk_.Clear();
-      StartRead(&chunk_);
+      StartRead(&incoming_);
     });
   }
 
@@ -365,8 +371,9 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadChunk> {
 
  private:
   ThreadPool* const io_;
-  v1::UploadResponse* const response_;
+  grpc::ByteBuffer* const response_;  // a serialized UploadResponse
   std::unique_ptr<ArtifactService::Upload> upload_;
+  grpc::ByteBuffer incoming_;
   v1::UploadChunk chunk_;
 };
 
@@ -414,7 +421,13 @@ class DownloadReactor : public grpc::ServerWriteReactor<v1::DownloadChunk> {
   v1::DownloadChunk chunk_;
 };
 
-class ArtifactServiceImpl final : public v1::ArtifactService::CallbackService {
+// Upload is raw (UploadReactor parses its chunks); the other methods are typed.
+using ArtifactCallbackService = v1::ArtifactService::WithCallbackMethod_GetArtifact<
+    v1::ArtifactService::WithCallbackMethod_FindMissing<
+        v1::ArtifactService::WithRawCallbackMethod_Upload<
+            v1::ArtifactService::WithCallbackMethod_Download<v1::ArtifactService::Service>>>>;
+
+class ArtifactServiceImpl final : public ArtifactCallbackService {
  public:
   ArtifactServiceImpl(Scheduler* scheduler, ThreadPool* io)
       : artifacts_(&scheduler->artifacts()), io_(io) {}
@@ -439,8 +452,8 @@ class ArtifactServiceImpl final : public v1::ArtifactService::CallbackService {
     return reactor;
   }
 
-  grpc::ServerReadReactor<v1::UploadChunk>* Upload(grpc::CallbackServerContext*,
-                                                    v1::UploadResponse* response) override {
+  grpc::ServerReadReactor<grpc::ByteBuffer>* Upload(grpc::CallbackServerContext*,
+                                                     grpc::ByteBuffer* response) override {
     return new UploadReactor(artifacts_, io_, response);
   }
 
@@ -488,8 +501,11 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
 
 // One worker's stream. Reads are handed to the scheduler in order; the scheduler's messages are
 // written one at a time. The connection object the scheduler owns reaches the reactor through
-// shared state, so it stays safe after the stream is gone.
-class WorkerStream : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::SchedulerMessage> {
+// shared state, so it stays safe after the stream is gone. Served raw: messages are parsed and
+// serialized here, so that bytes which are not a WorkerMessage end the stream with
+// INVALID_ARGUMENT naming the type instead of looking like the worker's half-close
+// (request_parsing.h).
+class WorkerStream : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   struct Shared {
     absl::Mutex mu;
@@ -533,21 +549,16 @@ class WorkerStream : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::Sched
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      {
-        // The worker half-closed (or the stream broke): finish OK once queued writes are out,
-        // unless an end was already decided.
-        absl::MutexLock lock(&shared_->mu);
-        if (!shared_->writes.ending) {
-          shared_->writes.ending = true;
-          shared_->writes.end_status = grpc::Status::OK;
-        }
-        Pump();
-      }
-      scheduler_->OnWorkerGone(session_, absl::UnavailableError("the worker's stream ended"));
+      // The worker half-closed (or the stream broke): finish OK once queued writes are out.
+      EndReads(grpc::Status::OK, absl::UnavailableError("the worker's stream ended"));
       return;
     }
-    scheduler_->OnWorkerMessage(session_, std::move(incoming_));
-    incoming_.Clear();
+    v1::WorkerMessage message;
+    if (grpc::Status parsed = ParseRequest(&incoming_, &message); !parsed.ok()) {
+      EndReads(parsed, absl::InvalidArgumentError(parsed.error_message()));
+      return;
+    }
+    scheduler_->OnWorkerMessage(session_, std::move(message));
     StartRead(&incoming_);
   }
 
@@ -574,11 +585,34 @@ class WorkerStream : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::Sched
   }
 
  private:
+  // No more reads: the stream finishes with `status` once queued writes are out (unless an end
+  // was decided already), and the scheduler closes the session for `why`.
+  void EndReads(const grpc::Status& status, const absl::Status& why) {
+    {
+      absl::MutexLock lock(&shared_->mu);
+      if (!shared_->writes.ending) {
+        shared_->writes.ending = true;
+        shared_->writes.end_status = status;
+      }
+      Pump();
+    }
+    scheduler_->OnWorkerGone(session_, why);
+  }
+
   void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
     switch (shared_->writes.Advance(&current_)) {
-      case WriteQueue<v1::SchedulerMessage>::Step::kWrite:
-        StartWrite(&current_);
+      case WriteQueue<v1::SchedulerMessage>::Step::kWrite: {
+        grpc::Status serialized = SerializeResponse(current_, &outgoing_);
+        current_.Clear();
+        if (!serialized.ok()) {
+          shared_->writes.pending.clear();
+          shared_->writes.finished = true;
+          Finish(serialized);
+          break;
+        }
+        StartWrite(&outgoing_);
         break;
+      }
       case WriteQueue<v1::SchedulerMessage>::Step::kFinish:
         Finish(shared_->writes.end_status);
         break;
@@ -590,15 +624,17 @@ class WorkerStream : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::Sched
   Scheduler* scheduler_;
   std::shared_ptr<Shared> shared_;
   WorkerSessionId session_ = 0;
-  v1::WorkerMessage incoming_;
+  grpc::ByteBuffer incoming_;  // a serialized WorkerMessage
   v1::SchedulerMessage current_;
+  grpc::ByteBuffer outgoing_;  // current_, serialized: the write in flight
 };
 
-class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
+class WorkerServiceImpl final
+    : public v1::WorkerService::WithRawCallbackMethod_Connect<v1::WorkerService::Service> {
  public:
   explicit WorkerServiceImpl(Scheduler* scheduler) : scheduler_(scheduler) {}
 
-  grpc::ServerBidiReactor<v1::WorkerMessage, v1::SchedulerMessage>* Connect(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Connect(
       grpc::CallbackServerContext* context) override {
     return new WorkerStream(scheduler_, context->peer());
   }
@@ -618,9 +654,12 @@ class GrpcServicesImpl : public GrpcServices {
         io_(kIoThreads) {}
 
   void RegisterWith(grpc::ServerBuilder& builder) override {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
-    counting.push_back(std::make_unique<CountingInterceptorFactory>(&rpc_counts_));
-    builder.experimental().SetInterceptorCreators(std::move(counting));
+    // In this order: the counter sees the status after an unparsable request became
+    // INVALID_ARGUMENT. (A second SetInterceptorCreators would replace the first.)
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(MakeUnparsableRequestInterceptorFactory());
+    creators.push_back(std::make_unique<CountingInterceptorFactory>(&rpc_counts_));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
     builder.RegisterService(&jobs_);
     builder.RegisterService(&runs_);
     builder.RegisterService(&artifacts_);

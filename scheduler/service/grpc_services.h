@@ -29,7 +29,10 @@ inline constexpr int kMinReceiveMessageBytes = (4 << 20) + (64 << 10);
 class GrpcServices {
  public:
   virtual ~GrpcServices() = default;
-  // Registers the services, and an interceptor counting every call's method and final code.
+  // Registers the services, and sets the builder's interceptors (replacing any set before):
+  // MakeUnparsableRequestInterceptorFactory's (request_parsing.h: a request that does not parse
+  // is INVALID_ARGUMENT naming its type, on every method), then one counting every call's method
+  // and final code.
   virtual void RegisterWith(grpc::ServerBuilder& builder) = 0;
   // Calls served so far by (full method name, canonical code name), e.g.
   // ("/sematic.v1.JobService/GetJob", "OK"): /metrics.

@@ -61,10 +61,34 @@ absl::Status InternalizePayloads(v1::Value* value, const PayloadFetcher& fetch,
                                  std::string_view root = "value");
 
 // OK when `value` holds no payload of kPayloadThresholdBytes or more inline (its canonical
-// form); otherwise INVALID_ARGUMENT naming the first such payload's place and size.
+// form); otherwise INVALID_ARGUMENT naming the first such payload's place, kind and size
+// ("args[0].value: a BLOB of 2097152 bytes inline; payloads of 1 MiB and more must be uploaded
+// and referenced (PayloadRef)").
 absl::Status CheckPayloadsExternal(const v1::Value& value, std::string_view root = "value");
 
+// The size of the stored payload `digest`; NOT_FOUND when none is stored.
+using PayloadSizeLookup = std::function<absl::StatusOr<uint64_t>(std::string_view digest)>;
+
+// OK when every PayloadRef in `value` is well formed and names a payload that is stored, of the
+// ref's size. Errors name the place (`root` first) and the digest: INVALID_ARGUMENT for a
+// malformed ref or a size other than the stored payload's, FAILED_PRECONDITION for a payload
+// that is not stored (never uploaded), the lookup's other errors as they are. A store checks
+// this and CheckPayloadsExternal before it accepts a value, so that a value it holds never
+// fails later, in a consumer, for want of its payload. Looks each distinct digest up once.
+absl::Status CheckPayloadsStored(const v1::Value& value, const PayloadSizeLookup& stored_size,
+                                 std::string_view root = "value");
+
 namespace internal {
+
+// What CheckPayloadsExternal says after the place: "a BLOB of 2097152 bytes inline; payloads of
+// 1 MiB and more must be uploaded and referenced (PayloadRef)". `holder` is "a TENSOR",
+// "a TABLE column", "an IMAGE" or "a BLOB".
+std::string InlinePayloadProblem(std::string_view holder, uint64_t bytes);
+
+// CheckPayloadsStored for one ref found at `place` (for readers of serialized values, which have
+// no v1::Value to walk).
+absl::Status CheckPayloadStored(const v1::PayloadRef& ref, const PayloadSizeLookup& stored_size,
+                                std::string_view place);
 
 // `value` as canonical form stores it: a copy in which each large inline payload is replaced by
 // its ref (hashing it; the bytes are not copied). What ArtifactId hashes.
