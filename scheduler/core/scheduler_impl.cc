@@ -2250,6 +2250,7 @@ class SchedulerImpl : public Scheduler {
           RefuseResult(s, result, *run, valid);
           return absl::OkStatus();
         }
+        run->stored.mutable_run()->set_nested(true);  // written with the state below
         if (!MustSetState(*run, RunEvent::kChildrenRegistered)) break;
         absl::StatusOr<RunKey> children = AddGraph(
             key.job, std::make_shared<v1::Graph>(std::move(*result.mutable_graph())), run);

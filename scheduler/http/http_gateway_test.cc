@@ -3,6 +3,7 @@
 // their resumption, bad input, and a client that disconnects mid-stream.
 #include "scheduler/http/http_gateway.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <memory>
@@ -279,6 +280,12 @@ TEST_F(HttpGatewayTest, JobRunsLogsMetricsAndLineageAsJson) {
   EXPECT_TRUE(found) << groups.DebugString();
 
   // One run, with its literal input by name and value.
+  // The root returned a graph: it is nested, in its record and in its group.
+  EXPECT_TRUE(Parse<v1::Run>(Get("/api/v1/runs/" + job.root_run_id())).nested());
+  EXPECT_TRUE(std::any_of(groups.groups().begin(), groups.groups().end(),
+                          [](const v1::RunGroup& g) {
+                            return g.function() == "SumOfSquares" && g.nested();
+                          }));
   const v1::Run run = Parse<v1::Run>(Get("/api/v1/runs/" + squares[2].id()));
   ASSERT_EQ(run.inputs_size(), 1);
   EXPECT_EQ(run.inputs(0).name(), "x");

@@ -22,7 +22,7 @@ export function App() {
         <div className="nav-foot muted small-text">
           {info && <>
             <div>scheduler {info.version}</div>
-            <div>{info.jobs} jobs · {info.runs} runs</div>
+            <div>live: {info.jobs} jobs · {info.runs} runs</div>
             <div>{info.queuedRuns} queued{info.recovering ? ' · recovering' : ''}</div>
           </>}
         </div>
