@@ -347,6 +347,13 @@ TEST_F(HttpGatewayTest, JobRunsLogsMetricsAndLineageAsJson) {
       Parse<v1::GetLineageResponse>(Get("/api/v1/artifacts/" + digest + "/lineage"));
   EXPECT_GE(by_artifact.runs_size(), 1);
 
+  // Replies go uncompressed even to a browser that accepts brotli (httplib's brotli is slower
+  // than sending the bytes).
+  httplib::Result plain = Get("/api/v1/jobs/" + job_id, {{"Accept-Encoding", "gzip, deflate, br"}});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->has_header("Content-Encoding"));
+  EXPECT_EQ(Parse<v1::Job>(plain).id(), job_id);
+
   EXPECT_GE(Parse<v1::ListWorkersResponse>(Get("/api/v1/workers")).workers_size(), 1);
   EXPECT_GE(Parse<v1::ListFunctionsResponse>(Get("/api/v1/functions")).functions_size(), 4);
   EXPECT_FALSE(Parse<v1::SchedulerInfo>(Get("/api/v1/info")).scheduler_id().empty());
