@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { MetricPoint, RunGroup, RunInput } from '../src/api/types';
-import { alignSeries, bestRow, finalMetrics, sortRows, sweepFunction, sweepRow } from '../src/logic/sweep';
+import type { MetricPoint, Run, RunGroup, RunInput, TypeDesc } from '../src/api/types';
+import { alignSeries, bestRow, finalMetrics, sortRows, sweepCandidates, sweepFunction, sweepRow } from '../src/logic/sweep';
 
 const p = (name: string, value: number, step: number, t = step): MetricPoint =>
   ({ name, value, step: String(step), unixMicros: String(t) });
@@ -44,9 +44,23 @@ test('series align on the union of steps with gaps as null', () => {
     [[1, 2], [1, 2], [null, 5]]);
 });
 
+test('struct literals become one column per field, named from the signature', () => {
+  const params = { listValue: { items: [{ stringValue: 'mlp' }, { intValue: '64' }, { floatValue: 0.5 }] } };
+  const run = { id: 'r1', inputs: [{ name: 'params', digest: '', literal: params }] } as unknown as Run;
+  const type = { kind: 'STRUCT', fields: [{ name: 'model' }, { name: 'hidden' }, { name: 'lr' }] } as unknown as TypeDesc;
+  const named = sweepRow(run, [], { params: type }).inputs;
+  assert.deepEqual(Object.keys(named), ['params.model', 'params.hidden', 'params.lr']);
+  assert.equal(named['params.hidden'].number, 64);
+  assert.equal(named['params.model'].text, '"mlp"');
+  // Without the signature: by position.
+  assert.deepEqual(Object.keys(sweepRow(run, []).inputs), ['params.0', 'params.1', 'params.2']);
+});
+
 test('the sweep function is the largest non-builtin child group', () => {
   const g = (parentId: string, fn: string, count: number, builtin = false) =>
     ({ parentId, function: fn, count: String(count), builtin } as RunGroup);
   assert.equal(sweepFunction([g('root', 'Train', 5), g('root', 'sematic.gather', 9, true), g('root', 'Best', 1), g('x', 'Y', 50)], 'root'), 'Train');
   assert.equal(sweepFunction([g('root', 'Best', 1)], 'root'), '');
+  // Equal groups: the later one (data loading comes before training).
+  assert.deepEqual(sweepCandidates([g('root', 'Load', 2), g('root', 'Train', 2)], 'root'), ['Train', 'Load']);
 });

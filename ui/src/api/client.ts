@@ -1,9 +1,7 @@
 // The JSON API client (docs/http.md). Every call resolves to the reply message or rejects with
 // an ApiError carrying the gateway's one-line HttpError message.
 import type {
-  CancelJobResponse, GetArtifactResponse, GetLineageResponse, GetRunMetricsResponse, Job,
-  JobState, ListJobsResponse, ListRunGroupsResponse, ListRunsResponse, ListWorkersResponse,
-  LogLines, Run, RunState, SchedulerInfo, TypedValue,
+  CancelJobResponse, GetArtifactResponse, GetLineageResponse, GetRunMetricsResponse, Job, JobState, ListFunctionsResponse, ListJobsResponse, ListRunGroupsResponse, ListRunsResponse, ListWorkersResponse, LogLines, Run, RunState, SchedulerInfo, TypedValue,
 } from './types';
 
 export class ApiError extends Error {
@@ -68,6 +66,7 @@ export const api = {
   artifactLineage: (digest: string) =>
     request<GetLineageResponse>('GET', `/artifacts/${digest}/lineage`),
   workers: () => request<ListWorkersResponse>('GET', '/workers'),
+  functions: () => request<ListFunctionsResponse>('GET', '/functions'),
   info: () => request<SchedulerInfo>('GET', '/info'),
   async artifactBytes(digest: string): Promise<Uint8Array> {
     const res = await fetch(`${API}/artifacts/${digest}/bytes`);

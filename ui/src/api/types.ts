@@ -203,6 +203,16 @@ export interface WorkerInfo {
   lastHeartbeatUnixMicros: Int64;
   draining: boolean;
 }
+// sematic.v1.FunctionSignature (the fields the dashboard reads).
+export interface FunctionSignature {
+  name: string;
+  version: string;
+  params: { name: string; type?: TypeDesc }[];
+  result?: TypeDesc;
+  nested: boolean;
+}
+export interface ListFunctionsResponse { functions: FunctionSignature[] }
+
 export interface ListWorkersResponse { workers: WorkerInfo[] }
 
 export interface SchedulerInfo {

@@ -1,19 +1,24 @@
 // Sweep comparison: a nested run's children of one function, their literal inputs against the
 // last value of each metric series, and which row is best. Pure.
-import type { MetricPoint, Run, RunGroup, Value } from '../api/types';
+import type { MetricPoint, Run, RunGroup, TypeDesc, Value } from '../api/types';
 import { scalarNumber, scalarText } from './values';
 
 export const SWEEP_MIN_CHILDREN = 2;
 
-// The function of the sweep under `parentRunId`: its largest non-builtin child group of at
-// least SWEEP_MIN_CHILDREN runs ('' when the run has none).
+// The functions a sweep under `parentRunId` may be of: its non-builtin child groups of at least
+// SWEEP_MIN_CHILDREN runs, the largest first and, among equals, the later-created first (a
+// pipeline loads its data before it trains on it).
+export function sweepCandidates(groups: readonly RunGroup[], parentRunId: string): string[] {
+  return groups
+    .map((g, order) => ({ g, order }))
+    .filter(({ g }) => g.parentId === parentRunId && !g.builtin && Number(g.count) >= SWEEP_MIN_CHILDREN)
+    .sort((a, b) => Number(b.g.count) - Number(a.g.count) || b.order - a.order)
+    .map(({ g }) => g.function);
+}
+
+// The sweep's function shown first ('' when the run has none).
 export function sweepFunction(groups: readonly RunGroup[], parentRunId: string): string {
-  let best: RunGroup | undefined;
-  for (const g of groups) {
-    if (g.parentId !== parentRunId || g.builtin || Number(g.count) < SWEEP_MIN_CHILDREN) continue;
-    if (!best || Number(g.count) > Number(best.count)) best = g;
-  }
-  return best?.function ?? '';
+  return sweepCandidates(groups, parentRunId)[0] ?? '';
 }
 
 export interface SweepRow {
@@ -37,12 +42,49 @@ export function finalMetrics(points: readonly MetricPoint[]): Record<string, num
   return out;
 }
 
-export function sweepRow(run: Pick<Run, 'id' | 'inputs'>, points: readonly MetricPoint[]): SweepRow {
+// Composite literals wider than this stay one cell ("N elements") instead of many columns.
+const MAX_FLAT_ITEMS = 16;
+
+// The element types of a composite type, by position (STRUCT fields, TUPLE and LIST params).
+function elementType(type: TypeDesc | undefined, i: number): TypeDesc | undefined {
+  if (!type) return undefined;
+  if (type.kind === 'OPTIONAL') return elementType(type.params?.[0], i);
+  if (type.kind === 'STRUCT') return type.fields?.[i]?.type;
+  if (type.kind === 'TUPLE') return type.params?.[i];
+  if (type.kind === 'LIST') return type.params?.[0];
+  return undefined;
+}
+
+function elementName(type: TypeDesc | undefined, i: number): string {
+  const t = type?.kind === 'OPTIONAL' ? type.params?.[0] : type;
+  return t?.kind === 'STRUCT' && t.fields?.[i]?.name ? t.fields[i].name : String(i);
+}
+
+// One column per scalar inside a literal: a struct (or tuple, or short list) of settings is
+// what a sweep varies, so `params.hidden` and `params.learning_rate` become columns of their own,
+// named from the parameter's type when the signature is known ("params.2" otherwise).
+function flattenLiteral(name: string, v: Value, type: TypeDesc | undefined, out: SweepRow['inputs']) {
+  const items = v.listValue?.items;
+  if (items && items.length > 0 && items.length <= MAX_FLAT_ITEMS) {
+    items.forEach((item, i) => flattenLiteral(`${name}.${elementName(type, i)}`, item, elementType(type, i), out));
+    return;
+  }
+  if (items) {
+    out[name] = { text: `${items.length} elements` };
+    return;
+  }
+  out[name] = { text: scalarText(v) || JSON.stringify(v), number: scalarNumber(v) };
+}
+
+// A sweep child's row: its literal inputs (flattened, see above; `paramTypes` by parameter name
+// from the function's signature when known) against its final metrics.
+export function sweepRow(run: Pick<Run, 'id' | 'inputs'>, points: readonly MetricPoint[],
+  paramTypes: Record<string, TypeDesc | undefined> = {}): SweepRow {
   const inputs: SweepRow['inputs'] = {};
   for (const inp of run.inputs ?? []) {
     const lit: Value | undefined = inp.literal;
-    inputs[inp.name] = lit ? { text: scalarText(lit) || JSON.stringify(lit), number: scalarNumber(lit) }
-      : { text: inp.digest ? `${inp.digest.slice(0, 10)}…` : '' };
+    if (lit) flattenLiteral(inp.name, lit, paramTypes[inp.name], inputs);
+    else inputs[inp.name] = { text: inp.digest ? `${inp.digest.slice(0, 10)}…` : '' };
   }
   return { runId: run.id, inputs, finals: finalMetrics(points) };
 }

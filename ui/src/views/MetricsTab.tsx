@@ -4,10 +4,10 @@
 // Re-read on the job's events for the run (or a child), not on a timer.
 import { useEffect, useMemo, useState } from 'react';
 import { api, errorMessage } from '../api/client';
-import type { MetricPoint, Run } from '../api/types';
+import type { MetricPoint, Run, TypeDesc } from '../api/types';
 import type { JobLive } from '../live/jobLive';
 import { formatNumber } from '../logic/format';
-import { alignSeries, bestRow, inputNames, metricNames, sortRows, sweepFunction, sweepRow,
+import { alignSeries, bestRow, inputNames, metricNames, sortRows, sweepCandidates, sweepRow,
   type SortKey, type SweepRow } from '../logic/sweep';
 import { jobUrl } from '../router';
 import { ErrorBanner, Link, StateChip } from './common';
@@ -30,10 +30,20 @@ function useEventRefresh(live: JobLive, ids: ReadonlySet<string>, load: (id: str
 }
 
 export function MetricsTab({ live, run }: { live: JobLive; run: Run }) {
-  const fn = sweepFunction(live.groups(), run.id);
+  const candidates = sweepCandidates(live.groups(), run.id);
+  const [chosen, setChosen] = useState('');
+  const fn = candidates.includes(chosen) ? chosen : (candidates[0] ?? '');
   return (
     <div className="metrics" data-testid="metrics">
-      {fn && <SweepView live={live} run={run} fn={fn} />}
+      {candidates.length > 1 && (
+        <div className="pad">
+          compare the runs of{' '}
+          <select data-testid="sweep-function" value={fn} onChange={(e) => setChosen(e.target.value)}>
+            {candidates.map((c) => <option key={c} value={c}>{c}</option>)}
+          </select>
+        </div>
+      )}
+      {fn && <SweepView key={fn} live={live} run={run} fn={fn} />}
       <OwnMetrics live={live} runId={run.id} hideEmpty={!!fn} />
     </div>
   );
@@ -113,8 +123,19 @@ function SweepView({ live, run, fn }: { live: JobLive; run: Run; fn: string }) {
   }, [run.id, run.jobId, fn]);
   useEventRefresh(live, ids, loadChild);
 
+  // The parameters' types, when a live worker offers the function: struct inputs' columns are
+  // then named by field.
+  const [paramTypes, setParamTypes] = useState<Record<string, TypeDesc | undefined>>({});
+  useEffect(() => {
+    let alive = true;
+    api.functions().then((r) => {
+      const sig = r.functions.find((f) => f.name === fn);
+      if (alive && sig) setParamTypes(Object.fromEntries(sig.params.map((p) => [p.name, p.type])));
+    }).catch(() => { /* no signature: columns by position */ });
+    return () => { alive = false; };
+  }, [fn]);
   const list = [...children.values()].sort((a, b) => (a.run.id < b.run.id ? -1 : 1));
-  const rows = list.map((c) => sweepRow(c.run, c.points));
+  const rows = list.map((c) => sweepRow(c.run, c.points, paramTypes));
   const metrics = metricNames(rows);
   const chosen = metric && metrics.includes(metric) ? metric : metrics[0] ?? '';
   const best = bestRow(rows, chosen, mode);
