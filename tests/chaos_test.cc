@@ -148,11 +148,6 @@ void ExpectEachResultRecordedOnce(const std::string& address, const v1::Job& job
   }
 }
 
-// The output digest of SlowDoubleAll(n, _): sum of 2i for i < n.
-std::string SlowDoubleAllDigest(int n) {
-  return sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(n * (n - 1)));
-}
-
 v1::SubmitJobRequest SlowDoubleAll(int n, int millis) {
   v1::SubmitJobRequest submit;
   submit.set_function("SlowDoubleAll");
@@ -163,6 +158,39 @@ v1::SubmitJobRequest SlowDoubleAll(int n, int millis) {
   arg->set_name("millis");
   *arg->mutable_value() = sematic::Encode(millis);
   return submit;
+}
+
+// `job`, SlowDoubleAll(n, _), succeeded with the right value, and so did each of its `runs`:
+// the root, n SlowDoubles, Total and the gather between them (in parts beyond 1024 inputs),
+// each with its earlier attempts in order and the job's counts by state agreeing. Returns how
+// many runs ran more than once.
+int ExpectFanOutSucceeded(const v1::Job& job, const std::map<std::string, v1::Run>& runs, int n) {
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.output_digest(),
+            sematic::ArtifactId(sematic::TypeOf<int>(), sematic::Encode(n * (n - 1))));
+  std::map<std::string, int> by_function;
+  int rerun = 0;
+  for (const auto& [id, run] : runs) {
+    ++by_function[run.function()];
+    EXPECT_EQ(run.state(), v1::SUCCEEDED) << id << " " << run.function() << ": " << run.error();
+    if (run.attempt() > 1) ++rerun;
+    int previous = 0;
+    for (const v1::AttemptRecord& a : run.attempts()) {
+      EXPECT_GT(a.attempt(), previous) << id << ": earlier attempts out of order";
+      previous = a.attempt();
+    }
+    EXPECT_LT(previous, run.attempt()) << id << ": an earlier attempt is not earlier";
+  }
+  EXPECT_EQ(by_function["SlowDoubleAll"], 1);
+  EXPECT_EQ(by_function["SlowDouble"], n);
+  EXPECT_EQ(by_function["Total"], 1);
+  for (int state = 0; state < job.runs_by_state_size(); ++state) {
+    EXPECT_EQ(job.runs_by_state(state), state == v1::SUCCEEDED ? static_cast<int64_t>(runs.size())
+                                                               : 0)
+        << "the job counts " << job.runs_by_state(state) << " runs "
+        << v1::RunState_Name(static_cast<v1::RunState>(state));
+  }
+  return rerun;
 }
 
 // A fresh directory, a seeded schedule, and workers (restartable under new ids), all killed,
@@ -198,13 +226,15 @@ class ChaosTest : public ::testing::Test {
                                  "--http-port=-1"});
   }
 
-  // (Re)starts the worker in `slot` under a new id, "SLOT-GENERATION".
-  void StartWorker(const std::string& slot) {
-    const std::string id = absl::StrCat(slot, "-", ++generations_[slot]);
+  // (Re)starts the worker in `slot` under a new id, "SLOT-GENERATION", or with `same_id`
+  // under the id it had (as a supervisor restarting a worker named after its host would).
+  void StartWorker(const std::string& slot, bool same_id = false) {
+    const std::string id =
+        same_id ? worker_ids_[slot] : absl::StrCat(slot, "-", ++generations_[slot]);
     workers_[slot] = std::make_unique<Child>(std::vector<std::string>{
         SEMATIC_WORKER_BINARY, "--load=" SEMATIC_TEST_STEPS_LIBRARY,
         "--scheduler=" + scheduler_->address(), "--cpus=2", "--memory=1GiB", "--gpus=0",
-        "--max-runs=2", "--worker-id=" + id, "--cache-dir=" + (root_ / ("cache-" + id)).string(),
+        "--max-runs=2", "--worker-id=" + id, "--cache-dir=" + (root_ / absl::StrCat("cache-", slot, "-", ++processes_)).string(),
         "--max-reconnect-backoff=200ms", "--drain-timeout=20s", "--cancel-grace=2s"});
     worker_ids_[slot] = id;
   }
@@ -233,16 +263,18 @@ class ChaosTest : public ::testing::Test {
   std::unique_ptr<SchedulerProcess> scheduler_;
   std::map<std::string, std::unique_ptr<Child>> workers_;   // slot -> its current process
   std::map<std::string, std::string> worker_ids_;           // slot -> its current id
-  std::map<std::string, int> generations_;                  // slot -> processes started
+  std::map<std::string, int> generations_;                  // slot -> ids used
+  int processes_ = 0;                                        // workers started
 };
 
-// The steps of SlowDouble running on `worker_id` now.
+// The steps of SlowDouble running on `worker_id` now (with `assigned`, also those assigned to
+// it that it may not have started yet).
 std::vector<v1::Run> RunningOn(const std::map<std::string, v1::Run>& runs,
-                               const std::string& worker_id) {
+                               const std::string& worker_id, bool assigned = false) {
   std::vector<v1::Run> out;
   for (const auto& [id, run] : runs) {
     if (run.function() == "SlowDouble" && run.worker_id() == worker_id &&
-        run.state() == v1::RUNNING) {
+        (run.state() == v1::RUNNING || (assigned && run.state() == v1::ASSIGNED))) {
       out.push_back(run);
     }
   }
@@ -288,8 +320,11 @@ TEST_F(ChaosTest, WorkersKilledRepeatedlyDuringAFanOut) {
   ASSERT_FALSE(address().empty()) << "the scheduler did not start";
   const std::vector<std::string> slots = {"a", "b", "c"};
   for (const std::string& slot : slots) StartWorker(slot);
-  const int n = Uniform(150, 200);
-  const int millis = Uniform(60, 120);
+  // Mostly steps of 60-120 ms; sometimes of a few ms, which the scheduler sends ahead to busy
+  // workers (a kill then loses runs that had not started too).
+  const bool short_steps = Uniform(0, 3) == 0;
+  const int millis = short_steps ? Uniform(2, 8) : Uniform(60, 120);
+  const int n = short_steps ? Uniform(1000, 1500) : Uniform(150, 200);
   const std::vector<int> points = KillPoints(rng_, Uniform(16, 24), n);
   std::cout << "chaos: SlowDoubleAll(" << n << ", " << millis << "), " << points.size()
             << " kill rounds" << std::endl;
@@ -300,14 +335,14 @@ TEST_F(ChaosTest, WorkersKilledRepeatedlyDuringAFanOut) {
   std::map<std::string, Recorded> recorded;  // every succeeded run seen before a kill
   int rounds = 0;
   int kills = 0;
-  int steps_killed = 0;  // steps RUNNING on a worker when it was killed
+  int steps_killed = 0;  // steps assigned to or running on a worker when it was killed
   int whole_cluster = 0;  // rounds that killed every worker
   for (int point : points) {
     std::vector<std::string> victims = slots;
     std::shuffle(victims.begin(), victims.end(), rng_);
     const int pattern = Uniform(0, 9);
     victims.resize(pattern < 6 ? 1 : pattern < 9 ? 2 : 3);
-    // Wait for the kill point, then until a step runs on a victim: it dies mid-step.
+    // Wait for the kill point, then until a victim holds a step: it dies with work aboard.
     std::map<std::string, v1::Run> runs;
     int aboard = 0;
     bool fan_out_over = false;
@@ -317,7 +352,7 @@ TEST_F(ChaosTest, WorkersKilledRepeatedlyDuringAFanOut) {
           runs = Runs(address(), job_id);
           aboard = 0;
           for (const std::string& v : victims) {
-            aboard += static_cast<int>(RunningOn(runs, worker_ids_[v]).size());
+            aboard += static_cast<int>(RunningOn(runs, worker_ids_[v], true).size());
           }
           fan_out_over = CountSucceeded(runs, "SlowDouble") == n;
           return aboard > 0 || fan_out_over;
@@ -338,15 +373,8 @@ TEST_F(ChaosTest, WorkersKilledRepeatedlyDuringAFanOut) {
 
   const v1::Job job = AwaitJobEnd(address(), job_id, absl::Seconds(90));
   const absl::Duration took = absl::Now() - start;
-  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
-  EXPECT_EQ(job.output_digest(), SlowDoubleAllDigest(n));
   const std::map<std::string, v1::Run> runs = Runs(address(), job_id);
-  ASSERT_EQ(runs.size(), static_cast<size_t>(n + 3));  // the root, n SlowDoubles, gather, Total
-  int rerun = 0;
-  for (const auto& [id, run] : runs) {
-    EXPECT_EQ(run.state(), v1::SUCCEEDED) << id << " " << run.function() << ": " << run.error();
-    if (run.attempt() > 1) ++rerun;
-  }
+  const int rerun = ExpectFanOutSucceeded(job, runs, n);
   // Most rounds found the fan-out still running, and their kills made steps run again.
   EXPECT_GE(rounds, static_cast<int>(points.size()) / 2) << "the job ended before most kills";
   EXPECT_GE(rerun, 1);
@@ -370,8 +398,10 @@ TEST_F(ChaosTest, SchedulerKilledRepeatedlyDuringALargeJob) {
   ASSERT_FALSE(address().empty()) << "the scheduler did not start";
   const int port = scheduler_->port();
   for (const char* slot : {"a", "b"}) StartWorker(slot);
-  const int n = Uniform(600, 900);
-  const int millis = Uniform(15, 30);
+  // Steps of 2-30 ms: the shorter ones are sent ahead to busy workers, so a restart finds runs
+  // waiting on workers as well as running there.
+  const int millis = Uniform(2, 30);
+  const int n = std::clamp(16000 / millis, 600, 1500);
   const std::vector<int> points = KillPoints(rng_, Uniform(4, 6), n);
   std::cout << "chaos: SlowDoubleAll(" << n << ", " << millis << "), scheduler kills after "
             << absl::StrJoin(points, " ") << " succeeded runs" << std::endl;
@@ -409,15 +439,8 @@ TEST_F(ChaosTest, SchedulerKilledRepeatedlyDuringALargeJob) {
 
   const v1::Job job = AwaitJobEnd(address(), job_id, absl::Seconds(90));
   const absl::Duration took = absl::Now() - start;
-  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
-  EXPECT_EQ(job.output_digest(), SlowDoubleAllDigest(n));
   const std::map<std::string, v1::Run> runs = Runs(address(), job_id);
-  ASSERT_EQ(runs.size(), static_cast<size_t>(n + 3));
-  int rerun = 0;
-  for (const auto& [id, run] : runs) {
-    EXPECT_EQ(run.state(), v1::SUCCEEDED) << id << " " << run.function() << ": " << run.error();
-    if (run.attempt() > 1) ++rerun;
-  }
+  const int rerun = ExpectFanOutSucceeded(job, runs, n);
   EXPECT_GE(kills, 2) << "the job ended before most kills";
   ExpectUnchanged(recorded, runs, "at the end");
   ExpectEachResultRecordedOnce(address(), job, runs);
@@ -481,15 +504,8 @@ TEST_F(ChaosTest, SchedulerAndWorkersKilledTogether) {
   }
 
   const v1::Job job = AwaitJobEnd(address(), job_id, absl::Seconds(90));
-  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
-  EXPECT_EQ(job.output_digest(), SlowDoubleAllDigest(n));
   const std::map<std::string, v1::Run> runs = Runs(address(), job_id);
-  ASSERT_EQ(runs.size(), static_cast<size_t>(n + 3));
-  int rerun = 0;
-  for (const auto& [id, run] : runs) {
-    EXPECT_EQ(run.state(), v1::SUCCEEDED) << id << " " << run.function() << ": " << run.error();
-    if (run.attempt() > 1) ++rerun;
-  }
+  const int rerun = ExpectFanOutSucceeded(job, runs, n);
   ExpectUnchanged(recorded, runs, "at the end");
   ExpectEachResultRecordedOnce(address(), job, runs);
   std::cout << "chaos: survived " << scheduler_kills << " scheduler and " << worker_kills
@@ -497,6 +513,130 @@ TEST_F(ChaosTest, SchedulerAndWorkersKilledTogether) {
             << " runs re-executed)" << std::endl;
   RecordProperty("scheduler_kills", scheduler_kills);
   RecordProperty("worker_kills", worker_kills);
+}
+
+// Cancelled amid kills: workers and the scheduler are killed in rounds, the job is cancelled at
+// a random round, and the scheduler is killed once more right after CancelJob answered. The
+// acknowledged cancel must hold across the restart: the job ends CANCELED, no run succeeds
+// after the answer, each run is recorded once and what succeeded before stays.
+TEST_F(ChaosTest, JobCancelledAmidKillsStaysCancelled) {
+  StartScheduler(0, absl::Seconds(120));
+  ASSERT_FALSE(address().empty()) << "the scheduler did not start";
+  const int port = scheduler_->port();
+  const std::vector<std::string> slots = {"a", "b", "c"};
+  for (const std::string& slot : slots) StartWorker(slot);
+  const int n = Uniform(150, 250);
+  const int millis = Uniform(30, 80);
+  const std::vector<int> points = KillPoints(rng_, Uniform(3, 6), n / 2);
+  const size_t cancel_after = static_cast<size_t>(Uniform(0, static_cast<int>(points.size())));
+  std::cout << "chaos: SlowDoubleAll(" << n << ", " << millis << "), cancelled after "
+            << cancel_after << " of " << points.size() << " kill rounds" << std::endl;
+  const std::string job_id = Submit(address(), SlowDoubleAll(n, millis));
+  ASSERT_FALSE(job_id.empty());
+
+  std::map<std::string, Recorded> recorded;
+  auto restart_scheduler = [&] {
+    Merge(Succeeded(Runs(address(), job_id)), &recorded);
+    scheduler_->process().Kill(SIGKILL);
+    StartScheduler(port, absl::Seconds(120));
+    ASSERT_EQ(scheduler_->port(), port) << "the scheduler did not restart on its port";
+  };
+  for (size_t round = 0; round < cancel_after; ++round) {
+    ASSERT_TRUE(WaitFor([&] { return SucceededRuns(address(), job_id) >= points[round]; },
+                        absl::Seconds(60)));
+    if (Uniform(0, 1) == 0) {
+      restart_scheduler();
+      if (HasFatalFailure()) return;
+    } else {
+      const std::string& victim = slots[Uniform(0, 2)];
+      Merge(Succeeded(Runs(address(), job_id)), &recorded);
+      workers_[victim]->Kill(SIGKILL);
+      StartWorker(victim);
+    }
+  }
+  // Cancel (retried while the scheduler is recovering), then kill it at once.
+  auto jobs = v1::JobService::NewStub(
+      grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(job_id);
+  v1::CancelJobResponse cancelled;
+  grpc::Status status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = jobs->CancelJob(Deadline().get(), cancel, &cancelled);
+        return status.error_code() != grpc::StatusCode::UNAVAILABLE;
+      },
+      absl::Seconds(20)));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const int64_t answered = absl::ToUnixMicros(absl::Now());
+  ASSERT_EQ(cancelled.job().state(), v1::JOB_CANCELED);
+  restart_scheduler();
+  if (HasFatalFailure()) return;
+
+  const v1::Job job = AwaitJobEnd(address(), job_id, absl::Seconds(30));
+  EXPECT_EQ(job.state(), v1::JOB_CANCELED) << "an acknowledged cancel did not survive a kill";
+  const std::map<std::string, v1::Run> runs = Runs(address(), job_id);
+  int succeeded = 0;
+  for (const auto& [id, run] : runs) {
+    EXPECT_TRUE(IsFinal(run.state())) << id << " " << v1::RunState_Name(run.state());
+    if (run.state() != v1::SUCCEEDED) continue;
+    ++succeeded;
+    EXPECT_LT(run.ended_unix_micros(), answered) << id << " succeeded after the cancel";
+  }
+  ExpectUnchanged(recorded, runs, "after the cancel");
+  ExpectEachResultRecordedOnce(address(), job, runs);
+  std::cout << "chaos: cancelled after " << cancel_after << " kill rounds and killed again; "
+            << succeeded << " of " << runs.size() << " runs had succeeded" << std::endl;
+}
+
+// A worker's host dies without closing its connection (SIGSTOP, then SIGKILL: the stream stays
+// open as long as the process is stopped) and a supervisor starts it again under the same id
+// before the scheduler noticed: the new process holds none of the old one's runs, which must
+// run again elsewhere (or there) rather than wait for a worker that is gone.
+//
+// DISABLED: a bug this suite found. OnHello (scheduler/core/scheduler_impl.cc) replaces the
+// earlier session of the same worker id with DropWorker(..., requeue=false), expecting the new
+// Hello's in_flight to claim its runs; runs it does not list stay RUNNING on no session, never
+// re-queued, and the job never ends (every seed: the steps aboard stay "RUNNING attempt 1 on
+// a-1"). Workers with the default id (host-pid-random) are not affected; fixed ids (a pod name,
+// a systemd unit) are. Enable once a replaced session's unclaimed runs count as lost.
+TEST_F(ChaosTest, DISABLED_AWorkerRestartedUnderItsIdBeforeItsLossIsNoticed) {
+  StartScheduler(0, absl::Seconds(120));  // the loss is never noticed by a heartbeat here
+  ASSERT_FALSE(address().empty()) << "the scheduler did not start";
+  for (const char* slot : {"a", "b"}) StartWorker(slot);
+  const int n = Uniform(30, 50);
+  const int millis = Uniform(100, 200);
+  const std::string slot = Uniform(0, 1) == 0 ? "a" : "b";
+  std::cout << "chaos: SlowDoubleAll(" << n << ", " << millis << "), worker " << slot
+            << " replaced under its id" << std::endl;
+  const std::string job_id = Submit(address(), SlowDoubleAll(n, millis));
+  ASSERT_FALSE(job_id.empty());
+  std::map<std::string, v1::Run> runs;
+  std::vector<v1::Run> aboard;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        runs = Runs(address(), job_id);
+        aboard = RunningOn(runs, worker_ids_[slot]);
+        return !aboard.empty();
+      },
+      absl::Seconds(60)));
+  const std::map<std::string, Recorded> recorded = Succeeded(runs);
+  std::unique_ptr<Child> old = std::move(workers_[slot]);
+  ASSERT_EQ(kill(old->pid(), SIGSTOP), 0);
+  StartWorker(slot, /*same_id=*/true);
+  const v1::Job job = AwaitJobEnd(address(), job_id, absl::Seconds(30));
+  old.reset();  // SIGKILL: its connection closes only now
+  runs = Runs(address(), job_id);
+  if (job.state() == v1::JOB_RUNNING) {
+    for (const v1::Run& r : aboard) {
+      const v1::Run& now = runs[r.id()];
+      ADD_FAILURE() << r.id() << " " << v1::RunState_Name(now.state()) << " attempt "
+                    << now.attempt() << " on " << now.worker_id();
+    }
+  }
+  ExpectFanOutSucceeded(job, runs, n);
+  ExpectUnchanged(recorded, runs, "after the replacement");
+  if (job.state() != v1::JOB_RUNNING) ExpectEachResultRecordedOnce(address(), job, runs);
 }
 
 // A worker is stopped (SIGSTOP) while steps run on it, for longer than the heartbeat timeout:
@@ -564,13 +704,8 @@ TEST_F(ChaosTest, WorkerStoppedPastTheHeartbeatTimeout) {
   const absl::Duration stopped_for = resumed_at - stopped_at;
 
   const v1::Job job = AwaitJobEnd(address(), job_id, absl::Seconds(60));
-  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
-  EXPECT_EQ(job.output_digest(), SlowDoubleAllDigest(n));
   runs = Runs(address(), job_id);
-  ASSERT_EQ(runs.size(), static_cast<size_t>(n + 3));
-  for (const auto& [id, run] : runs) {
-    EXPECT_EQ(run.state(), v1::SUCCEEDED) << id << " " << run.function() << ": " << run.error();
-  }
+  ExpectFanOutSucceeded(job, runs, n);
   // The resumed worker's stale attempts were refused: each step it held mid-run ended in a
   // later attempt, and none ended in its own after the resume.
   int rerun = 0;
