@@ -412,12 +412,15 @@ TEST_F(ChaosTest, SchedulerKilledRepeatedlyDuringALargeJob) {
   std::map<std::string, Recorded> recorded;
   int kills = 0;
   int during_recovery = 0;
+  absl::Duration restarts;  // from the kill until the restarted daemon listens, summed
   // Snapshots what has succeeded, kills the scheduler and restarts it on its port.
   auto kill_and_restart = [&]() {
     Merge(Succeeded(Runs(address(), job_id)), &recorded);
+    const absl::Time killed_at = absl::Now();
     scheduler_->process().Kill(SIGKILL);
     ++kills;
     StartScheduler(port, absl::Seconds(120));
+    restarts += absl::Now() - killed_at;
     ASSERT_EQ(scheduler_->port(), port) << "the scheduler did not restart on its port";
     ExpectUnchanged(recorded, Runs(address(), job_id), absl::StrCat("after restart ", kills));
   };
@@ -446,7 +449,10 @@ TEST_F(ChaosTest, SchedulerKilledRepeatedlyDuringALargeJob) {
   ExpectEachResultRecordedOnce(address(), job, runs);
   std::cout << "chaos: survived " << kills << " scheduler kills (" << during_recovery
             << " during recovery; " << recorded.size() << " recorded runs checked, " << rerun
-            << " runs re-executed) in " << absl::FormatDuration(took) << std::endl;
+            << " runs re-executed) in " << absl::FormatDuration(took) << "; a restart took "
+            << absl::FormatDuration(absl::Trunc(restarts / std::max(kills, 1),
+                                                absl::Milliseconds(1)))
+            << " on average" << std::endl;
   RecordProperty("scheduler_kills", kills);
 }
 
