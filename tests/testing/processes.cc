@@ -270,4 +270,24 @@ std::map<std::string, v1::Run> ListAllRuns(const std::string& address,
   return out;
 }
 
+absl::StatusOr<std::vector<v1::JobEvent>> JobEvents(const std::string& address,
+                                                    const std::string& job_id,
+                                                    absl::Duration timeout) {
+  auto jobs = v1::JobService::NewStub(Channel(address));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  request.set_after_sequence(0);
+  std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = jobs->WatchJob(&context, request);
+  std::vector<v1::JobEvent> events;
+  for (v1::JobEvent event; reader->Read(&event);) events.push_back(event);
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        absl::StrCat("WatchJob ", job_id, ": ", status.error_message()));
+  }
+  return events;
+}
+
 }  // namespace sematic::testing

@@ -99,6 +99,13 @@ v1::Job AwaitJobEnd(const std::string& address, const std::string& job_id,
 // Every run of the job by id (all pages); empty on error.
 std::map<std::string, v1::Run> ListAllRuns(const std::string& address, const std::string& job_id);
 
+// The job's events from the start (WatchJob from after_sequence 0) until the stream ends, which
+// it does once the job has ended; an error when the watch fails or is still open after
+// `timeout` (the job did not end).
+absl::StatusOr<std::vector<v1::JobEvent>> JobEvents(const std::string& address,
+                                                    const std::string& job_id,
+                                                    absl::Duration timeout = absl::Seconds(30));
+
 }  // namespace sematic::testing
 
 #endif  // SEMATIC_TESTS_TESTING_PROCESSES_H_
