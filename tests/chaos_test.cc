@@ -597,15 +597,10 @@ TEST_F(ChaosTest, JobCancelledAmidKillsStaysCancelled) {
 // A worker's host dies without closing its connection (SIGSTOP, then SIGKILL: the stream stays
 // open as long as the process is stopped) and a supervisor starts it again under the same id
 // before the scheduler noticed: the new process holds none of the old one's runs, which must
-// run again elsewhere (or there) rather than wait for a worker that is gone.
-//
-// DISABLED: a bug this suite found. OnHello (scheduler/core/scheduler_impl.cc) replaces the
-// earlier session of the same worker id with DropWorker(..., requeue=false), expecting the new
-// Hello's in_flight to claim its runs; runs it does not list stay RUNNING on no session, never
-// re-queued, and the job never ends (every seed: the steps aboard stay "RUNNING attempt 1 on
-// a-1"). Workers with the default id (host-pid-random) are not affected; fixed ids (a pod name,
-// a systemd unit) are. Enable once a replaced session's unclaimed runs count as lost.
-TEST_F(ChaosTest, DISABLED_AWorkerRestartedUnderItsIdBeforeItsLossIsNoticed) {
+// run again elsewhere (or there) rather than wait for a worker that is gone. (Found by this
+// suite: the replaced session's unclaimed runs stayed RUNNING on no session and the job never
+// ended; OnHello now counts them as lost with the old process.)
+TEST_F(ChaosTest, AWorkerRestartedUnderItsIdBeforeItsLossIsNoticed) {
   StartScheduler(0, absl::Seconds(120));  // the loss is never noticed by a heartbeat here
   ASSERT_FALSE(address().empty()) << "the scheduler did not start";
   for (const char* slot : {"a", "b"}) StartWorker(slot);

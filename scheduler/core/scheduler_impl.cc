@@ -2112,9 +2112,15 @@ class SchedulerImpl : public Scheduler {
   absl::Status OnHello(WorkerSession& s, const v1::Hello& hello) {
     if (s.greeted) return absl::InvalidArgumentError("hello: sent twice on one stream");
     RETURN_IF_ERROR(ValidateHello(hello, options_.limits.max_name_bytes));
-    // A reconnecting worker replaces its previous session.
+    // A reconnecting worker replaces its previous session. Its runs wait for this Hello's
+    // in_flight to claim them; those it does not claim (a process restarted under the same
+    // --worker-id knows nothing of its predecessor's runs) are lost with the old process.
+    std::vector<std::string> replaced_runs;
+    absl::flat_hash_set<RunKey> replaced_never_started;
     for (auto& [id, other] : sessions_) {
       if (id != s.id && other.greeted && other.hello.worker_id() == hello.worker_id()) {
+        replaced_runs.assign(other.runs.begin(), other.runs.end());
+        replaced_never_started = SentAheadNeverStarted(other);
         DropWorker(id, absl::AbortedError("the worker reconnected"), /*requeue=*/false);
         break;
       }
@@ -2158,6 +2164,23 @@ class SchedulerImpl : public Scheduler {
       orphans_.erase(run->key);
     }
     Send(s, std::move(welcome));
+    std::vector<RunKey> unclaimed;
+    for (const std::string& run_id : replaced_runs) {
+      LiveRun* run = FindLive(run_id);
+      if (run == nullptr || run->session != 0 || run->queued) continue;  // claimed, or moved on
+      const v1::RunState state = run->stored.run().state();
+      if (state != v1::ASSIGNED && state != v1::RUNNING) continue;
+      if (replaced_never_started.contains(run->key)) {
+        RequeueUnstarted(*run, absl::StrCat("sent ahead to worker ", hello.worker_id(),
+                                            ", which restarted before it could start it"));
+      } else {
+        unclaimed.push_back(run->key);
+      }
+    }
+    if (!unclaimed.empty()) {
+      ChargeLoss(hello.worker_id(),
+                 absl::UnavailableError("it restarted and no longer runs them"), unclaimed);
+    }
     // Queued runs need nothing more: they wait in their queues, which Dispatch looks up again
     // now that the workers changed. (Enqueueing every QUEUED run here, as before, walked all
     // runs per hello in hash order and cut retries' backoff short.)

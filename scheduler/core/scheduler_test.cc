@@ -705,6 +705,25 @@ TEST_F(SchedulerTest, RunsOfALostWorkerGoToAnother) {
   }
 }
 
+// A worker restarted under the same id before its old stream was noticed gone: the new process
+// claims none of the old one's runs, so they are lost with it and run again (here, on it).
+TEST_F(SchedulerTest, RunsOfAWorkerRestartedUnderItsIdAreRunAgain) {
+  TestWorker old_process(scheduler_.get(), "w1");
+  old_process.Hello();
+  ASSERT_OK_AND_ASSIGN(auto submitted, Submit("Square", "x", sematic::Encode(9)));
+  std::vector<v1::Assignment> assigned = old_process.NextAssignments();
+  ASSERT_EQ(assigned.size(), 1u);
+  TestWorker new_process(scheduler_.get(), "w1");
+  new_process.Hello();  // in_flight: nothing
+  std::vector<v1::Assignment> again = new_process.NextAssignments();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].run_id(), assigned[0].run_id());
+  EXPECT_EQ(again[0].attempt(), 2);
+  new_process.SendResult(TestWorker::Execute(again[0]));
+  ASSERT_OK_AND_ASSIGN(v1::Job job, new_process.RunUntilDone(submitted.job().id()));
+  EXPECT_EQ(job.state(), v1::JOB_SUCCEEDED);
+}
+
 TEST_F(SchedulerTest, CancelEndsTheJob) {
   TestWorker worker(scheduler_.get(), "w1");
   worker.Hello();
