@@ -212,6 +212,52 @@ TEST_F(ClusterTest, CrashingStepFailsOnlyItsAttemptUnderProcessIsolation) {
   EXPECT_EQ(RunsOf(address(), job_id, "Double")[0].worker_id(), "w-iso");
 }
 
+// Without process isolation a segfaulting step takes its worker (and every run aboard) down.
+// A supervisor restarts dead workers; the scheduler must find the step that kills them, fail it
+// as having crashed its worker, and run the innocent steps again without spending their retries.
+TEST_F(ClusterTest, AStepCrashingThreadModeWorkersIsTheOneBlamed) {
+  int started = 0;
+  auto start = [&] {
+    StartWorker("w-thread-" + std::to_string(++started), {"--max-runs=4", "--cpus=4"});
+  };
+  start();
+  start();
+  ASSERT_TRUE(AwaitWorkers(2));
+  v1::SubmitJobRequest request = Job("CrashAmong", {Arg("n", sematic::Encode(6)),
+                                                    Arg("millis", sematic::Encode(300)),
+                                                    Arg("crashes", sematic::Encode(100))});
+  const std::string job_id = Submit(address(), request);
+  // The supervisor: a worker that died is replaced by a new one (bounded: 40 restarts, 2 min).
+  v1::Job job;
+  const absl::Time deadline = absl::Now() + absl::Minutes(2);
+  while (absl::Now() < deadline && started < 40) {
+    job = ::sematic::testing::AwaitJobEnd(address(), job_id, absl::Milliseconds(200));
+    if (job.state() != v1::JOB_PENDING && job.state() != v1::JOB_RUNNING) break;
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (it->second->Running()) {
+        ++it;
+        continue;
+      }
+      it = workers_.erase(it);
+      start();
+    }
+  }
+  ASSERT_EQ(job.state(), v1::JOB_FAILED) << job.DebugString();
+  EXPECT_THAT(job.error(), HasSubstr("step Crash crashed its worker"));
+  std::vector<v1::Run> crash = RunsOf(address(), job_id, "Crash");
+  ASSERT_EQ(crash.size(), 1u);
+  EXPECT_EQ(crash[0].state(), v1::FAILED);
+  EXPECT_THAT(crash[0].error(), HasSubstr("crashed its worker"));
+  std::cout << "thread-mode crash: " << started << " workers started, Crash ran "
+            << crash[0].attempt() << " attempts" << std::endl;
+  EXPECT_GE(started, 3);  // it did take a worker down
+  // The innocent steps were not blamed: none failed, and those that ended succeeded.
+  for (const v1::Run& run : RunsOf(address(), job_id, "SlowDouble")) {
+    EXPECT_NE(run.state(), v1::FAILED) << run.id() << ": " << run.error();
+    EXPECT_THAT(run.error(), ::testing::Not(HasSubstr("attempts"))) << run.id();
+  }
+}
+
 TEST_F(ClusterTest, IdenticalOutputIsUploadedOnce) {
   StartWorker("w-a");
   ASSERT_TRUE(AwaitWorkers(1));

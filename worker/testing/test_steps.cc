@@ -136,6 +136,17 @@ int Crash(const std::string& how, int crashing_attempts) {
 }
 SEMATIC_FUNC(Crash, "how", "crashing_attempts");
 
+// `n` SlowDouble(i, millis) beside one Crash("segv", crashes) that segfaults its first `crashes`
+// attempts, each summed on its own (Total of the doubles; the crash's result unused but for the
+// job's end): which of them takes a thread-mode worker down.
+Future<int> CrashAmong(int n, int millis, int crashes) {
+  std::vector<Future<int>> parts;
+  for (int i = 0; i < n; ++i) parts.push_back(Call(SlowDouble, i, millis));
+  parts.push_back(Call(Crash, std::string("segv"), crashes));
+  return Call(Total, parts);
+}
+SEMATIC_FUNC(CrashAmong, "n", "millis", "crashes");
+
 // Writes the pid of the process running it to `marker`.pid.<attempt>, then returns after
 // `millis` (early, with -1, when cancelled). A test kills that process mid-step.
 int Hold(const std::string& marker, int millis) {
