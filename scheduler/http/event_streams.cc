@@ -15,31 +15,34 @@ std::string EndFrame(const absl::Status& status) {
 
 // ---- FrameCache -----------------------------------------------------------------------------
 
-FrameCache::Frames FrameCache::FramesOf(const JobEventBatch& batch) {
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = recent_.find(batch.get());
-    if (it != recent_.end() && it->second.batch.lock() == batch) return it->second.frames;
-  }
-  // Printed outside the lock: two streams may race to print one batch (both get equal frames).
-  auto printed = std::make_shared<std::vector<std::string>>();
-  printed->reserve(batch->size());
-  for (const v1::JobEvent& event : *batch) {
-    std::string frame;
-    if (event.sequence() > 0) absl::StrAppend(&frame, "id: ", event.sequence(), "\n");
-    absl::StrAppend(&frame, "event: ", event.has_job() ? "job" : "run", "\ndata: ", ToJson(event),
-                    "\n\n");
-    printed->push_back(std::move(frame));
-  }
-  Frames frames = std::move(printed);
+PrintedBatch::PrintedBatch(JobEventBatch batch)
+    : batch_(std::move(batch)), frames_(batch_->size()) {}
+
+void PrintedBatch::AppendFrame(size_t i, std::string* out) {
   absl::MutexLock lock(&mu_);
-  auto [it, added] = recent_.insert_or_assign(batch.get(), Entry{batch, frames});
-  if (added) order_.push_back(batch.get());
+  std::optional<std::string>& frame = frames_[i];
+  if (!frame) {
+    const v1::JobEvent& event = (*batch_)[i];
+    frame.emplace();
+    if (event.sequence() > 0) absl::StrAppend(&*frame, "id: ", event.sequence(), "\n");
+    absl::StrAppend(&*frame, "event: ", event.has_job() ? "job" : "run", "\ndata: ",
+                    ToJson(event), "\n\n");
+  }
+  out->append(*frame);
+}
+
+std::shared_ptr<PrintedBatch> FrameCache::FramesOf(const JobEventBatch& batch) {
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<PrintedBatch>& entry = recent_[batch.get()];
+  if (entry != nullptr) return entry;
+  entry = std::make_shared<PrintedBatch>(batch);
+  order_.push_back(batch.get());
+  std::shared_ptr<PrintedBatch> found = entry;
   while (order_.size() > kRecentBatches) {
     recent_.erase(order_.front());
     order_.pop_front();
   }
-  return frames;
+  return found;
 }
 
 // ---- JobEventStream -------------------------------------------------------------------------
@@ -111,14 +114,14 @@ bool JobEventStream::NextFrames(absl::Duration wait, std::string* frames) {
     }
   }
   for (size_t b = 0; b < batches.size(); ++b) {
-    const FrameCache::Frames printed = frames_->FramesOf(batches[b]);
+    const std::shared_ptr<PrintedBatch> printed = frames_->FramesOf(batches[b]);
     for (size_t i = 0; i < batches[b]->size(); ++i) {
       const v1::JobEvent& e = (*batches[b])[i];
       if (e.sequence() == 0 && e.has_run() && !last_of_run.empty()) {
         auto last = last_of_run.find(e.run().id());
         if (last != last_of_run.end() && last->second != std::pair{b, i}) continue;
       }
-      frames->append((*printed)[i]);
+      printed->AppendFrame(i, frames);
     }
   }
   if (end) frames->append(EndFrame(*end));

@@ -29,24 +29,34 @@
 
 namespace sematic::scheduler::http {
 
-// The SSE frames of event batches, printed once for every stream that writes them: the
-// scheduler hands each loop turn's events to every watcher as one shared batch, so ten
-// dashboards on one job cost one JSON print per event, not ten. Thread-safe.
+// The SSE frames of one batch of events, each printed the first time any stream writes it:
+// frames a stream leaves out (superseded progress) are never printed. Thread-safe.
+class PrintedBatch {
+ public:
+  explicit PrintedBatch(JobEventBatch batch);
+  const std::vector<v1::JobEvent>& events() const { return *batch_; }
+  // Appends event `i`'s frame to `out`.
+  void AppendFrame(size_t i, std::string* out);
+
+ private:
+  const JobEventBatch batch_;
+  absl::Mutex mu_;
+  std::vector<std::optional<std::string>> frames_ ABSL_GUARDED_BY(mu_);
+};
+
+// The printed frames of recent batches, shared by every stream that writes them: the scheduler
+// hands each loop turn's events to every watcher as one shared batch, so ten dashboards on one
+// job cost one JSON print per event written, not ten. Thread-safe.
 class FrameCache {
  public:
-  using Frames = std::shared_ptr<const std::vector<std::string>>;
-  // One frame per event of `batch`, in order.
-  Frames FramesOf(const JobEventBatch& batch);
+  std::shared_ptr<PrintedBatch> FramesOf(const JobEventBatch& batch);
 
  private:
   static constexpr size_t kRecentBatches = 512;
-  struct Entry {
-    std::weak_ptr<const std::vector<v1::JobEvent>> batch;  // tells a reused address apart
-    Frames frames;
-  };
   absl::Mutex mu_;
-  // Recent batches by address, and the order they came in (the oldest are forgotten).
-  absl::flat_hash_map<const void*, Entry> recent_ ABSL_GUARDED_BY(mu_);
+  // Recent batches by address (an entry keeps its batch alive, so an address is not reused
+  // while it is here), and the order they came in (the oldest are forgotten).
+  absl::flat_hash_map<const void*, std::shared_ptr<PrintedBatch>> recent_ ABSL_GUARDED_BY(mu_);
   std::deque<const void*> order_ ABSL_GUARDED_BY(mu_);
 };
 
