@@ -67,11 +67,10 @@ struct SchedulerOptions {
 };
 
 // One page of a run's log (Scheduler::ReadRunLogs).
+// `lines.run_ended()`: the run had ended when the page was read, so no line follows the stored
+// ones. The log is complete once a page comes back empty (a full page may have more behind it).
 struct RunLogPage {
   v1::LogLines lines;
-  // The run had ended when the page was read: no line follows the stored ones. The log is
-  // complete once a page comes back empty (a full page may have more behind it).
-  bool run_ended = false;
 };
 
 // Gauges of the scheduler's live state (Scheduler::GetStats), for /metrics.

@@ -533,8 +533,7 @@ class SchedulerImpl : public Scheduler {
     }
     RunLogPage page;
     page.lines = *std::move(lines);
-    page.run_ended = !live;
-    page.lines.set_run_ended(page.run_ended);
+    page.lines.set_run_ended(!live);
     Reply(std::move(done), absl::StatusOr<RunLogPage>(std::move(page)));
   }
 
@@ -2188,17 +2187,12 @@ class SchedulerImpl : public Scheduler {
       LiveRun* run = FindLive(run_id);
       if (run == nullptr || run->session != 0 || run->queued) continue;  // claimed, or moved on
       const v1::RunState state = run->stored.run().state();
-      if (state != v1::ASSIGNED && state != v1::RUNNING) continue;
-      if (replaced_never_started.contains(run->key)) {
-        RequeueUnstarted(*run, absl::StrCat("sent ahead to worker ", hello.worker_id(),
-                                            ", which restarted before it could start it"));
-      } else {
-        unclaimed.push_back(run->key);
-      }
+      if (state == v1::ASSIGNED || state == v1::RUNNING) unclaimed.push_back(run->key);
     }
     if (!unclaimed.empty()) {
-      ChargeLoss(hello.worker_id(),
-                 absl::UnavailableError("it restarted and no longer runs them"), unclaimed);
+      RequeueLostWith(hello.worker_id(),
+                      absl::UnavailableError("it restarted and no longer runs them"), unclaimed,
+                      replaced_never_started);
     }
     // Queued runs need nothing more: they wait in their queues, which Dispatch looks up again
     // now that the workers changed. (Enqueueing every QUEUED run here, as before, walked all
@@ -2499,7 +2493,7 @@ class SchedulerImpl : public Scheduler {
     std::vector<std::string> runs(s.runs.begin(), s.runs.end());
     const absl::flat_hash_set<RunKey> never_started = SentAheadNeverStarted(s);
     if (s.connection) s.connection->Close(why);
-    std::vector<RunKey> aboard;
+    std::vector<RunKey> released;
     for (const std::string& run_id : runs) {
       LiveRun* run = FindLive(run_id);
       if (run == nullptr || run->session != id) continue;
@@ -2507,17 +2501,30 @@ class SchedulerImpl : public Scheduler {
       run->sent_ahead = false;
       run->placed_alone = false;
       ReleaseJobSlot(run->key.job);
-      if (!requeue) continue;
-      if (never_started.contains(run->key)) {
-        RequeueUnstarted(*run, absl::StrCat("sent ahead to worker ", s.hello.worker_id(),
-                                            ", lost before it could start it"));
-      } else {
-        aboard.push_back(run->key);
-      }
+      released.push_back(run->key);
     }
-    if (requeue) ChargeLoss(s.hello.worker_id(), why, aboard);
+    if (requeue) RequeueLostWith(s.hello.worker_id(), why, released, never_started);
     sessions_.erase(it);
     ++sessions_generation_;
+  }
+
+  // Runs that were on a lost worker's session (now on none) run again: those sent ahead that it
+  // never started at once and uncharged, the others as ChargeLoss decides.
+  void RequeueLostWith(const std::string& worker, const absl::Status& why,
+                       const std::vector<RunKey>& runs,
+                       const absl::flat_hash_set<RunKey>& never_started) {
+    std::vector<RunKey> aboard;
+    for (const RunKey& key : runs) {
+      auto it = runs_.find(key);
+      if (it == runs_.end()) continue;
+      if (never_started.contains(key)) {
+        RequeueUnstarted(it->second, absl::StrCat("sent ahead to worker ", worker,
+                                                  ", lost before it could start it"));
+      } else {
+        aboard.push_back(key);
+      }
+    }
+    ChargeLoss(worker, why, aboard);
   }
 
   // Which of the runs that may have been running on a lost worker pay for it (crash_triage.h):

@@ -1215,7 +1215,7 @@ TEST_F(SchedulerTest, LogsReadFromAnIndexAndAFollowerEndsWithTheRun) {
   ASSERT_OK_AND_ASSIGN(sch::RunLogPage page, resumed.Get());
   EXPECT_EQ(page.lines.first_index(), 1u);
   EXPECT_THAT(Texts(page.lines), ::testing::ElementsAre("b", "c"));
-  EXPECT_FALSE(page.run_ended);
+  EXPECT_FALSE(page.lines.run_ended());
 
   // A follower past the last line waits for the next committed line ...
   LogRead next(*scheduler_, run_id, 3, /*follow=*/true);
@@ -1231,12 +1231,12 @@ TEST_F(SchedulerTest, LogsReadFromAnIndexAndAFollowerEndsWithTheRun) {
   worker.SendResult(TestWorker::Execute(a[0]));
   ASSERT_OK_AND_ASSIGN(page, end.Get());
   EXPECT_TRUE(page.lines.entries().empty());
-  EXPECT_TRUE(page.run_ended);
+  EXPECT_TRUE(page.lines.run_ended());
   // Once ended, a follower gets what is there at once.
   LogRead all(*scheduler_, run_id, 0, /*follow=*/true);
   ASSERT_OK_AND_ASSIGN(page, all.Get());
   EXPECT_THAT(Texts(page.lines), ::testing::ElementsAre("a", "b", "c", "d"));
-  EXPECT_TRUE(page.run_ended);
+  EXPECT_TRUE(page.lines.run_ended());
 
   LogRead unknown(*scheduler_, sch::FormatRunId({999, 0}), 0, true);
   EXPECT_THAT(unknown.Get(), StatusIs(absl::StatusCode::kNotFound));

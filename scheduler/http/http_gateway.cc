@@ -21,7 +21,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "common/digest.h"
 #include "httplib.h"
 #include "scheduler/core/await_reply.h"
 #include "scheduler/http/event_streams.h"
@@ -311,18 +310,12 @@ class GatewayImpl final : public HttpGateway {
   }
 
   void ArtifactBytes(const httplib::Request& req, httplib::Response& res) {
-    if (!req.params.empty()) {
-      return SendError(absl::InvalidArgumentError(absl::StrCat(
-                           "unknown query parameter '", req.params.begin()->first.substr(0, 64),
-                           "' (expected none; ranges go in the Range header)")),
-                       res);
-    }
     const std::string digest = req.matches[1];
-    if (!IsSha256Hex(digest)) {
-      return SendError(
-          absl::InvalidArgumentError(absl::StrCat(
-              "digest: expected 64 lowercase hex characters, got '", digest.substr(0, 80), "'")),
-          res);
+    for (const absl::Status& check :
+         {CheckNoParams(QueryParams(req.params.begin(), req.params.end()),
+                        "ranges go in the Range header"),
+          CheckDigest(digest)}) {
+      if (!check.ok()) return SendError(check, res);
     }
     v1::GetArtifactRequest get;
     get.set_digest(digest);

@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/digest.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "scheduler/core/await_reply.h"
@@ -44,18 +43,6 @@ struct Match {
   const HttpRequest& request;
   std::vector<std::string> captures;
 };
-
-absl::Status CheckNoParams(const QueryParams& params) {
-  if (params.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown query parameter '", params.begin()->first.substr(0, 64), "' (expected none)"));
-}
-
-absl::Status CheckDigest(const std::string& digest) {
-  if (IsSha256Hex(digest)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      "digest: expected 64 lowercase hex characters, got '", digest.substr(0, 80), "'"));
-}
 
 // Whether `segments` fit `pattern` ("jobs/{job_id}/runs"); the {captures} in order.
 bool Matches(const std::string& pattern, const std::vector<std::string>& segments,

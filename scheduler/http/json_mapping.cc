@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/digest.h"
 #include "common/strings.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
@@ -123,6 +124,19 @@ absl::Status FillFromQuery(const QueryParams& params, Message* message,
     if (absl::Status set = SetField(*field, it->second, message); !set.ok()) return set;
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckNoParams(const QueryParams& params, std::string_view hint) {
+  if (params.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown query parameter '", params.begin()->first.substr(0, 64), "' (expected none",
+      hint.empty() ? "" : "; ", AsAbsl(hint), ")"));
+}
+
+absl::Status CheckDigest(const std::string& digest) {
+  if (IsSha256Hex(digest)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "digest: expected 64 lowercase hex characters, got '", digest.substr(0, 80), "'"));
 }
 
 std::string ToJson(const Message& message) {

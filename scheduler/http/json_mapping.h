@@ -27,6 +27,13 @@ using QueryParams = std::multimap<std::string, std::string>;
 absl::Status FillFromQuery(const QueryParams& params, google::protobuf::Message* message,
                            std::initializer_list<std::string_view> skip = {});
 
+// INVALID_ARGUMENT naming the first parameter, for routes that take none. `hint` is added to
+// the message ("ranges go in the Range header").
+absl::Status CheckNoParams(const QueryParams& params, std::string_view hint = "");
+
+// INVALID_ARGUMENT unless `digest` is an artifact id (64 lowercase hex characters).
+absl::Status CheckDigest(const std::string& digest);
+
 // `message` as JSON: lowerCamelCase names, enums by name, fields at their default printed.
 std::string ToJson(const google::protobuf::Message& message);
 

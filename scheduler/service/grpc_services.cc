@@ -653,6 +653,8 @@ class GrpcServicesImpl : public GrpcServices {
         workers_(scheduler),
         io_(kIoThreads) {}
 
+  const LabeledCounters& rpc_counts() const override { return rpc_counts_; }
+
   void RegisterWith(grpc::ServerBuilder& builder) override {
     // In this order: the counter sees the status after an unparsable request became
     // INVALID_ARGUMENT. (A second SetInterceptorCreators would replace the first.)
@@ -669,8 +671,6 @@ class GrpcServicesImpl : public GrpcServices {
 
  private:
   static constexpr int kIoThreads = 2;
-
-  const LabeledCounters& rpc_counts() const override { return rpc_counts_; }
 
   // Counts each call's final status by method (an interceptor sees every service alike).
   class CountingInterceptor final : public grpc::experimental::Interceptor {
